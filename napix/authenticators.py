@@ -1,0 +1,218 @@
+"""Authenticators: callables that sign a request for a Napix server.
+
+An authenticator takes a :class:`napix.connection.Request` and returns it
+signed, like the ``auth`` callables of *requests*. Any callable of that shape
+works, so writing one's own is a matter of a function::
+
+    def my_auth(request):
+        request.headers['Authorization'] = 'Bearer ' + get_token()
+        return request
+
+The built-in ones follow the wire protocol of napixd:
+
+* :class:`LoginAuthenticator`: the standard, secure protocol (``Authorization:
+  <msg>:<signature>``, HMAC-SHA256 of a message naming host, method, path,
+  login, nonce and timestamp);
+* :class:`NonSecureAuthenticator`: the ``?token=<login>:<signature>`` GET parameter;
+* :class:`TokenIdentifier`: a pre-issued token, ``Authorization: Token <token>``;
+* :class:`JWTAuthenticator`: a JSON Web Token signed with HMAC-SHA256;
+* :class:`AnonAuthenticator`: no credentials.
+
+None of them shows its key or token in its ``repr``.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from urllib.parse import quote, unquote
+
+__all__ = ['LoginAuthenticator', 'NonSecureAuthenticator', 'TokenIdentifier',
+           'JWTAuthenticator', 'AnonAuthenticator', 'signed_path', 'from_credentials']
+
+_sha256 = hashlib.sha256
+
+
+def _check_str(name, value):
+    if not isinstance(value, str) or not value:
+        raise ValueError('{0} must be a non-empty str, not {1}'.format(
+            name, 'an empty str' if value == '' else type(value).__name__))
+    return value
+
+
+def _key_bytes(key):
+    if isinstance(key, (bytes, bytearray)):
+        if not key:
+            raise ValueError('key must not be empty')
+        return bytes(key)
+    return _check_str('key', key).encode('utf-8')
+
+
+def signed_path(url):
+    """The path as napixd checks it: the path part percent-decoded (UTF-8),
+    then ``?`` and the query string exactly as sent.
+
+    >>> signed_path('/vm/caf%C3%A9%20x?q=%C3%A9')
+    '/vm/café x?q=%C3%A9'
+    """
+    if '%' not in url:
+        return url
+    path, sep, query = url.partition('?')
+    return unquote(path, errors='surrogateescape') + sep + query
+
+
+def _q(value):
+    # quote_plus-compatible: what parse_qs on the server turns back into value.
+    return quote(value, safe='', errors='surrogateescape').replace('%20', '+')
+
+
+def _nonce():
+    return os.urandom(16).hex()
+
+
+class LoginAuthenticator(object):
+    """The standard secure protocol of napixd.
+
+    Each request gets ``Authorization: <msg>:<signature>``, where *msg* is the
+    URL-encoded ``host``, ``method``, ``path`` (with its query), ``login``,
+    a fresh ``nonce`` and the ``timestamp``, and *signature* the hex
+    HMAC-SHA256 of *msg*, keyed with *key*.
+    """
+
+    __slots__ = ('login', '_key', '_login_q', '_mac')
+
+    def __init__(self, login, key):
+        self.login = _check_str('login', login)
+        self._key = _key_bytes(key)
+        self._login_q = _q(login)
+        self._mac = hmac.new(self._key, digestmod=_sha256)
+
+    def __call__(self, request):
+        msg = 'host={0}&method={1}&path={2}&login={3}&nonce={4}&timestamp={5}'.format(
+            _q(request.authority), request.method, _q(signed_path(request.url)),
+            self._login_q, _nonce(), int(time.time())).encode('ascii')
+        mac = self._mac.copy()
+        mac.update(msg)
+        request.headers['Authorization'] = msg.decode('ascii') + ':' + mac.hexdigest()
+        return request
+
+    def __repr__(self):
+        return '<LoginAuthenticator login={0!r}>'.format(self.login)
+
+
+class NonSecureAuthenticator(object):
+    """The non-secure protocol: ``?token=<login>:<hex HMAC-SHA256(key, login)>``.
+
+    The token is the same for every request, so whoever sees it can replay it.
+    *parameter* is the name of the GET parameter (napixd's default ``token``).
+    """
+
+    __slots__ = ('login', 'parameter', '_param')
+
+    def __init__(self, login, key, parameter='token'):
+        self.login = _check_str('login', login)
+        self.parameter = _check_str('parameter', parameter)
+        signature = hmac.new(_key_bytes(key), login.encode('utf-8'), _sha256).hexdigest()
+        self._param = '{0}={1}'.format(_q(parameter), _q(login + ':' + signature))
+
+    def __call__(self, request):
+        request.url += ('&' if '?' in request.url else '?') + self._param
+        request.secret_params = request.secret_params + (_q(self.parameter),)
+        return request
+
+    def __repr__(self):
+        return '<NonSecureAuthenticator login={0!r}>'.format(self.login)
+
+
+class TokenIdentifier(object):
+    """Identifies with a pre-issued token: ``Authorization: Token <token>``."""
+
+    __slots__ = ('_header',)
+
+    def __init__(self, token):
+        token = _check_str('token', token)
+        if any(c in token for c in '\r\n\0'):
+            raise ValueError('token must not contain CR, LF or NUL')
+        self._header = 'Token ' + token
+
+    def __call__(self, request):
+        request.headers['Authorization'] = self._header
+        return request
+
+    def __repr__(self):
+        return '<TokenIdentifier>'
+
+
+def _b64(data):
+    # napixd decodes with base64.urlsafe_b64decode: the '=' padding must stay.
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(',', ':')).encode('utf-8'))
+
+
+class JWTAuthenticator(object):
+    """A JSON Web Token per request, as napixd's optional JWT protocol reads it.
+
+    Claims: ``sub`` = ``"<METHOD> <path>"``, ``iss`` = login, ``aud`` = host,
+    ``jti`` = a fresh nonce, ``exp`` = the timestamp. The signature is the hex
+    HMAC-SHA256 of ``<header>.<payload>``.
+    """
+
+    __slots__ = ('login', '_key', '_header')
+
+    def __init__(self, login, key):
+        self.login = _check_str('login', login)
+        self._key = _key_bytes(key)
+        self._header = _b64({'alg': 'HS256', 'typ': 'JWT'})
+
+    def __call__(self, request):
+        payload = _b64({
+            'sub': '{0} {1}'.format(request.method, signed_path(request.url)),
+            'iss': self.login,
+            'aud': request.authority,
+            'jti': _nonce(),
+            'exp': int(time.time()),
+        })
+        message = self._header + b'.' + payload
+        signature = hmac.new(self._key, message, _sha256).hexdigest()
+        request.headers['Authorization'] = message.decode('ascii') + '.' + signature
+        return request
+
+    def __repr__(self):
+        return '<JWTAuthenticator login={0!r}>'.format(self.login)
+
+
+class AnonAuthenticator(object):
+    """Sends no credentials."""
+
+    __slots__ = ()
+
+    def __call__(self, request):
+        return request
+
+    def __repr__(self):
+        return '<AnonAuthenticator>'
+
+
+def from_credentials(authenticator):
+    """Turn what a user gives as credentials into an authenticator.
+
+    A callable is returned as is; a mapping with ``login`` and ``key`` (a
+    ``dict`` or a configuration object that behaves like one) becomes a
+    :class:`LoginAuthenticator`. Anything else raises :exc:`ValueError`.
+    """
+    if callable(authenticator):
+        return authenticator
+    expected = ('expected an authenticator (a callable such as '
+                'napix.authenticators.LoginAuthenticator(login, key)) or a mapping with '
+                "'login' and 'key'")
+    getter = getattr(authenticator, 'get', None)
+    if getter is None or isinstance(authenticator, (str, bytes)):
+        raise ValueError('invalid authenticator of type {0}: {1}'.format(
+            type(authenticator).__name__, expected))
+    login, key = getter('login'), getter('key')
+    if not login or not key:
+        missing = [name for name, value in (('login', login), ('key', key)) if not value]
+        raise ValueError('invalid authenticator: the mapping has no {0}; {1}'.format(
+            ' or '.join(repr(m) for m in missing), expected))
+    return LoginAuthenticator(login, key)

@@ -1,0 +1,124 @@
+"""The errors raised by :mod:`napix`.
+
+Every failed request raises an :exc:`HTTPError`; the subclasses say why::
+
+    NapixError
+     └── HTTPError                 the request failed: status is the HTTP status, or None
+          └── TransportError       no usable response at all (status is None)
+               ├── ConnectError        could not connect (refused, unknown host, TLS failure)
+               ├── Timeout             connect or read took longer than the timeout
+               ├── RemoteProtocolError the server closed, reset, or answered something that
+               │                       is not HTTP
+               ├── ResponseTooLarge    the response exceeded ``max_response_size``
+               └── Cancelled           the request was cancelled before it completed
+
+An :exc:`HTTPError` carries ``request`` (the :class:`napix.connection.Request`),
+``response`` (or ``None``), ``status`` (or ``None``), ``body`` and ``remote_error``,
+and ``remote_call``, the ``str()`` of the request: ``GET server.napix.nx/abc``.
+None of them ever holds a key, a signature or a token.
+"""
+
+__all__ = [
+    'NapixError', 'HTTPError', 'TransportError', 'ConnectError', 'Timeout',
+    'RemoteProtocolError', 'ResponseTooLarge', 'Cancelled',
+]
+
+
+class NapixError(Exception):
+    """Base of every exception raised on purpose by :mod:`napix`."""
+
+
+class HTTPError(NapixError):
+    """A request to a Napix server failed.
+
+    ``status`` is the HTTP status of the response (an ``int`` >= 400), or
+    ``None`` when no usable response was received (see :exc:`TransportError`).
+
+    ``remote_error`` is what the remote server said: for a JSON object (the
+    output of a remote :class:`~napixd.plugins.exceptions.ExceptionsCatcher`)
+    the decoded object itself, otherwise the text form
+    ``"404 NOT FOUND" `10` not found`` (status line in double quotes, then
+    the body).
+    """
+
+    def __init__(self, request, response=None, message=None):
+        self.request = request
+        self.response = response
+        self.status = response.status if response is not None else None
+        self.body = response.body if response is not None else None
+        if response is None:
+            self.remote_error = message
+        elif isinstance(self.body, dict):
+            self.remote_error = self.body
+        else:
+            self.remote_error = response.error_text()
+        self.message = message or self._describe()
+        super().__init__(self.message)
+
+    @property
+    def remote_call(self):
+        """The failed outbound call, as ``METHOD host/path``, without credentials."""
+        return str(self.request) if self.request is not None else None
+
+    def _describe(self):
+        error = self.remote_error
+        if isinstance(error, dict):
+            error = '{0}: {1}'.format(error.get('error_class', 'Error'),
+                                      error.get('error_text', ''))
+        return '{0} failed: {1}'.format(self.remote_call, error)
+
+    def __str__(self):
+        return self.message
+
+    def __repr__(self):
+        return '<{0} {1} {2}>'.format(type(self).__name__, self.remote_call,
+                                       self.status if self.status is not None else 'no response')
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.request, self.response, self.message))
+
+
+def _rebuild(cls, request, response, message):
+    return cls(request, response, message)
+
+
+class TransportError(HTTPError):
+    """No usable response was received; ``status`` is ``None``.
+
+    ``message`` names the host and the cause, e.g.
+    ``GET 127.0.0.1:8002/abc failed: connection refused``.
+    """
+
+    def __init__(self, request, cause, message=None):
+        self.cause = cause
+        text = message or '{0} failed: {1}'.format(
+            str(request) if request is not None else '?', cause)
+        super().__init__(request, None, text)
+        self.remote_error = text
+
+    def __reduce__(self):
+        return (_rebuild_transport, (type(self), self.request, self.cause, self.message))
+
+
+def _rebuild_transport(cls, request, cause, message):
+    return cls(request, cause, message)
+
+
+class ConnectError(TransportError):
+    """The connection could not be established: refused, unknown host, TLS failure."""
+
+
+class Timeout(TransportError):
+    """Connecting or waiting for the response took longer than the timeout."""
+
+
+class RemoteProtocolError(TransportError):
+    """The server closed or reset the connection, or did not answer valid HTTP."""
+
+
+class ResponseTooLarge(TransportError):
+    """The response was larger than the connection's ``max_response_size``."""
+
+
+class Cancelled(TransportError):
+    """The request was cancelled (its pool was closed) before it completed."""

@@ -1,0 +1,16 @@
+"""Requests to other Napix servers.
+
+* :class:`Client` (:class:`napixd.client.gevent.Client`): one server, shared
+  between greenlets, at most *simultaneous* requests in flight;
+* :class:`napixd.client.client.Client`: the plain, one-at-a-time client;
+* :class:`ClientPool` (:class:`napixd.client.pool.ClientPool`): many requests
+  to many servers at once, collected with ``wait()`` or ``wait_unordered()``.
+
+Failures raise :exc:`HTTPError` (:exc:`napix.exceptions.HTTPError`).
+"""
+
+from napix.exceptions import HTTPError
+from napixd.client.gevent import Client
+from napixd.client.pool import ClientPool
+
+__all__ = ['Client', 'ClientPool', 'HTTPError']

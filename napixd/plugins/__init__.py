@@ -1,0 +1,1 @@
+"""WSGI plugins of napixd."""

@@ -1,0 +1,48 @@
+import re
+
+from setuptools import find_packages, setup
+
+with open('napix/__init__.py') as init:
+    version = re.search(r"__version__ = '([^']+)'", init.read()).group(1)
+
+with open('README.rst') as readme:
+    long_description = readme.read()
+
+setup(
+    name='napixd-client',
+    version=version,
+    description='Send signed requests to Napix servers, one at a time or hundreds at once, '
+                'on gevent',
+    long_description=long_description,
+    long_description_content_type='text/x-rst',
+    license='BSD-3-Clause',
+    packages=find_packages(include=['napix', 'napix.*', 'napixd', 'napixd.*']),
+    python_requires='>=3.9',
+    install_requires=[
+        'gevent>=22.10,<27',
+        'httptools>=0.5,<1',
+        'requests>=2.25,<3',
+        'rich>=12,<16',
+    ],
+    extras_require={
+        'fast': ['orjson>=3.6,<4'],
+        'test': [
+            'pytest>=7,<10',
+            'pytest-timeout>=2,<3',
+            'trustme>=1.0,<2',
+            'hypothesis>=6.50,<7',
+        ],
+        'docs': ['sphinx>=7,<10'],
+        'lint': ['ruff>=0.5'],
+    },
+    entry_points={
+        'console_scripts': ['napix = napixd.client.__main__:main'],
+    },
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Framework :: Gevent',
+        'Intended Audience :: System Administrators',
+        'Programming Language :: Python :: 3',
+        'Topic :: Internet :: WWW/HTTP',
+    ],
+)
