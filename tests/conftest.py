@@ -1,0 +1,89 @@
+"""Shared fixtures: real Napix test servers on 127.0.0.1.
+
+* ``napix_server``: a started :class:`napixd.testing.NapixServer` (users
+  ``{'root': 'toor'}``, token ``'s3cr3t-token'`` for ``root``, napixd's
+  default limit of 2 concurrent requests per client) with these routes:
+
+  - ``GET /`` -> ``['/vm']``
+  - ``GET /vm/{id}`` -> ``{'id': id, 'by': login}``; ``404 `<id>` not found`` when id is ``missing``
+  - ``GET|POST|PUT|DELETE|PATCH /echo`` -> what the server received: ``method``,
+    ``path``, ``query`` (dict of lists), ``body`` (decoded), ``content_type``, ``login``
+  - ``GET /text`` -> ``'hello'`` as ``text/plain``
+  - ``GET /sleep/{seconds}`` -> sleeps, then ``{'slept': seconds}``
+  - ``GET /boom`` -> raises ``RuntimeError('boom')`` (a 500 from ExceptionsCatcher)
+
+* ``make_napix_server(**options)``: a factory of more started servers with the
+  same routes and any :class:`NapixServer` option (``max_concurrent=None``,
+  ``delay=0.5``...); all are stopped at the end of the test.
+"""
+
+import gevent
+import pytest
+
+from napixd.testing import NapixServer, Reply
+
+USERS = {'root': 'toor'}
+TOKENS = {'s3cr3t-token': 'root'}
+
+
+def add_routes(server):
+    """Register the standard routes (see the module docstring) on *server*."""
+
+    @server.route('GET', '/')
+    def index(request):
+        return ['/vm']
+
+    @server.route('GET', '/vm/{id}')
+    def get_vm(request, id):
+        if id == 'missing':
+            raise Reply(404, '`{0}` not found'.format(id))
+        return {'id': id, 'by': request.login}
+
+    def echo(request):
+        return {
+            'method': request.method,
+            'path': request.path,
+            'query': request.query,
+            'body': request.body,
+            'content_type': request.environ.get('CONTENT_TYPE') or None,
+            'login': request.login,
+        }
+
+    for method in ('GET', 'POST', 'PUT', 'DELETE', 'PATCH'):
+        server.route(method, '/echo', echo)
+
+    @server.route('GET', '/text')
+    def text(request):
+        return 'hello'
+
+    @server.route('GET', '/sleep/{seconds}')
+    def sleep(request, seconds):
+        gevent.sleep(float(seconds))
+        return {'slept': float(seconds)}
+
+    @server.route('GET', '/boom')
+    def boom(request):
+        raise RuntimeError('boom')
+
+    return server
+
+
+@pytest.fixture
+def make_napix_server():
+    started = []
+
+    def make(**options):
+        options.setdefault('users', USERS)
+        options.setdefault('tokens', TOKENS)
+        server = add_routes(NapixServer(**options)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def napix_server(make_napix_server):
+    return make_napix_server()
