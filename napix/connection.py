@@ -188,7 +188,10 @@ class Response(object):
         if 'json' in ctype:
             self.body = _loads(content)
         else:
-            self.body = content.decode(_charset(ctype), 'replace')
+            try:
+                self.body = content.decode(_charset(ctype), 'replace')
+            except LookupError:  # an unknown charset
+                self.body = content.decode('utf-8', 'replace')
 
     def error_text(self):
         """The text form of an error: ``"404 NOT FOUND" `10` not found``."""
@@ -317,11 +320,13 @@ class Connection(object):
     :param transport: an object with ``handle(request) -> Response`` and
         ``close()`` (see :mod:`napix.transports`); default a
         :class:`~napix.transports.gevent.GeventTransport`.
+    :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
+        default) to send each request once.
     """
 
     def __init__(self, host, authenticator=None, timeout=DEFAULT_TIMEOUT, maxsize=10,
                  verify=True, resolve=None, max_response_size=DEFAULT_MAX_RESPONSE_SIZE,
-                 transport=None):
+                 transport=None, retry=None):
         self.scheme, self.name, self.port, self.authority = parse_host(host)
         self.host = host
         if authenticator is not None and not callable(authenticator):
@@ -346,6 +351,10 @@ class Connection(object):
         elif not callable(getattr(transport, 'handle', None)):
             raise TypeError('transport must have a handle(request) method')
         self.transport = transport
+        if retry is not None and not callable(getattr(retry, 'call', None)):
+            raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
+                type(retry).__name__))
+        self.retry = retry
 
     def _resolve(self, resolve):
         for table in (resolve or {}, resolve_overrides):
@@ -376,7 +385,19 @@ class Connection(object):
         Raises :exc:`~napix.exceptions.HTTPError` when the status is 400 or
         more, or a :exc:`~napix.exceptions.TransportError` subclass when no
         usable response came.
+
+        With a ``retry`` policy, each attempt signs a copy of *request*, which
+        stays unsigned.
         """
+        if self.retry is not None:
+            return self.retry.call(self._send_copy, request)
+        return self._send_once(request)
+
+    def _send_copy(self, request):
+        return self._send_once(Request(request.method, request.host, request.authority,
+                                       request.url, dict(request.headers), request.body))
+
+    def _send_once(self, request):
         if self.authenticator is not None:
             signed = self.authenticator(request)
             if not isinstance(signed, Request):
