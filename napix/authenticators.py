@@ -54,6 +54,7 @@ def signed_path(url):
     """The path as napixd checks it: the path part percent-decoded (UTF-8),
     then ``?`` and the query string exactly as sent.
 
+    >>> from napix.authenticators import signed_path
     >>> signed_path('/vm/caf%C3%A9%20x?q=%C3%A9')
     '/vm/café x?q=%C3%A9'
     """

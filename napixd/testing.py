@@ -10,6 +10,8 @@ handlers in :class:`~napixd.plugins.exceptions.ExceptionsCatcher`, and counts
 what a test wants to assert on: connections opened and open, requests in
 flight and their peak.
 
+>>> from napixd.client import Client
+>>> from napixd.testing import NapixServer
 >>> server = NapixServer(users={'root': 'toor'})
 >>> @server.route('GET', '/vm/{id}')
 ... def get_vm(request, id):

@@ -6,7 +6,7 @@
 * :class:`ClientPool` (:class:`napixd.client.pool.ClientPool`): many requests
   to many servers at once, collected with ``wait()`` or ``wait_unordered()``.
 
-Failures raise :exc:`HTTPError` (:exc:`napix.exceptions.HTTPError`).
+Failures raise :exc:`napix.exceptions.HTTPError`, also importable from here.
 """
 
 from napix.exceptions import HTTPError

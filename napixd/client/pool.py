@@ -109,7 +109,7 @@ class ClientPool(object):
         return client
 
     def request(self, host, method, url, body=None, headers=None):
-        """Start a request; return its :class:`PendingRequest`.
+        """Start a request; return its :class:`~napixd.client.pool.PendingRequest`.
 
         The arguments are checked, and the body encoded, at once: a bad
         one raises :exc:`ValueError` or :exc:`TypeError` here, before anything

@@ -1,0 +1,69 @@
+"""Sphinx configuration of napixd-client's documentation.
+
+The ``>>>`` examples are run by ``sphinx-build -b doctest docs docs/_build/doctest``
+against real Napix test servers on 127.0.0.1 (see ``_doctest_servers.py``).
+"""
+
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# Document (and test) the code of this checkout, and find _doctest_servers.
+sys.path[:0] = [ROOT, HERE]
+
+with open(os.path.join(ROOT, 'napix', '__init__.py')) as init:
+    release = re.search(r"__version__ = '([^']+)'", init.read()).group(1)
+
+project = 'napixd-client'
+author = 'the napixd-client authors'
+copyright = 'the napixd-client authors'
+version = release
+
+extensions = [
+    'sphinx.ext.autodoc',
+    'sphinx.ext.doctest',
+    'sphinx.ext.viewcode',
+]
+
+exclude_patterns = ['_build']
+html_theme = 'alabaster'
+html_theme_options = {
+    'description': 'Signed requests to Napix servers, on gevent',
+    'page_width': '1180px',
+    'sidebar_width': '220px',
+    'code_font_size': '0.85em',
+    'body_max_width': '900px',
+}
+html_static_path = []
+
+# Every cross-reference must resolve; the few names below are documented
+# outside this project (intersphinx is off: the build needs no network).
+nitpicky = True
+nitpick_ignore_regex = [
+    (r'py:.*', r'gevent(\..*)?'),
+    (r'py:.*', r'requests(\..*)?'),
+    (r'py:.*', r'urllib3(\..*)?'),
+    (r'py:class', r'Exception'),
+]
+
+autodoc_member_order = 'bysource'
+autodoc_default_options = {
+    'members': True,
+    'show-inheritance': True,
+}
+
+# Each document's examples run against local Napix servers that answer for
+# server.napix.nx, ip-allocator.enix.org, filer.enix.org and xen*.enix.org.
+doctest_global_setup = '''
+import _doctest_servers
+from napix.authenticators import TokenIdentifier as _TokenIdentifier
+servers = _doctest_servers.start()
+authenticator = _TokenIdentifier(_doctest_servers.TOKEN)
+EXPECTED = _doctest_servers.EXPECTED
+del _TokenIdentifier
+'''
+doctest_global_cleanup = '''
+servers.stop()
+'''
