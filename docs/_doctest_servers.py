@@ -114,6 +114,12 @@ class Recorder(object):
         """The last request received, as text, lines ending with ``\\n``."""
         return self.requests[-1].decode('utf-8').replace('\r\n', '\n').rstrip('\n')
 
+    @property
+    def headers(self):
+        """The headers of the last request received, as a ``dict``."""
+        head = self.last.partition('\n\n')[0]
+        return dict(line.split(': ', 1) for line in head.split('\n')[1:])
+
     def _handle(self, sock, address):
         data = b''
         while True:
