@@ -216,6 +216,10 @@ class ClientPool(object):
                     type(timeout).__name__))
             if timeout < 0:
                 raise ValueError('timeout must be >= 0, not {0!r}'.format(timeout))
+        # Not a generator itself, so that bad arguments raise here, at the call.
+        return self._iter_completed(count, timeout)
+
+    def _iter_completed(self, count, timeout):
         if count == 0:
             return
         with gevent.iwait(list(self._pending), timeout=timeout, count=count) as ready:

@@ -28,7 +28,9 @@ __all__ = ['ExceptionsCatcher']
 logger = logging.getLogger('Napix.Errors')
 
 _NEVER_CAUGHT = (MemoryError, SystemExit, KeyboardInterrupt, GeneratorExit)
-_FRAMEWORK_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+# The traceback starts at the first frame outside napixd (the middleware, the
+# test server), where the service's own code begins.
+_FRAMEWORK_DIRS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
 
 
 class ExceptionsCatcher(object):

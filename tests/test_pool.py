@@ -1,0 +1,482 @@
+"""napixd.client.pool.ClientPool against real NapixServers on 127.0.0.1."""
+
+import socket
+import time
+
+import gevent
+import pytest
+
+from napix.authenticators import LoginAuthenticator
+from napix.connection import Response
+from napix.exceptions import Cancelled, ConnectError, HTTPError
+from napixd.client import ClientPool
+from napixd.client.gevent import Client as GeventClient
+from napixd.client.pool import PendingRequest
+
+ROOT = {'login': 'root', 'key': 'toor'}
+
+
+def closed_port_host():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return '127.0.0.1:{0}'.format(port)
+
+
+def until(predicate, timeout=5.0):
+    """Wait (cooperatively) until predicate() is true; return whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.01)
+    return True
+
+
+def ids(results):
+    return [r.body['id'] for r in results]
+
+
+# The simultaneous bound, seen by the server
+
+@pytest.mark.parametrize('simultaneous', [1, 2, 3, 4])
+def test_pool_never_exceeds_simultaneous_per_host_and_reaches_it(make_napix_server,
+                                                                  simultaneous):
+    one = make_napix_server(max_concurrent=None, delay=0.05)
+    two = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=simultaneous)
+    for i in range(12):
+        pool.request(one.host, 'GET', '/vm/{0}'.format(i))
+        pool.request(two.host, 'GET', '/vm/{0}'.format(i))
+    results = pool.wait()
+    assert [r.status for r in results] == [200] * 24
+    assert one.max_in_flight == simultaneous
+    assert two.max_in_flight == simultaneous
+    assert one.connections_opened <= simultaneous
+
+
+def test_pool_default_two_never_meets_a_429(make_napix_server):
+    server = make_napix_server(delay=0.02)  # napixd's default limit: 2 per client
+    pool = ClientPool(ROOT)
+    assert pool.simultaneous == 2
+    for i in range(20):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    results = pool.wait()
+    assert [r.status for r in results] == [200] * 20, results
+    assert server.max_in_flight == 2
+
+
+def test_pool_bound_holds_with_requests_added_while_running(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.03)
+    pool = ClientPool(ROOT, simultaneous=3)
+    for i in range(4):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    gevent.sleep(0.05)
+    for i in range(4, 10):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    assert ids(pool.wait()) == [str(i) for i in range(10)]
+    assert server.max_in_flight == 3
+
+
+# One client per host
+
+def test_one_client_per_host_created_on_first_use_and_reused(make_napix_server):
+    one, two = make_napix_server(), make_napix_server()
+    pool = ClientPool(ROOT)
+    assert pool.clients == {}
+    pool.request(one.host, 'GET', '/vm/1')
+    first = pool.clients[one.host]
+    assert isinstance(first, GeventClient)
+    for i in range(5):
+        pool.request(one.host, 'GET', '/vm/{0}'.format(i))
+        pool.request(two.host, 'GET', '/vm/{0}'.format(i))
+    assert set(pool.clients) == {one.host, two.host}
+    assert pool.clients[one.host] is first
+    assert pool.get_client(one.host) is first
+    assert len(pool.wait()) == 11
+    pool.request(one.host, 'GET', '/vm/9')
+    assert pool.clients[one.host] is first
+    pool.wait()
+    # Its keep-alive sockets are shared by every request to the host.
+    assert one.connections_opened <= 2
+    assert len(one.requests) == 7
+
+
+# wait()
+
+def test_wait_keeps_the_order_of_requests_with_errors_returned(make_napix_server):
+    slow = make_napix_server(delay=0.3)
+    fast = make_napix_server()
+    dead = closed_port_host()
+    pool = ClientPool(ROOT)
+    pool.request(slow.host, 'GET', '/vm/1')
+    pool.request(fast.host, 'GET', '/vm/missing')
+    pool.request(dead, 'GET', '/vm/3')
+    pool.request(fast.host, 'GET', '/vm/4')
+    pool.request(slow.host, 'POST', '/echo', {'n': 5})
+    first, missing, unreachable, fourth, fifth = pool.wait()
+
+    assert isinstance(first, Response) and first.body == {'id': '1', 'by': 'root'}
+    assert first.request.host == slow.host
+    assert type(missing) is HTTPError
+    assert missing.status == 404
+    assert missing.remote_error == '"404 NOT FOUND" `missing` not found'
+    assert missing.remote_call == 'GET {0}/vm/missing'.format(fast.host)
+    assert missing.request.host == fast.host
+    assert isinstance(unreachable, ConnectError)
+    assert unreachable.status is None
+    assert unreachable.request.host == dead
+    assert dead in str(unreachable)
+    assert fourth.body['id'] == '4' and fourth.request.host == fast.host
+    assert fifth.body['body'] == {'n': 5}
+    assert len(pool) == 0
+    assert pool.wait() == []
+
+
+def test_seed_example_wait_returns_a_list_of_responses(napix_server):
+    c = ClientPool({'login': 'root', 'key': 'toor'})
+    c.request(napix_server.host, 'GET', '/')
+    [response] = c.wait()
+    assert repr(response) == '<Response 200 OK>'
+    assert response.body == ['/vm']
+
+
+def test_wait_raises_exceptions_that_are_not_httperrors_and_keeps_the_rest(napix_server):
+    def buggy(request):
+        if request.url == '/vm/bug':
+            raise RuntimeError('bug in the authenticator')
+        return LoginAuthenticator('root', 'toor')(request)
+
+    pool = ClientPool(buggy)
+    pool.request(napix_server.host, 'GET', '/vm/1')
+    pool.request(napix_server.host, 'GET', '/vm/bug')
+    pool.request(napix_server.host, 'GET', '/vm/missing')
+    with pytest.raises(RuntimeError, match='bug in the authenticator'):
+        pool.wait()
+    first, missing = pool.wait()
+    assert first.body['id'] == '1'
+    assert missing.status == 404
+    assert pool.wait() == []
+
+
+def test_unencodable_body_raises_at_request_before_any_traffic(napix_server):
+    pool = ClientPool(ROOT)
+    with pytest.raises(TypeError, match='JSON'):
+        pool.request(napix_server.host, 'POST', '/echo', {'when': object()})
+    with pytest.raises(ValueError, match='host'):
+        pool.request('not a host!', 'GET', '/')
+    with pytest.raises(ValueError, match='starting with /'):
+        pool.request(napix_server.host, 'GET', 'vm')
+    assert len(pool) == 0
+    gevent.sleep(0.05)
+    assert napix_server.connections_opened == 0
+
+
+# wait_unordered()
+
+@pytest.fixture
+def three_speeds(make_napix_server):
+    """Servers answering after 0.6, 0.05 and 0.3 seconds."""
+    return [make_napix_server(delay=delay) for delay in (0.6, 0.05, 0.3)]
+
+
+def test_wait_unordered_yields_in_completion_order(three_speeds):
+    slow, fast, middle = three_speeds
+    pool = ClientPool(ROOT)
+    for server in three_speeds:
+        pool.request(server.host, 'GET', '/vm/1')
+    hosts = [r.request.host for r in pool.wait_unordered()]
+    assert hosts == [fast.host, middle.host, slow.host]
+    assert pool.wait() == []
+
+
+@pytest.mark.parametrize('count', [None, -1, 5])
+def test_wait_unordered_all(three_speeds, count):
+    pool = ClientPool(ROOT)
+    for server in three_speeds:
+        pool.request(server.host, 'GET', '/vm/1')
+    assert len(list(pool.wait_unordered(count=count))) == 3
+    assert len(pool) == 0
+
+
+def test_wait_unordered_count_leaves_the_rest_for_wait(three_speeds):
+    slow, fast, middle = three_speeds
+    pool = ClientPool(ROOT)
+    for server in three_speeds:
+        pool.request(server.host, 'GET', '/vm/1')
+    first_two = list(pool.wait_unordered(count=2))
+    assert [r.request.host for r in first_two] == [fast.host, middle.host]
+    assert len(pool) == 1
+    assert list(pool.wait_unordered(count=0)) == []
+    [last] = pool.wait()
+    assert last.request.host == slow.host
+
+
+def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
+    slow = make_napix_server(delay=1.0)
+    pool = ClientPool(ROOT)
+    pool.request(slow.host, 'GET', '/vm/1')
+    pool.request(slow.host, 'GET', '/vm/2')
+    started = time.monotonic()
+    with pytest.raises(ValueError, match='No server available'):
+        for _response in pool.wait_unordered(timeout=0.2):
+            break
+        else:
+            raise ValueError('No server available')
+    assert time.monotonic() - started < 0.8
+    # Nothing is lost: the leftovers come back later.
+    assert ids(pool.wait()) == ['1', '2']
+
+
+def test_wait_unordered_timeout_yields_what_completed_in_time(three_speeds):
+    slow, fast, middle = three_speeds
+    pool = ClientPool(ROOT)
+    for server in three_speeds:
+        pool.request(server.host, 'GET', '/vm/1')
+    in_time = list(pool.wait_unordered(timeout=0.2))
+    assert [r.request.host for r in in_time] == [fast.host]
+    rest = list(pool.wait_unordered(timeout=5))
+    assert [r.request.host for r in rest] == [middle.host, slow.host]
+
+
+def test_nothing_lost_nothing_twice_after_break(make_napix_server):
+    server = make_napix_server(max_concurrent=None)
+    pool = ClientPool(ROOT, simultaneous=4)
+    for i in range(20):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    seen = []
+    for response in pool.wait_unordered():
+        seen.append(response.body['id'])
+        if len(seen) == 3:
+            break
+    seen.extend(r.body['id'] for r in pool.wait_unordered(count=5))
+    assert len(seen) == 8
+    seen.extend(ids(pool.wait()))
+    assert sorted(seen, key=int) == [str(i) for i in range(20)]
+    assert list(pool.wait_unordered()) == []
+    assert pool.wait() == []
+
+
+def test_wait_unordered_returns_httperrors_and_raises_other_exceptions(napix_server):
+    def buggy(request):
+        if request.url == '/vm/bug':
+            raise RuntimeError('bug in the authenticator')
+        return LoginAuthenticator('root', 'toor')(request)
+
+    pool = ClientPool(buggy)
+    pool.request(napix_server.host, 'GET', '/vm/missing')
+    pool.request(napix_server.host, 'GET', '/vm/bug')
+    pool.request(napix_server.host, 'GET', '/vm/2')
+    results = []
+    with pytest.raises(RuntimeError, match='bug in the authenticator'):
+        for result in pool.wait_unordered():
+            results.append(result)
+    results.extend(pool.wait_unordered())
+    assert sorted(r.status for r in results) == [200, 404]
+    assert all(isinstance(r, (Response, HTTPError)) for r in results)
+    assert len(pool) == 0
+
+
+# Handles
+
+def test_handles_work_with_gevent_waiting_functions(make_napix_server):
+    server = make_napix_server(delay=0.05)
+    pool = ClientPool(ROOT)
+    ok = pool.request(server.host, 'GET', '/vm/1')
+    missing = pool.request(server.host, 'GET', '/vm/missing')
+    assert isinstance(ok, PendingRequest)
+    assert repr(ok) == '<PendingRequest GET {0}/vm/1 pending>'.format(server.host)
+    assert not ok.ready() and ok.value is None
+
+    done = list(gevent.iwait([ok, missing], timeout=10))
+    assert set(done) == {ok, missing}
+    assert set(gevent.joinall([ok, missing], timeout=10)) == {ok, missing}
+    assert ok.ready() and ok.successful()
+    assert ok.get().body == {'id': '1', 'by': 'root'}
+    assert ok.value is ok.get()
+    assert ok.exception is None
+    assert repr(ok) == '<PendingRequest GET {0}/vm/1 <Response 200 OK>>'.format(server.host)
+
+    assert missing.ready() and not missing.successful()
+    assert missing.value is None
+    assert isinstance(missing.exception, HTTPError) and missing.exception.status == 404
+    with pytest.raises(HTTPError) as caught:
+        missing.get()
+    assert caught.value is missing.exception
+    assert 'GET {0}/vm/missing'.format(server.host) in repr(missing)
+    assert 'HTTPError' in repr(missing)
+    assert ok.request.host == server.host
+
+    # Waiting on the handles does not collect them: the pool still returns them once.
+    assert pool.wait() == [ok.value, missing.exception]
+    assert pool.wait() == []
+
+
+def test_handles_with_gevent_wait_and_timeout(make_napix_server):
+    server = make_napix_server(delay=1.0)
+    pool = ClientPool(ROOT)
+    handle = pool.request(server.host, 'GET', '/vm/1')
+    assert gevent.wait([handle], timeout=0.05) == []
+    with pytest.raises(gevent.Timeout):
+        handle.get(timeout=0.05)
+    pool.close()
+    assert isinstance(handle.exception, Cancelled)
+
+
+# Cancellation
+
+def test_cancel_closes_in_flight_sockets(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.5)
+    pool = ClientPool(ROOT, simultaneous=2)
+    for i in range(4):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    assert until(lambda: server.in_flight == 2)
+    assert server.open_connections == 2
+    started = time.monotonic()
+    pool.cancel()
+    assert time.monotonic() - started < 0.3
+    results = pool.wait()
+    assert len(results) == 4
+    assert all(isinstance(r, Cancelled) and r.status is None for r in results)
+    assert [r.request.url for r in results] == ['/vm/0', '/vm/1', '/vm/2', '/vm/3']
+    # The server sees the connections go once its handlers return.
+    assert until(lambda: server.open_connections == 0)
+    assert server.connections_opened == 2
+    assert len(server.requests) == 2  # the queued ones were never sent
+
+
+def test_completed_requests_keep_their_sockets_open(make_napix_server):
+    # The counterpart of the test above: without cancellation the keep-alive
+    # sockets stay open, so the drop to 0 there comes from the cancellation.
+    server = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=2)
+    for i in range(4):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    assert len(pool.wait()) == 4
+    gevent.sleep(0.3)
+    assert server.open_connections == 2
+    pool.close()
+    assert until(lambda: server.open_connections == 0)
+
+
+def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server):
+    slow = make_napix_server(max_concurrent=None, delay=0.5)
+    fast = make_napix_server()
+    with ClientPool(ROOT) as pool:
+        done = pool.request(fast.host, 'GET', '/vm/1')
+        pending = [pool.request(slow.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
+        done.get(timeout=5)
+        assert until(lambda: slow.in_flight == 2)
+        started = time.monotonic()
+    assert time.monotonic() - started < 0.3
+    assert all(isinstance(h.exception, Cancelled) for h in pending)
+    first, *cancelled = pool.wait()
+    assert first.body['id'] == '1'
+    assert [type(c) for c in cancelled] == [Cancelled] * 3
+    # The idle socket to the fast server was closed on exit, at once.
+    assert until(lambda: fast.open_connections == 0, timeout=1)
+    assert until(lambda: slow.open_connections == 0)
+
+
+def test_context_manager_cancels_on_exception(make_napix_server):
+    slow = make_napix_server(delay=0.5)
+    with pytest.raises(KeyError):
+        with ClientPool(ROOT) as pool:
+            handle = pool.request(slow.host, 'GET', '/vm/1')
+            assert until(lambda: slow.in_flight == 1)
+            raise KeyError('caller bug')
+    assert isinstance(handle.exception, Cancelled)
+    assert until(lambda: slow.open_connections == 0)
+
+
+def test_cancel_a_queued_request(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.2)
+    pool = ClientPool(ROOT, simultaneous=1)
+    pool.request(server.host, 'GET', '/vm/1')
+    queued = pool.request(server.host, 'GET', '/vm/2')
+    pool.request(server.host, 'GET', '/vm/3')
+    queued.cancel()
+    assert queued.ready() and isinstance(queued.exception, Cancelled)
+    one, cancelled, three = pool.wait()
+    assert one.body['id'] == '1' and three.body['id'] == '3'
+    assert cancelled is queued.exception
+    assert [path for _, _, path in server.requests] == ['/vm/1', '/vm/3']
+
+
+def test_cancel_an_in_flight_request(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.5)
+    pool = ClientPool(ROOT, simultaneous=1)
+    first = pool.request(server.host, 'GET', '/vm/1')
+    pool.request(server.host, 'GET', '/vm/2')
+    assert until(lambda: server.in_flight == 1)
+    started = time.monotonic()
+    first.cancel()
+    assert time.monotonic() - started < 0.3
+    assert isinstance(first.exception, Cancelled)
+    assert first.exception.remote_call == 'GET {0}/vm/1'.format(server.host)
+    # The queued request still runs, on a new socket.
+    cancelled, two = pool.wait()
+    assert cancelled is first.exception
+    assert two.body['id'] == '2'
+    assert server.connections_opened == 2
+    assert until(lambda: server.open_connections == 1)  # only the idle keep-alive one
+    first.cancel()  # cancelling a finished request changes nothing
+    assert isinstance(first.exception, Cancelled)
+
+
+def test_cancel_of_a_done_request_keeps_its_result(napix_server):
+    pool = ClientPool(ROOT)
+    handle = pool.request(napix_server.host, 'GET', '/vm/1')
+    response = handle.get(timeout=5)
+    handle.cancel()
+    pool.cancel()
+    assert pool.wait() == [response]
+
+
+# Bad arguments
+
+@pytest.mark.parametrize('value, error, text', [
+    (0, ValueError, 'not 0'),
+    (-1, ValueError, 'not -1'),
+    ('2', TypeError, 'not str'),
+    (True, TypeError, 'not bool'),
+    (1.5, TypeError, 'not float'),
+])
+def test_bad_simultaneous(value, error, text):
+    with pytest.raises(error) as caught:
+        ClientPool(ROOT, simultaneous=value)
+    assert 'simultaneous must be an int >= 1' in str(caught.value)
+    assert text in str(caught.value)
+
+
+@pytest.mark.parametrize('credentials', ['root:toor', {}, {'login': 'root'}, None, 42])
+def test_bad_authenticator(credentials):
+    with pytest.raises(ValueError, match="mapping with 'login' and 'key'"):
+        ClientPool(credentials)
+
+
+@pytest.mark.parametrize('kwargs, error, text', [
+    ({'count': '2'}, TypeError, 'count must be an int or None, not str'),
+    ({'count': 1.5}, TypeError, 'count must be an int or None, not float'),
+    ({'count': True}, TypeError, 'count must be an int or None, not bool'),
+    ({'count': -2}, ValueError, 'count must be >= 0, -1 or None (all), not -2'),
+    ({'timeout': '1'}, TypeError, 'timeout must be a number of seconds or None, not str'),
+    ({'timeout': True}, TypeError, 'timeout must be a number of seconds or None, not bool'),
+    ({'timeout': -1}, ValueError, 'timeout must be >= 0, not -1'),
+])
+def test_bad_wait_unordered_arguments_raise_at_the_call(napix_server, kwargs, error, text):
+    pool = ClientPool(ROOT)
+    pool.request(napix_server.host, 'GET', '/vm/1')
+    with pytest.raises(error) as caught:
+        pool.wait_unordered(**kwargs)  # not even iterated
+    assert str(caught.value) == text
+    assert len(pool.wait()) == 1
+
+
+def test_repr_of_the_pool_has_no_secret(napix_server):
+    pool = ClientPool({'login': 'root', 'key': 'toor'})
+    pool.request(napix_server.host, 'GET', '/vm/1')
+    assert repr(pool) == '<ClientPool 1 hosts, 1 pending>'
+    pool.wait()
+    assert repr(pool) == '<ClientPool 1 hosts, 0 pending>'
