@@ -12,10 +12,15 @@
   - ``GET /sleep/{seconds}`` -> sleeps, then ``{'slept': seconds}``
   - ``GET /boom`` -> raises ``RuntimeError('boom')`` (a 500 from ExceptionsCatcher)
 
-* ``make_napix_server(**options)``: a factory of more started servers with the
-  same routes and any :class:`NapixServer` option (``max_concurrent=None``,
-  ``delay=0.5``...); all are stopped at the end of the test.
+* ``make_napix_server(threaded=False, **options)``: a factory of more started
+  servers with the same routes and any :class:`NapixServer` option
+  (``max_concurrent=None``, ``delay=0.5``...); all are stopped at the end of
+  the test. ``threaded=True`` serves from another OS thread with its own
+  gevent hub: needed by clients that block the calling thread (the
+  ``requests`` transport in a process that is not monkey-patched).
 """
+
+import threading
 
 import gevent
 import pytest
@@ -68,20 +73,47 @@ def add_routes(server):
     return server
 
 
+class _ServerThread(threading.Thread):
+    """Runs *server* in a thread of its own (its own gevent hub) until stop()."""
+
+    def __init__(self, server):
+        threading.Thread.__init__(self, daemon=True)
+        self.server = server
+        self.ready = threading.Event()
+        self.stopping = False
+
+    def run(self):
+        self.server.start()
+        self.ready.set()
+        while not self.stopping:
+            gevent.sleep(0.02)
+        self.server.stop()
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+
+
 @pytest.fixture
 def make_napix_server():
-    started = []
+    stoppers = []
 
-    def make(**options):
+    def make(threaded=False, **options):
         options.setdefault('users', USERS)
         options.setdefault('tokens', TOKENS)
-        server = add_routes(NapixServer(**options)).start()
-        started.append(server)
+        server = add_routes(NapixServer(**options))
+        if threaded:
+            thread = _ServerThread(server)
+            thread.start()
+            assert thread.ready.wait(5), 'the threaded test server did not start'
+            stoppers.append(thread.stop)
+        else:
+            stoppers.append(server.start().stop)
         return server
 
     yield make
-    for server in started:
-        server.stop()
+    for stop in stoppers:
+        stop()
 
 
 @pytest.fixture
