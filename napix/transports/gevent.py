@@ -120,7 +120,8 @@ class _Socket(object):
             raise _ServerClosed(received, 'the connection was reset ({0})'.format(
                 error.strerror or type(error).__name__)) from None
         status = self.parser.get_status_code() if self.headers_done else None
-        body = b''.join(self.chunks)
+        # A HEAD response has no body, even if the server sent one anyway.
+        body = b'' if head_only else b''.join(self.chunks)
         return status, self.reason.decode('latin-1'), self.headers, body
 
     def dropped(self):
