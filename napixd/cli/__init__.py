@@ -295,6 +295,7 @@ def run_command(command):
         console = make_console()
         if completed:
             console.print(outcome_table(completed, width=console.width))
+            console.print()
         else:
             console.print('No host answered.')
         console.print(summary_text(fanout))

@@ -39,6 +39,7 @@ FLEET_TIMEOUT = 2.0
 def _code(console, text):
     for line in text.strip('\n').splitlines():
         console.print('    ' + line, style='cyan', markup=False, highlight=False, soft_wrap=True)
+    console.print()
 
 
 class Demo(object):
@@ -51,6 +52,8 @@ class Demo(object):
         self.routes = {}
         self.auth = LoginAuthenticator('root', 'toor')
         self._closed_socket = None
+        self.fanout = None
+        self._main = None
 
     # The servers
     def _server(self, name, delay=0):
@@ -132,17 +135,25 @@ class Demo(object):
         c.print('{0} Napix test servers now run on 127.0.0.1 under production-like names; '
                 'each checks the signature of every request (login root, standard HMAC '
                 'protocol).'.format(len(self.servers)))
-        with routed(self.routes):
+        self._main = gevent.getcurrent()
+        with routed(self.routes), on_sigint(self._interrupt):
             self.create_resource()
             self.pick_hypervisor()
             status = self.fan_out()
             self.bubbled_error()
         c.print()
-        c.print('[bold]Done[/] in {0}. Your turn: [cyan]napix --help[/], for instance'.format(
-            format_seconds(monotonic() - started)))
+        c.print('[bold]Done[/] in {0}. Now ask your own servers ([cyan]napix --help[/] tells '
+                'all):'.format(format_seconds(monotonic() - started)))
         c.print('    napix --login root GET /capacity/capacity xen1.example.org xen2.example.org',
                 style='cyan', markup=False, soft_wrap=True)
         return status
+
+    def _interrupt(self):
+        # Ctrl-C: a fan-out stops and prints what it has; elsewhere the demo ends.
+        if self.fanout is not None:
+            self.fanout.interrupt()
+        else:
+            self._main.throw(KeyboardInterrupt)
 
     def _heading(self, text):
         self.console.print()
@@ -209,36 +220,36 @@ for response in cp.wait_unordered(timeout=10):   # as they come
                 break
             else:
                 c.print('  No server available')
-            left = len(cp)
         if chosen:
-            c.print('  xen3.enix.org (128 GB, but slow) was not waited for: leaving the '
-                    '`with ClientPool` block cancelled its request ({0} pending).'.format(left),
-                    markup=False)
+            c.print('  xen3.enix.org (128 GB, but 3 s to answer) was not waited for: leaving '
+                    'the `with ClientPool` block cancelled its request.', markup=False)
 
     def fan_out(self):
         c = self.console
         hosts = [self.fleet_name(n) for n in range(1, FLEET + 1)]
         self._heading('3. Ask {0} hosts at once: what `napix` shows'.format(FLEET))
-        c.print('    napix GET /capacity/capacity node001.demo.enix.org … node100.demo.enix.org',
-                style='cyan', markup=False, soft_wrap=True)
-        c.print('          --timeout {0:g}'.format(FLEET_TIMEOUT), style='cyan', markup=False)
+        _code(c, 'napix --timeout {0:g} GET /capacity/capacity '
+                 'node{{001..{1}}}.demo.enix.org'.format(FLEET_TIMEOUT, FLEET))
         with ClientPool(self.auth, timeout=FLEET_TIMEOUT) as pool:
-            fanout = FanOut(pool, 'GET', '/capacity/capacity', hosts)
-            with on_sigint(lambda: fanout.interrupt()):
+            fanout = self.fanout = FanOut(pool, 'GET', '/capacity/capacity', hosts)
+            try:
                 if self.progress_console is not None:
                     with ProgressDisplay(fanout, self.progress_console, 'GET /capacity'):
                         outcomes = fanout.run()
                 else:
                     outcomes = fanout.run()
+            finally:
+                self.fanout = None
         done = [o for o in outcomes if o is not None and not o.cancelled]
         c.print(outcome_table(done, width=c.width, limit=12))
+        c.print()
         c.print(summary_text(fanout))
         if fanout.interrupted:
             raise KeyboardInterrupt
         slowest_ok = max((o.seconds for o in done if o.ok), default=0)
         c.print('The slowest success took {0}; one after the other, these {1} requests would '
-                'have taken {2}.'.format(format_seconds(slowest_ok), FLEET, format_seconds(
-                    sum(o.seconds for o in done))))
+                'have taken {2:.0f} s.'.format(format_seconds(slowest_ok), FLEET,
+                                               sum(o.seconds for o in done)))
         return 0
 
     def bubbled_error(self):

@@ -256,9 +256,11 @@ class FanOut(object):
 def on_sigint(callback):
     """Within the block, call *callback* in a new greenlet on SIGINT (Ctrl-C)
     instead of raising :exc:`KeyboardInterrupt`."""
+    previous = signal.getsignal(signal.SIGINT)
     watcher = gevent.signal_handler(signal.SIGINT, callback)
     try:
         yield
     finally:
         watcher.cancel()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -92,7 +92,7 @@ def _status_style(outcome):
     return 'red'
 
 
-_TABLE_EXTRA = 11  # the borders and padding of a 4-column SIMPLE_HEAD table
+_TABLE_EXTRA = 9  # the padding between the 4 columns of the table
 _MIN_ANSWER = 24
 
 
@@ -122,7 +122,8 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
     kept, and the successes beyond what fits become one line saying how many
     there were and how long the slowest took.
     """
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify='left', pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify='left', pad_edge=False,
+                  show_edge=False)
     shown = list(outcomes)
     hidden = []
     if limit is not None and len(shown) > limit:

@@ -5,7 +5,10 @@ import sys
 
 def main(argv=None):
     """Entry point of the ``napix`` console script; returns the exit status."""
-    from napixd.cli import main as cli_main
+    try:
+        from napixd.cli import main as cli_main
+    except KeyboardInterrupt:
+        return 130
     return cli_main(argv)
 
 
