@@ -6,7 +6,7 @@ import time
 import gevent
 import pytest
 
-from napix.authenticators import LoginAuthenticator
+from napix.authenticators import LoginAuthenticator, NonSecureAuthenticator
 from napix.connection import Response
 from napix.exceptions import Cancelled, ConnectError, HTTPError
 from napixd.client import ClientPool
@@ -258,6 +258,19 @@ def test_nothing_lost_nothing_twice_after_break(make_napix_server):
     assert pool.wait() == []
 
 
+def test_wait_inside_a_wait_unordered_loop_takes_the_rest_once(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=1)
+    for i in range(4):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    from_loop, from_wait = [], []
+    for response in pool.wait_unordered():
+        from_loop.append(response.body['id'])
+        from_wait.extend(ids(pool.wait()))
+    assert from_loop == ['0']
+    assert from_wait == ['1', '2', '3']
+
+
 def test_wait_unordered_returns_httperrors_and_raises_other_exceptions(napix_server):
     def buggy(request):
         if request.url == '/vm/bug':
@@ -311,6 +324,19 @@ def test_handles_work_with_gevent_waiting_functions(make_napix_server):
     # Waiting on the handles does not collect them: the pool still returns them once.
     assert pool.wait() == [ok.value, missing.exception]
     assert pool.wait() == []
+
+
+def test_handle_repr_hides_a_token_sent_in_the_url(napix_server):
+    pool = ClientPool(NonSecureAuthenticator('root', 'toor'))
+    handle = pool.request(napix_server.host, 'GET', '/vm/1?x=1')
+    response = handle.get(timeout=5)
+    assert response.body['by'] == 'root'
+    token_signature = response.request.url.rpartition('%3A')[2]
+    assert len(token_signature) == 64
+    assert token_signature not in repr(handle) and 'token' not in repr(handle)
+    assert repr(handle) == '<PendingRequest GET {0}/vm/1?x=1 <Response 200 OK>>'.format(
+        napix_server.host)
+    pool.wait()
 
 
 def test_handles_with_gevent_wait_and_timeout(make_napix_server):
