@@ -37,8 +37,8 @@ resolve_overrides = {}
 _HOST_RE = re.compile(
     r'^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?'
     r'(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])'
-    r'(?::(?P<port>[0-9]{1,5}))?/?$')
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    r'(?::(?P<port>[0-9]{1,5}))?/?\Z')
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # \Z: no trailing newline
 _FORBIDDEN_IN_URL = re.compile(r'[\x00-\x1f\x7f]')
 _FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
 _URL_SAFE = "/?&=%:@!$'()*+,;~#[]-._"
@@ -226,7 +226,7 @@ def _encode_body(body, headers):
         return None
     if isinstance(body, (dict, list)):
         try:
-            data = json.dumps(body, separators=(',', ':')).encode('utf-8')
+            data = json.dumps(body, separators=(',', ':'), allow_nan=False).encode('utf-8')
         except (TypeError, ValueError) as error:
             raise TypeError('body cannot be encoded as JSON: {0}'.format(error)) from None
         if 'Content-Type' not in headers:

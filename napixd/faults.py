@@ -39,7 +39,8 @@ modes, is consumed one mode per request first (per connection accepted for
 its first request), then ``mode`` applies again.
 
 What a test asserts on: ``connections`` (accepted), ``requests`` (a list of
-``(method, path)`` of every request read, whatever was answered), ``faults``
+``(method, path)`` of every request read, whatever was answered; left empty
+with ``history=False``), ``served`` (how many requests were read), ``faults``
 (the number of requests or connections that got a misbehaving mode).
 """
 
@@ -80,12 +81,14 @@ class FaultServer(object):
     :param raw_response: the bytes that ``raw`` sends.
     :param port: the port to listen on (default: an ephemeral one). A server
         keeps its port when restarted (:meth:`restart`).
+    :param history: keep ``requests``; ``False`` for long runs, where the list
+        would grow with every request.
 
     ``host`` is ``'127.0.0.1:<port>'`` once started.
     """
 
     def __init__(self, mode='ok', script=(), retry_after=1, huge_size=33 * 1024 * 1024,
-                 drip_interval=1.0, raw_response=b'', port=0):
+                 drip_interval=1.0, raw_response=b'', port=0, history=True):
         self._check_mode(mode)
         self.mode = mode
         self.script = iter(script)
@@ -96,6 +99,8 @@ class FaultServer(object):
         self.port = port
         self.connections = 0
         self.requests = []
+        self.history = history
+        self.served = 0
         self.faults = 0
         self._server = None
         self._refusing = None
@@ -174,7 +179,9 @@ class FaultServer(object):
             buffer = b''
             while True:
                 method, path, buffer = self._read_request(sock, buffer)
-                self.requests.append((method, path))
+                self.served += 1
+                if self.history:
+                    self.requests.append((method, path))
                 if mode is None:
                     mode = self._next_mode()
                 if not self._answer(sock, mode, method, path):
@@ -211,7 +218,7 @@ class FaultServer(object):
         """Answer one request in *mode*; return whether to keep the connection."""
         if mode in ('ok', 'idle_close'):
             body = json.dumps({'ok': True, 'method': method, 'path': path,
-                               'n': len(self.requests)}).encode('utf-8')
+                               'n': self.served}).encode('utf-8')
             sock.sendall(_response(200, 'OK', body))
             return mode == 'ok'
         if mode == 'close':

@@ -205,3 +205,127 @@ def test_a_fault_can_follow_a_good_answer_on_the_same_connection(fault_server):
 
 def test_every_fault_mode_is_covered():
     assert set(FAULTS) - {'idle_close'} <= set(EXPECTED)
+
+
+# Inputs that lie: refused at once, with a message, before any traffic
+
+BAD_HOSTS = ['', 'http://', 'a b', 'ftp://x', 'host:99999', 'host:0', 'host:', 'host/path',
+             'user@host', 'host:80:80', '-host', 'host\n', 'host\r\n', None, 123, b'host', ['host']]
+BAD_METHODS = ['', 'GE T', 'GET\r\n', 'GET\n', 'G(E)T', None, 1, b'GET']
+BAD_URLS = ['', 'vm/1', 'http://other/vm', '/a\r\nX-Injected: 1', '/a\nb', '/a\x00', '/a\x7f',
+            None, b'/a', 1]
+BAD_HEADERS = [{'X-A': 'a\r\nX-B: b'}, {'X-A': 'a\nb'}, {'X-A': 'a\x00'}, {'Bad Name': 'v'},
+               {'X:Y': 'v'}, {'': 'v'}, {'X-A\n': 'v'}, {'X-A\nX-B': 'v'}, {1: 'v'},
+               {'X-A': None}, {'X-A': b'bytes'}, {'X-A': ['a']}, ['X-A: a'], 'X-A: a']
+BAD_BODIES = [{'a': {1, 2}}, object(), {'a': object()}, [float('nan')], {'a': float('inf')},
+              {(1, 2): 'a'}, 5, True, 1.5, {1, 2}]
+
+
+def circular():
+    body = {}
+    body['self'] = body
+    return body
+
+
+@pytest.fixture
+def quiet_server(fault_server):
+    server = fault_server('ok')
+    yield server
+    assert server.connections == 0, 'a bad input reached the network'
+
+
+@pytest.mark.parametrize('host', BAD_HOSTS, ids=repr)
+def test_a_bad_host_is_refused(quiet_server, host):
+    with pytest.raises((ValueError, TypeError), match='host'):
+        Client(host, AUTH)
+    with ClientPool(AUTH) as pool:
+        with pytest.raises((ValueError, TypeError), match='host'):
+            pool.request(host, 'GET', '/')
+        assert len(pool) == 0
+
+
+@pytest.mark.parametrize('method', BAD_METHODS, ids=repr)
+def test_a_bad_method_is_refused(quiet_server, method):
+    with pytest.raises((ValueError, TypeError), match='method'):
+        Client(quiet_server.host, AUTH).request(method, '/')
+    with ClientPool(AUTH) as pool:
+        with pytest.raises((ValueError, TypeError), match='method'):
+            pool.request(quiet_server.host, method, '/')
+        assert len(pool) == 0
+
+
+@pytest.mark.parametrize('url', BAD_URLS, ids=repr)
+def test_a_bad_url_is_refused(quiet_server, url):
+    with pytest.raises((ValueError, TypeError), match='url'):
+        Client(quiet_server.host, AUTH).request('GET', url)
+    with ClientPool(AUTH) as pool:
+        with pytest.raises((ValueError, TypeError), match='url'):
+            pool.request(quiet_server.host, 'GET', url)
+
+
+@pytest.mark.parametrize('headers', BAD_HEADERS, ids=repr)
+def test_bad_headers_are_refused(quiet_server, headers):
+    with pytest.raises((ValueError, TypeError), match='header'):
+        Client(quiet_server.host, AUTH).request('GET', '/', headers=headers)
+    with ClientPool(AUTH) as pool:
+        with pytest.raises((ValueError, TypeError), match='header'):
+            pool.request(quiet_server.host, 'GET', '/', headers=headers)
+
+
+@pytest.mark.parametrize('body', BAD_BODIES + [circular()], ids=repr)
+def test_a_body_that_cannot_be_encoded_is_refused(quiet_server, body):
+    with pytest.raises(TypeError, match='body'):
+        Client(quiet_server.host, AUTH).request('POST', '/', body)
+    with ClientPool(AUTH) as pool:
+        with pytest.raises(TypeError, match='body'):
+            pool.request(quiet_server.host, 'POST', '/', body)
+        assert len(pool) == 0
+
+
+@pytest.mark.parametrize('simultaneous, error', [
+    (0, ValueError), (-1, ValueError), (-100, ValueError),
+    ('2', TypeError), (2.0, TypeError), (True, TypeError), (None, TypeError)])
+def test_bad_simultaneous_is_refused(simultaneous, error):
+    with pytest.raises(error, match='simultaneous must be an int >= 1'):
+        ClientPool(AUTH, simultaneous=simultaneous)
+    with pytest.raises(error, match='simultaneous must be an int >= 1'):
+        Client('127.0.0.1:1', AUTH, simultaneous=simultaneous)
+
+
+@pytest.mark.parametrize('options, error', [
+    ({'count': '3'}, TypeError), ({'count': 1.5}, TypeError), ({'count': True}, TypeError),
+    ({'count': -2}, ValueError),
+    ({'timeout': '1'}, TypeError), ({'timeout': [1]}, TypeError), ({'timeout': -1}, ValueError),
+])
+def test_bad_wait_unordered_arguments_are_refused_at_the_call(quiet_server, options, error):
+    with ClientPool(AUTH) as pool:
+        with pytest.raises(error, match=next(iter(options))):
+            pool.wait_unordered(**options)  # not even iterated
+
+
+@pytest.mark.parametrize('options', [
+    {'timeout': 0}, {'timeout': -1}, {'timeout': '5'}, {'timeout': (1, 2, 3)},
+    {'timeout': (1, None)}, {'max_response_size': 0}, {'max_response_size': '1M'},
+    {'maxsize': 0}, {'retry': 3}], ids=repr)
+def test_bad_client_options_are_refused(quiet_server, options):
+    name = next(iter(options))
+    with pytest.raises((ValueError, TypeError), match=name):
+        Client(quiet_server.host, AUTH, **options)
+    with pytest.raises((ValueError, TypeError), match=name):
+        Connection(quiet_server.host, AUTH, **options)
+
+
+@pytest.mark.parametrize('authenticator', [None, 'root:toor', {'login': 'root'}, 42, b'key'],
+                         ids=repr)
+def test_bad_credentials_are_refused(authenticator):
+    with pytest.raises(ValueError, match='authenticator'):
+        ClientPool(authenticator)
+    with pytest.raises(ValueError, match='authenticator'):
+        Client('127.0.0.1:1', authenticator)
+
+
+@pytest.mark.parametrize('login, key', [('', 'k'), ('root', ''), (None, 'k'), ('root', None),
+                                        ('root', 5)])
+def test_bad_login_or_key_is_refused(login, key):
+    with pytest.raises((ValueError, TypeError), match='login|key'):
+        LoginAuthenticator(login, key)

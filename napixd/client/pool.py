@@ -100,7 +100,8 @@ class ClientPool(object):
 
     def get_client(self, host):
         """The :class:`~napixd.client.gevent.Client` of *host*, created on first use."""
-        client = self.clients.get(host)
+        # A host that is not a str is refused by Client, with a message.
+        client = self.clients.get(host) if isinstance(host, str) else None
         if client is None:
             client = Client(host, self.authenticator, self.simultaneous,
                             **self.client_options)
