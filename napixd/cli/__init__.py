@@ -269,7 +269,8 @@ def run_command(command):
     fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,
                     first=command.first, on_result=writer, headers=command.headers)
     progress = None
-    if sys.stderr.isatty():
+    # JSON lines streaming to the same terminal would tear a live bar apart.
+    if sys.stderr.isatty() and not (writer is not None and sys.stdout.isatty()):
         from napixd.cli.render import ProgressDisplay, make_console
         label = '{0} {1}'.format(command.method, command.path)
         progress = ProgressDisplay(fanout, make_console(stderr=True), label)

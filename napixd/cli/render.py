@@ -114,9 +114,18 @@ def _widths(rows, total):
     return widths
 
 
+def _answer(outcome):
+    # A body is cut to one line; an error wraps, since the end of a bubbled
+    # chain ("404 NOT FOUND" `10` not found) is what matters most.
+    if outcome.ok:
+        return Text(outcome.summary, no_wrap=True, overflow='ellipsis')
+    return Text(outcome.summary, style='red' if not outcome.cancelled else 'dim')
+
+
 def outcome_table(outcomes, width=80, limit=None, title=None):
     """A table of *outcomes*: host, status, time, one-line answer, at most
-    *width* columns wide (the answer is cut with an ellipsis to fit).
+    *width* columns wide: a successful answer is cut to one line with an
+    ellipsis, an error wraps to show its whole chain.
 
     With *limit*, a longer list is shortened for reading: every failure is
     kept, and the successes beyond what fits become one line saying how many
@@ -137,7 +146,7 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
             else:
                 hidden.append(outcome)
     rows = [(Text(o.host), Text(o.status_text, _status_style(o)), Text(format_seconds(o.seconds)),
-             Text(o.summary)) for o in shown]
+             _answer(o)) for o in shown]
     if hidden:
         slowest = max(o.seconds for o in hidden)
         statuses = sorted(set(o.status_text for o in hidden))
@@ -153,7 +162,7 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
                 for host, status, time, answer in rows]
         widths = _widths(rows, width)
     for number, name in enumerate(('host', 'status', 'time', 'answer')):
-        table.add_column(name, no_wrap=True, overflow='ellipsis', width=widths[number],
+        table.add_column(name, no_wrap=name != 'answer', overflow='ellipsis', width=widths[number],
                          justify='right' if name == 'time' else 'left')
     for row in rows:
         table.add_row(*row)
