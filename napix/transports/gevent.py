@@ -10,10 +10,11 @@ import select
 import socket
 import ssl
 from collections import deque
-from time import monotonic
 
 import gevent.socket as gsocket
 import gevent.ssl as gssl
+from gevent import Timeout as _Timer
+from gevent import get_hub
 from gevent.lock import BoundedSemaphore
 from httptools import HttpParserError, HttpResponseParser
 
@@ -48,33 +49,54 @@ class _Socket(object):
     """One socket to the server and the parser reading its responses.
 
     The object is the parser's callback protocol; its state is reset for
-    each exchange.
+    each exchange. *sock* is a plain non-blocking socket, waited on through
+    this socket's own read and write watchers: waiting for readiness before
+    ``recv`` costs less than a ``recv`` that fails with ``EAGAIN`` first. One
+    timer per socket, restarted for each exchange, bounds it to *timeout*
+    seconds.
     """
 
     __slots__ = ('sock', 'parser', 'reason', 'headers', 'chunks', 'complete', 'keep_alive',
-                 'headers_done', 'head_only', 'length_known')
+                 'headers_done', 'head_only', 'hub', 'reader', 'writer',
+                 'timer')
 
-    def __init__(self, sock):
+    def __init__(self, sock, timeout):
         self.sock = sock
         self.parser = HttpResponseParser(self)
+        self.hub = hub = get_hub()
+        fileno = sock.fileno()
+        self.reader = hub.loop.io(fileno, 1)
+        self.writer = hub.loop.io(fileno, 2)
+        self.timer = _Timer(timeout)
 
-    # httptools callbacks
-    def on_status(self, data):
-        self.reason += data
+    def _send(self, payload):
+        sock = self.sock
+        try:
+            sent = sock.send(payload)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(payload):
+            view = memoryview(payload)
+            while sent < len(payload):
+                self.hub.wait(self.writer)
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    pass
 
-    def on_header(self, name, value):
-        key = name.decode('latin-1').lower()
-        value = value.decode('latin-1')
-        headers = self.headers
-        if key in headers:
-            value = dict.__getitem__(headers, key) + ', ' + value
-        dict.__setitem__(headers, key, value)
+    def _recv(self):
+        while True:
+            self.hub.wait(self.reader)
+            try:
+                return self.sock.recv(_RECV_SIZE)
+            except BlockingIOError:
+                pass
 
+    # httptools callbacks. The status line and headers are not taken from
+    # callbacks (one Python call per header): once httptools has validated
+    # them, _parse_head() reads them from the bytes at once.
     def on_headers_complete(self):
         self.headers_done = True
-        headers = self.headers
-        self.length_known = ('content-length' in headers
-                             or 'chunked' in headers.get('transfer-encoding', ''))
         if self.head_only:
             self.complete = True
             self.keep_alive = False
@@ -87,42 +109,75 @@ class _Socket(object):
         # Read it here: once feed_data() returns, the parser has reset.
         self.keep_alive = self.parser.should_keep_alive()
 
-    def exchange(self, payload, deadline, limit, head_only):
+    def exchange(self, payload, limit, head_only):
         """Send *payload*, read one response; return ``(status, reason,
         headers, body)`` and leave ``keep_alive`` set."""
-        self.reason = b''
+        self.reason = ''
         self.headers = Headers()
         self.chunks = []
+        head = []  # what was received until the end of the headers
         self.complete = self.keep_alive = self.headers_done = False
         self.head_only = head_only
-        sock = self.sock
+        recv = self._recv
+        feed = self.parser.feed_data
         received = 0
+        timer = self.timer
+        timer.start()
         try:
-            sock.settimeout(deadline - monotonic())
-            sock.sendall(payload)
+            self._send(payload)
             while not self.complete:
-                remaining = deadline - monotonic()
-                if remaining <= 0:
-                    raise socket.timeout()
-                sock.settimeout(remaining)
-                data = sock.recv(_RECV_SIZE)
+                data = recv()
                 if not data:
-                    if self.headers_done and not self.length_known and not head_only:
-                        break  # a body delimited by the end of the connection
+                    if self.headers_done and not head_only:
+                        self._parse_head(head)
+                        headers = self.headers
+                        if not ('content-length' in headers
+                                or 'chunked' in headers.get('transfer-encoding', '')):
+                            break  # a body delimited by the end of the connection
                     raise _ServerClosed(received, 'the server closed the connection '
                                         + ('before answering' if not received
                                            else 'in the middle of the response'))
                 received += len(data)
                 if received > limit:
                     raise _TooLarge()
-                self.parser.feed_data(data)
+                if not self.headers_done:
+                    head.append(data)
+                feed(data)
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as error:
             raise _ServerClosed(received, 'the connection was reset ({0})'.format(
                 error.strerror or type(error).__name__)) from None
-        status = self.parser.get_status_code() if self.headers_done else None
+        except _Timer as error:
+            if error is not timer:
+                raise
+            raise socket.timeout() from None
+        finally:
+            timer.cancel()
+        if self.headers_done:
+            status = self.parser.get_status_code()
+            self._parse_head(head)
+        else:
+            status = None
         # A HEAD response has no body, even if the server sent one anyway.
         body = b'' if head_only else b''.join(self.chunks)
-        return status, self.reason.decode('latin-1'), self.headers, body
+        return status, self.reason, self.headers, body
+
+    def _parse_head(self, chunks):
+        """Set ``reason`` and ``headers`` from the response head that
+        httptools accepted (repeated headers joined with ``', '``)."""
+        data = chunks[0] if len(chunks) == 1 else b''.join(chunks)
+        # httptools insists on CRLF line ends
+        lines = data[:data.find(b'\r\n\r\n')].decode('latin-1').split('\r\n')
+        status_line = lines[0].split(' ', 2)
+        self.reason = status_line[2] if len(status_line) > 2 else ''
+        headers = Headers()
+        for line in lines[1:]:
+            name, _, value = line.partition(':')
+            key = name.lower()
+            value = value.lstrip(' \t')  # as httptools: trailing blanks kept
+            if dict.__contains__(headers, key):
+                value = dict.__getitem__(headers, key) + ', ' + value
+            dict.__setitem__(headers, key, value)
+        self.headers = headers
 
     def dropped(self):
         """True when an idle socket was closed by the server (or has stray data)."""
@@ -133,7 +188,21 @@ class _Socket(object):
         return bool(readable)
 
     def close(self):
+        self.reader.close()
+        self.writer.close()
         self.sock.close()
+
+
+class _TLSSocket(_Socket):
+    """A :class:`_Socket` over a gevent ``SSLSocket`` (which waits by itself)."""
+
+    __slots__ = ()
+
+    def _send(self, payload):
+        self.sock.sendall(payload)
+
+    def _recv(self):
+        return self.sock.recv(_RECV_SIZE)
 
 
 class GeventTransport(object):
@@ -214,8 +283,7 @@ class GeventTransport(object):
         return Response(status, reason, headers, body, request)
 
     def _exchange(self, conn, payload, method):
-        return conn.exchange(payload, monotonic() + self.read_timeout,
-                             self.max_response_size, method == 'HEAD')
+        return conn.exchange(payload, self.max_response_size, method == 'HEAD')
 
     def _translate(self, request, error):
         if isinstance(error, socket.timeout):
@@ -254,11 +322,16 @@ class GeventTransport(object):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl_context is not None:
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=self.name)
+                sock.settimeout(None)  # the exchange's timer bounds it
+                return _TLSSocket(sock, self.read_timeout)
+            family = sock.family
+            sock = socket.socket(family, socket.SOCK_STREAM, fileno=sock.detach())
+            sock.setblocking(False)
         except BaseException as error:
             if sock is not None:
                 sock.close()
             raise self._connect_error(request, error)
-        return _Socket(sock)
+        return _Socket(sock, self.read_timeout)
 
     def _connect_error(self, request, error):
         target = self._target
@@ -312,15 +385,18 @@ class GeventTransport(object):
 
 
 def _ssl_context(verify):
-    if verify is True:
-        return gssl.create_default_context()
+    if not (verify is True or verify is False or isinstance(verify, str)):
+        raise ValueError('verify must be True, False or the path to a CA bundle, not {0!r}'
+                         .format(verify))
+    # gevent.ssl.create_default_context() is the standard library's: its
+    # sockets would block the hub. gevent's own SSLContext makes gevent sockets.
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies name and chain
     if verify is False:
-        context = gssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    if isinstance(verify, str):
-        return gssl.create_default_context(cafile=verify)
-    raise ValueError('verify must be True, False or the path to a CA bundle, not {0!r}'.format(
-        verify))
+    elif verify is True:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.load_verify_locations(cafile=verify)
+    return context
 
