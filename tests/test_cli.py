@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import sys
-import uuid
 from time import monotonic
 
 import gevent
@@ -394,12 +393,12 @@ needs_tmux = pytest.mark.skipif(shutil.which('tmux') is None,
 class Tmux(object):
     """A private tmux server (its own socket) with one pane of 120x40."""
 
-    def __init__(self, env):
-        self.socket = 'napix-test-{0}'.format(uuid.uuid4().hex[:8])
+    def __init__(self, env, socket_path):
+        self.socket = socket_path
         self.env = env
 
     def tmux(self, *args):
-        return subprocess.check_output(['tmux', '-L', self.socket] + list(args),
+        return subprocess.check_output(['tmux', '-S', self.socket] + list(args),
                                        env=self.env).decode()
 
     def run(self, args):
@@ -422,15 +421,15 @@ class Tmux(object):
             gevent.sleep(0.05)
 
     def close(self):
-        subprocess.call(['tmux', '-L', self.socket, 'kill-server'], env=self.env,
+        subprocess.call(['tmux', '-S', self.socket, 'kill-server'], env=self.env,
                         stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture
-def tmux(cli_env):
+def tmux(cli_env, tmp_path):
     cli_env = dict(cli_env, TERM='xterm-256color')
     cli_env.pop('TMUX', None)
-    session = Tmux(cli_env)
+    session = Tmux(cli_env, str(tmp_path / 'tmux.sock'))
     yield session
     session.close()
 
