@@ -64,9 +64,19 @@ def signed_path(url):
     return unquote(path, errors='surrogateescape') + sep + query
 
 
+_quoted = {}  # hosts and paths are signed again and again: quote each once
+
+
 def _q(value):
     # quote_plus-compatible: what parse_qs on the server turns back into value.
-    return quote(value, safe='', errors='surrogateescape').replace('%20', '+')
+    quoted = _quoted.get(value)
+    if quoted is None:
+        quoted = quote(value, safe='', errors='surrogateescape').replace('%20', '+')
+        if len(value) <= 256:
+            if len(_quoted) >= 4096:
+                _quoted.clear()
+            _quoted[value] = quoted
+    return quoted
 
 
 def _nonce():
@@ -91,12 +101,12 @@ class LoginAuthenticator(object):
         self._mac = hmac.new(self._key, digestmod=_sha256)
 
     def __call__(self, request):
-        msg = 'host={0}&method={1}&path={2}&login={3}&nonce={4}&timestamp={5}'.format(
+        msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%s&timestamp=%d' % (
             _q(request.authority), request.method, _q(signed_path(request.url)),
-            self._login_q, _nonce(), int(time.time())).encode('ascii')
+            self._login_q, _nonce(), time.time())
         mac = self._mac.copy()
-        mac.update(msg)
-        request.headers['Authorization'] = msg.decode('ascii') + ':' + mac.hexdigest()
+        mac.update(msg.encode('ascii'))
+        request.headers['Authorization'] = msg + ':' + mac.hexdigest()
         return request
 
     def __repr__(self):
