@@ -58,6 +58,8 @@ def signed_path(url):
     >>> signed_path('/vm/caf%C3%A9%20x?q=%C3%A9')
     '/vm/café x?q=%C3%A9'
     """
+    if url.endswith('?'):
+        url = url[:-1]  # napixd puts back a '?' only before a non-empty query
     if '%' not in url:
         return url
     path, sep, query = url.partition('?')
