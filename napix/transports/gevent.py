@@ -6,6 +6,7 @@ never called ``gevent.monkey.patch_all()``.
 """
 
 import ipaddress
+import re
 import select
 import socket
 import ssl
@@ -30,6 +31,10 @@ IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRAC
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
 _RECV_SIZE = 65536
+# A header line of a response head: its name, and its value (as httptools
+# gives it: leading blanks removed, trailing ones kept).
+_HEADER_NAMES = re.compile(r'\r\n([^:]*):')
+_HEADER_VALUES = re.compile(r'\r\n[^:]*:[ \t]*([^\r]*)')
 
 
 class _ServerClosed(Exception):
@@ -113,7 +118,7 @@ class _Socket(object):
         """Send *payload*, read one response; return ``(status, reason,
         headers, body)`` and leave ``keep_alive`` set."""
         self.reason = ''
-        self.headers = Headers()
+        self.headers = None  # set by _parse_head()
         self.chunks = []
         head = []  # what was received until the end of the headers
         self.complete = self.keep_alive = self.headers_done = False
@@ -156,7 +161,7 @@ class _Socket(object):
             status = self.parser.get_status_code()
             self._parse_head(head)
         else:
-            status = None
+            status, self.headers = None, Headers()
         # A HEAD response has no body, even if the server sent one anyway.
         body = b'' if head_only else b''.join(self.chunks)
         return status, self.reason, self.headers, body
@@ -165,18 +170,19 @@ class _Socket(object):
         """Set ``reason`` and ``headers`` from the response head that
         httptools accepted (repeated headers joined with ``', '``)."""
         data = chunks[0] if len(chunks) == 1 else b''.join(chunks)
-        # httptools insists on CRLF line ends
-        lines = data[:data.find(b'\r\n\r\n')].decode('latin-1').split('\r\n')
-        status_line = lines[0].split(' ', 2)
+        # httptools insists on CRLF line ends, and no blank before a colon
+        text = data[:data.find(b'\r\n\r\n')].decode('latin-1')
+        status_line = text[:text.find('\r\n')].split(' ', 2)
         self.reason = status_line[2] if len(status_line) > 2 else ''
-        headers = Headers()
-        for line in lines[1:]:
-            name, _, value = line.partition(':')
-            key = name.lower()
-            value = value.lstrip(' \t')  # as httptools: trailing blanks kept
-            if dict.__contains__(headers, key):
-                value = dict.__getitem__(headers, key) + ', ' + value
-            dict.__setitem__(headers, key, value)
+        names = _HEADER_NAMES.findall(text.lower())
+        values = _HEADER_VALUES.findall(text)
+        headers = Headers(zip(names, values))  # noqa: B905 (same length)
+        if len(headers) < len(names):  # repeated headers
+            headers = Headers()
+            for key, value in zip(names, values):  # noqa: B905
+                if dict.__contains__(headers, key):
+                    value = dict.__getitem__(headers, key) + ', ' + value
+                dict.__setitem__(headers, key, value)
         self.headers = headers
 
     def dropped(self):
