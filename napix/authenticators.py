@@ -58,7 +58,7 @@ def signed_path(url):
     >>> signed_path('/vm/caf%C3%A9%20x?q=%C3%A9')
     '/vm/café x?q=%C3%A9'
     """
-    if url.endswith('?'):
+    if url.find('?') == len(url) - 1:
         url = url[:-1]  # napixd puts back a '?' only before a non-empty query
     if '%' not in url:
         return url
