@@ -110,7 +110,7 @@ def test_replayed_signature_is_403(server):
 
 @pytest.mark.parametrize('url', [
     '/vm/a%2Fb', '/vm/caf%C3%A9%20x?q=%C3%A9', '/vm/été', '/vm/a b?c=d e', '/vm/x?',
-    '/vm/%25', '/vm/x?q=a:b&r=%3A',
+    '/vm/%25', '/vm/x?q=a:b&r=%3A', '/vm/x?q=?', '/vm/x?q=:0',
 ])
 def test_signed_paths_with_escapes_and_non_ascii(server, url):
     server.route('GET', '/vm/{a}/{b}', lambda request, a, b: [a, b])
@@ -122,6 +122,8 @@ def test_signed_path_is_decoded_path_and_query_as_sent():
     assert signed_path('/vm/caf%C3%A9%20x?q=%C3%A9') == '/vm/café x?q=%C3%A9'
     assert signed_path('/a%2Fb') == '/a/b'
     assert signed_path('/plain?x=1') == '/plain?x=1'
+    assert signed_path('/empty?') == '/empty'  # napixd adds no '?' before an empty query
+    assert signed_path('/q?a=?') == '/q?a=?'
 
 
 def test_login_message_fields(server):
