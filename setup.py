@@ -34,6 +34,8 @@ setup(
         ],
         'docs': ['sphinx>=7,<10'],
         'lint': ['ruff>=0.5'],
+        'bench': ['orjson>=3.6,<4', 'grequests>=0.7', 'geventhttpclient>=2', 'aiohttp>=3.8',
+                  'httpx>=0.24', 'matplotlib>=3.5'],
     },
     entry_points={
         'console_scripts': ['napix = napixd.client.__main__:main'],

@@ -11,7 +11,6 @@ and ``perf record -g`` on the same command line works too (Debian's linux-perf).
 """
 
 import argparse
-import cProfile
 import json
 import os
 import pstats

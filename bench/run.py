@@ -3,7 +3,7 @@
 
     pip install '.[bench]'        # the peers, matplotlib
     apt-get install -y nginx      # the server (optional: a gevent fallback is used without)
-    python bench/run.py           # about 5 minutes; --quick for a short smoke run
+    python bench/run.py           # about 10 minutes; --quick for a short smoke run
 
 See bench/README.rst for what is measured and how. The results are printed,
 and written to docs/performance.rst with plots in docs/_static/ (unless
@@ -12,6 +12,7 @@ and written to docs/performance.rst with plots in docs/_static/ (unless
 
 import argparse
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -209,13 +210,8 @@ def run_client(pinning, server, library, args):
 
 def available(library):
     module = PEER_MODULES.get(library)
-    if module is None:
-        return True
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    # Not imported here: grequests would monkey-patch this process.
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def throughput(args, pinning, tmp):
@@ -233,9 +229,9 @@ def throughput(args, pinning, tmp):
                 result = run_client(pinning, server, lib, args)
                 results[lib].append(result)
                 log('round {0}  {1:<18} {2:>9.0f} req/s  {3:6.1f} us CPU/req  '
-                    '{4} connections'.format(round_ + 1, lib, result['requests'] / result['seconds'],
-                                             result['cpu'] / result['requests'] * 1e6,
-                                             result['connections']))
+                    '{4} connections'.format(
+                        round_ + 1, lib, result['requests'] / result['seconds'],
+                        result['cpu'] / result['requests'] * 1e6, result['connections']))
     finally:
         server.stop()
     summary = {}
@@ -245,9 +241,13 @@ def throughput(args, pinning, tmp):
             'cpu_us': statistics.median(r['cpu'] / r['requests'] * 1e6 for r in runs),
             'connections': max(r['connections'] for r in runs),
         }
-    ours = summary.get('napix', {}).get('rps')
+    # The ratio is the median of the ratios within each round: the runs of one
+    # round are close in time, so a busy moment of the machine cancels out.
+    ours = results.get('napix')
     for lib, row in summary.items():
-        row['ratio'] = ours / row['rps'] if ours else None
+        row['ratio'] = statistics.median(
+            (o['requests'] / o['seconds']) / (r['requests'] / r['seconds'])
+            for o, r in zip(ours, results[lib])) if ours else None  # noqa: B905
     return server.name, summary
 
 
@@ -381,14 +381,17 @@ def plot(summary, scale, out_dir):
 
 
 def _table(header, rows):
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
     line = '  '.join('=' * w for w in widths)
-    fmt = lambda cells: '  '.join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    def fmt(cells):
+        return '  '.join(str(cells[i]).ljust(w) for i, w in enumerate(widths)).rstrip()
     return '\n'.join([line, fmt(header), line] + [fmt(r) for r in rows] + [line])
 
 
 def write_docs(args, pinning, server_name, summary, scale, latency, images):
-    lines = [':orphan:', '', '.. This page is written by bench/run.py: edit the script, not the page.',
+    lines = [':orphan:', '',
+             '.. This page is written by bench/run.py: edit the script, not the page.',
              '', '===========', 'Performance', '===========', '',
              'What a request costs with :class:`~napixd.client.pool.ClientPool`, measured '
              'side by side with the libraries people use for the same job, in one run of '
@@ -406,7 +409,8 @@ def write_docs(args, pinning, server_name, summary, scale, latency, images):
                   ':class:`~napix.authenticators.LoginAuthenticator` (HMAC-SHA256, a fresh nonce); '
                   'the server does not check signatures, which changes nothing on the client '
                   'side. Each library runs in its own process, rounds interleaved, {4} rounds; '
-                  'the table shows medians. *Ours / it* is how many times faster ours is; '
+                  'the table shows medians. *Ours / it* is how many times faster ours is '
+                  '(the median of the ratios within each round); '
                   '*CPU* is the client process\'s CPU time per request; *connections* is the '
                   'most the server accepted in one run (keep-alive really reused).'.format(
                       args.requests, args.concurrency, args.warmup,
@@ -428,12 +432,14 @@ def write_docs(args, pinning, server_name, summary, scale, latency, images):
                       '   :alt: requests per second per library', '']
     if scale:
         lines += ['Fan-out to many hosts', '=====================', '',
-                  '{0} request(s) to each of N distinct hosts (each its own client and '
+                  '{0} to each of N distinct hosts (each its own client and '
                   'sockets; names routed with ``resolve=`` to the same local server), '
                   '*simultaneous* = 2, all through one pool. Memory is the peak resident size '
                   'of the whole process (Python and the imports included); descriptors are '
                   'counted before, once every answer is in (the kept-alive sockets), and '
-                  'after ``pool.close()``.'.format(args.per_host), '']
+                  'after ``pool.close()``.'.format(
+                      'One request' if args.per_host == 1
+                      else '{0} requests'.format(args.per_host)), '']
         rows = []
         base = scale[0]['seconds'] / scale[0]['hosts']
         for r in scale:

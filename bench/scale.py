@@ -15,6 +15,8 @@ import resource
 import sys
 import time
 
+import gevent
+
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Response
 from napixd.client.pool import ClientPool
@@ -24,12 +26,24 @@ def open_fds():
     return len(os.listdir('/proc/self/fd'))
 
 
+def fd_targets():
+    targets = []
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            targets.append(os.readlink('/proc/self/fd/' + fd))
+        except OSError:
+            pass
+    return sorted(targets)
+
+
 def main(hosts, per_host, simultaneous, path, ports):
     names = ['h{0}.bench'.format(i) for i in range(hosts)]
     resolve = {name: '127.0.0.1:{0}'.format(ports[i % len(ports)])
                for i, name in enumerate(names)}
+    gevent.sleep(0)  # the hub's own descriptors (its event loop) are not the pool's
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     fds_before = open_fds()
+    targets_before = fd_targets()
     pool = ClientPool(LoginAuthenticator('bench', 'bench-secret-key'),
                       simultaneous=simultaneous, resolve=resolve)
     cpu = time.process_time()
@@ -44,6 +58,7 @@ def main(hosts, per_host, simultaneous, path, ports):
     fds_open = open_fds()
     pool.close()
     fds_after = open_fds()
+    left = sorted(set(fd_targets()) - set(targets_before))
     print(json.dumps({
         'hosts': hosts, 'requests': len(results), 'failures': len(failures),
         'first_failure': str(failures[0]) if failures else None,
@@ -51,6 +66,7 @@ def main(hosts, per_host, simultaneous, path, ports):
         'rss_before_mb': rss_before,
         'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         'fds_before': fds_before, 'fds_open': fds_open, 'fds_after': fds_after,
+        'fds_left': left[:10],
     }))
 
 
