@@ -186,7 +186,9 @@ class ClientPool(object):
         results stay in the pool for a later call.
         """
         handles = list(self._pending)
-        for handle in handles:
+        # The last ones first: the requests are mostly answered in order, so
+        # this wakes up once, not once per request.
+        for handle in reversed(handles):
             handle.wait()
         for handle in handles:
             error = handle.exception
