@@ -14,8 +14,7 @@ from collections import deque
 
 import gevent.socket as gsocket
 import gevent.ssl as gssl
-from gevent import Timeout as _Timer
-from gevent import get_hub
+from gevent import get_hub, getcurrent
 from gevent.lock import BoundedSemaphore
 from httptools import HttpParserError, HttpResponseParser
 
@@ -50,6 +49,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _TimedOut(Exception):
+    """Thrown into the greenlet by an exchange's timer."""
+
+
 class _Socket(object):
     """One socket to the server and the parser reading its responses.
 
@@ -72,7 +75,7 @@ class _Socket(object):
         fileno = sock.fileno()
         self.reader = hub.loop.io(fileno, 1)
         self.writer = hub.loop.io(fileno, 2)
-        self.timer = _Timer(timeout)
+        self.timer = hub.loop.timer(timeout)
 
     def _send(self, payload):
         sock = self.sock
@@ -127,7 +130,7 @@ class _Socket(object):
         feed = self.parser.feed_data
         received = 0
         timer = self.timer
-        timer.start()
+        timer.start(getcurrent().throw, _TimedOut, update=True)
         try:
             self._send(payload)
             while not self.complete:
@@ -151,12 +154,10 @@ class _Socket(object):
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as error:
             raise _ServerClosed(received, 'the connection was reset ({0})'.format(
                 error.strerror or type(error).__name__)) from None
-        except _Timer as error:
-            if error is not timer:
-                raise
+        except _TimedOut:
             raise socket.timeout() from None
         finally:
-            timer.cancel()
+            timer.stop()
         if self.headers_done:
             status = self.parser.get_status_code()
             self._parse_head(head)
@@ -196,6 +197,7 @@ class _Socket(object):
     def close(self):
         self.reader.close()
         self.writer.close()
+        self.timer.close()
         self.sock.close()
 
 
