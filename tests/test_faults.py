@@ -329,3 +329,45 @@ def test_bad_credentials_are_refused(authenticator):
 def test_bad_login_or_key_is_refused(login, key):
     with pytest.raises((ValueError, TypeError), match='login|key'):
         LoginAuthenticator(login, key)
+
+
+@pytest.mark.parametrize('extra', [
+    b'garbage after the body',
+    b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray',
+], ids=['garbage', 'a second response'])
+def test_bytes_after_the_announced_body_are_not_read_as_the_next_response(extra):
+    """A server that sends more than its Content-Length: the client keeps the
+    announced body, and does not reuse that socket (the next request gets its
+    own answer, on a new connection)."""
+    from gevent.server import StreamServer
+
+    connections = []
+    answered = []
+
+    def handle(sock, address):
+        connections.append(address)
+        buffer = b''
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+            buffer += data
+            while b'\r\n\r\n' in buffer:
+                _, _, buffer = buffer.partition(b'\r\n\r\n')
+                first = not answered
+                body = b'ok' if first else b'fresh'
+                sock.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n'
+                             b'Content-Length: %d\r\n\r\n%s' % (len(body), body)
+                             + (extra if first else b''))
+                answered.append(address)
+
+    server = StreamServer(('127.0.0.1', 0), handle)
+    server.start()
+    try:
+        connection = Connection('127.0.0.1:%d' % server.server_port, timeout=TIMEOUT)
+        assert connection.request('GET', '/a').body == 'ok'
+        assert connection.request('GET', '/b').body == 'fresh'
+        assert len(connections) == 2
+        connection.close()
+    finally:
+        server.stop()

@@ -506,3 +506,15 @@ def test_repr_of_the_pool_has_no_secret(napix_server):
     assert repr(pool) == '<ClientPool 1 hosts, 1 pending>'
     pool.wait()
     assert repr(pool) == '<ClientPool 1 hosts, 0 pending>'
+
+
+@pytest.mark.parametrize('options, error', [
+    ({'timeout': 'x'}, ValueError),
+    ({'timeout': -1}, ValueError),
+    ({'verify': 'not-a-file', 'maxsize': 0}, ValueError),
+    ({'tiemout': 3}, TypeError),
+    ({'transport': object()}, TypeError),
+])
+def test_bad_client_options_fail_when_the_pool_is_made(options, error):
+    with pytest.raises(error):
+        ClientPool({'login': 'root', 'key': 'toor'}, **options)

@@ -49,6 +49,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _TrailingData(Exception):
+    """The server sent more than the response it announced."""
+
+
 class _TimedOut(Exception):
     """Thrown into the greenlet by an exchange's timer."""
 
@@ -112,6 +116,10 @@ class _Socket(object):
     def on_body(self, data):
         self.chunks.append(data)
 
+    def on_message_begin(self):
+        if self.complete:  # bytes after the response: stop, never reuse the socket
+            raise _TrailingData()
+
     def on_message_complete(self):
         self.complete = True
         # Read it here: once feed_data() returns, the parser has reset.
@@ -150,7 +158,12 @@ class _Socket(object):
                     raise _TooLarge()
                 if not self.headers_done:
                     head.append(data)
-                feed(data)
+                try:
+                    feed(data)
+                except HttpParserError:
+                    if not self.complete:
+                        raise
+                    self.keep_alive = False
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as error:
             raise _ServerClosed(received, 'the connection was reset ({0})'.format(
                 error.strerror or type(error).__name__)) from None

@@ -93,6 +93,11 @@ class ClientPool(object):
     def __init__(self, authenticator, simultaneous=2, **client_options):
         self.authenticator = from_credentials(authenticator)
         self.simultaneous = check_simultaneous(simultaneous)
+        if 'transport' in client_options:
+            raise TypeError('a ClientPool makes one transport per host: give the options '
+                            'of its connections (timeout, verify, ...), not a transport')
+        # Check the options now rather than at the first request of each host.
+        Client('localhost', self.authenticator, simultaneous, **client_options).close()
         self.client_options = client_options
         self.clients = {}
         self._hosts = {}
