@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -251,6 +252,17 @@ def throughput(args, pinning, tmp):
     return server.name, summary
 
 
+def layer_costs(pinning):
+    argv = pinning.client([sys.executable, os.path.join(HERE, 'layers.py'), json.dumps(BODY)])
+    out = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=600)
+    if out.returncode != 0:
+        raise SystemExit('bench/layers.py failed:\n' + out.stderr[-3000:])
+    costs = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, micros in costs.items():
+        log('{0:<52} {1:6.2f} us'.format(name, micros))
+    return costs
+
+
 def scale_runs(args, pinning, tmp):
     ports = free_ports(8)
     server = Server(tmp, pinning, ports, prefer_nginx=not args.no_nginx)
@@ -389,7 +401,7 @@ def _table(header, rows):
     return '\n'.join([line, fmt(header), line] + [fmt(r) for r in rows] + [line])
 
 
-def write_docs(args, pinning, server_name, summary, scale, latency, images):
+def write_docs(args, pinning, server_name, summary, scale, latency, images, costs):
     lines = [':orphan:', '',
              '.. This page is written by bench/run.py: edit the script, not the page.',
              '', '===========', 'Performance', '===========', '',
@@ -430,6 +442,18 @@ def write_docs(args, pinning, server_name, summary, scale, latency, images):
         if any(p.endswith('bench_throughput.png') for p in images):
             lines += ['.. image:: _static/bench_throughput.png',
                       '   :alt: requests per second per library', '']
+    if costs:
+        ours = summary.get('napix', {}).get('cpu_us')
+        lines += ['Where the time goes', '===================', '',
+                  'The pure-Python steps of one request, each timed alone in a loop '
+                  '(``bench/layers.py``, best of 7){0}. The rest is system calls (``send``, '
+                  '``recv``, ``epoll``), greenlet switches, the garbage collector and the '
+                  'calls between the layers, which ``bench/hotpath.py --py-spy`` shows.'.format(
+                      ', against {0:.0f} µs of CPU per request in the run above'.format(ours)
+                      if ours else ''), '']
+        rows = [[name, '{0:.2f} µs'.format(micros)] for name, micros in costs.items()]
+        rows.append(['total of these steps', '{0:.2f} µs'.format(sum(costs.values()))])
+        lines += [_table(['Step', 'Cost'], rows), '']
     if scale:
         lines += ['Fan-out to many hosts', '=====================', '',
                   '{0} to each of N distinct hosts (each its own client and '
@@ -505,6 +529,8 @@ def main(argv=None):
         args.requests, args.rounds, args.warmup = 2000, 2, 200
         args.scale_hosts = [h for h in args.scale_hosts if h <= 1000]
         args.latency_hosts = min(args.latency_hosts, 100)
+    # Stopped with SIGTERM, still stop the servers (the finally clauses).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     pinning = Pinning()
     if not shutil.which('nginx') and not os.path.exists('/usr/sbin/nginx') \
             and not args.no_nginx:
@@ -512,11 +538,17 @@ def main(argv=None):
             'server of bench/servers.py, which may itself be the bottleneck')
     tmp = tempfile.mkdtemp(prefix='napix-bench-')
     os.chmod(tmp, 0o755)  # nginx's worker runs as another user
-    server_name, summary, scale, latency = None, {}, [], None
+    server_name, summary, scale, latency, costs = None, {}, [], None, {}
     try:
         if not args.skip_throughput:
             server_name, summary = throughput(args, pinning, os.path.join(tmp, 'throughput'))
             print_table(summary)
+            ours = summary.get('napix')
+            if ours and ours['connections'] > args.concurrency:
+                raise SystemExit('ClientPool opened {0} connections for {1} in flight: '
+                                 'keep-alive is broken'.format(ours['connections'],
+                                                               args.concurrency))
+            costs = layer_costs(pinning)
         if not args.skip_scale and args.scale_hosts:
             _, scale = scale_runs(args, pinning, os.path.join(tmp, 'scale'))
         if not args.skip_latency:
@@ -525,7 +557,7 @@ def main(argv=None):
         shutil.rmtree(tmp, ignore_errors=True)
     if not args.no_docs:
         images = plot(summary, scale, os.path.join(DOCS, '_static'))
-        write_docs(args, pinning, server_name, summary, scale, latency, images)
+        write_docs(args, pinning, server_name, summary, scale, latency, images, costs)
 
 
 if __name__ == '__main__':

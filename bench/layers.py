@@ -1,0 +1,86 @@
+"""What each layer of a ClientPool request costs, without the network.
+
+``python bench/layers.py`` times, in this process, the pure-Python steps one
+request goes through, each alone (best of 7 runs), and prints one JSON line
+``{"step": microseconds, ...}``. The rest of a request's cost is the system
+calls (send, recv, epoll), the greenlet switches and the garbage collector,
+which only the whole benchmark measures.
+"""
+
+import json
+import timeit
+
+import gevent.lock
+import httptools
+
+from napix.authenticators import LoginAuthenticator
+from napix.connection import Connection, Headers, Response
+from napix.transports.gevent import _Socket
+from napixd.client.pool import PendingRequest
+
+HEAD = (b'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 28 Nov 2026 23:28:11 GMT\r\n'
+        b'Content-Type: application/json\r\nContent-Length: 213\r\n'
+        b'Last-Modified: Sat, 28 Nov 2026 23:28:11 GMT\r\nConnection: keep-alive\r\n'
+        b'ETag: "6789-be"\r\nAccept-Ranges: bytes\r\n\r\n')
+
+
+class _Callbacks(object):
+    def on_headers_complete(self):
+        pass
+
+    def on_body(self, data):
+        pass
+
+    def on_message_complete(self):
+        pass
+
+
+def measure(body):
+    auth = LoginAuthenticator('bench', 'bench-secret-key')
+    conn = Connection('127.0.0.1:8080', auth)
+    request = conn.build_request('GET', '/data.json')
+    auth(request)
+    parser = httptools.HttpResponseParser(_Callbacks())
+    sock = object.__new__(_Socket)
+    headers = Headers({'content-type': 'application/json'})
+    semaphore = gevent.lock.BoundedSemaphore(10)
+    timer = gevent.get_hub().loop.timer(30.0)
+    current = gevent.getcurrent()
+
+    def sign():
+        request.headers.clear()
+        auth(request)
+
+    def decode():
+        Response(200, 'OK', headers, body, request).decode()
+
+    def semaphore_twice():
+        with semaphore:
+            with semaphore:
+                pass
+
+    def timer_restart():
+        timer.start(current.throw, update=True)
+        timer.stop()
+
+    steps = [
+        ('check and encode the request (build_request)',
+         lambda: conn.build_request('GET', '/data.json')),
+        ('its PendingRequest', lambda: PendingRequest(None, request)),
+        ('sign it (LoginAuthenticator: HMAC-SHA256, nonce)', sign),
+        ('serialize it', lambda: conn.transport._serialize(request)),
+        ('parse the response (httptools)', lambda: parser.feed_data(HEAD + body)),
+        ('read the status line and headers', lambda: sock._parse_head([HEAD])),
+        ('Response and JSON decoding', decode),
+        ('the two semaphores (client, sockets)', semaphore_twice),
+        ('restart the timeout timer', timer_restart),
+    ]
+    results = {}
+    for name, step in steps:
+        results[name] = min(timeit.repeat(step, number=20000, repeat=7)) / 20000 * 1e6
+    return results
+
+
+if __name__ == '__main__':
+    import sys
+    print(json.dumps(measure(sys.argv[1].encode('utf-8') if len(sys.argv) > 1 else b'{}')))
