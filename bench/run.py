@@ -402,8 +402,7 @@ def _table(header, rows):
 
 
 def write_docs(args, pinning, server_name, summary, scale, latency, images, costs):
-    lines = [':orphan:', '',
-             '.. This page is written by bench/run.py: edit the script, not the page.',
+    lines = ['.. This page is written by bench/run.py: edit the script, not the page.',
              '', '===========', 'Performance', '===========', '',
              'What a request costs with :class:`~napixd.client.pool.ClientPool`, measured '
              'side by side with the libraries people use for the same job, in one run of '
