@@ -165,17 +165,40 @@ class Response(object):
     :class:`Headers`), ``content`` (the raw body, ``bytes``), ``body`` (the
     decoded JSON value for a JSON content type, the text otherwise, ``None``
     when empty) and ``request``, the :class:`Request` it answers.
+
+    A transport gives *headers* as a :class:`Headers` (or any mapping of
+    lower-cased names), or as the response head as text (status line and
+    header lines), which is parsed the first time ``headers`` is read.
     """
 
-    __slots__ = ('status', 'reason', 'headers', 'content', 'request', 'body')
+    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body')
 
     def __init__(self, status, reason, headers, content, request=None, body=None):
         self.status = status
         self.reason = reason
-        self.headers = headers
+        self._headers = headers
         self.content = content
         self.request = request
         self.body = body
+
+    @property
+    def headers(self):
+        headers = self._headers
+        if isinstance(headers, str):
+            headers = self._headers = parse_head(headers)
+        return headers
+
+    @headers.setter
+    def headers(self, headers):
+        self._headers = headers
+
+    def content_type(self):
+        """The ``Content-Type`` header, ``''`` when there is none."""
+        headers = self._headers
+        if isinstance(headers, str):
+            match = _CONTENT_TYPE.search(headers)
+            return match.group(1).rstrip(' \t') if match else ''
+        return headers.get('content-type', '')
 
     def decode(self):
         """Decode ``content`` into ``body``; :exc:`ValueError` when it is not
@@ -184,7 +207,7 @@ class Response(object):
         if not content:
             self.body = None
             return
-        ctype = self.headers.get('content-type', '')
+        ctype = self.content_type()
         if 'json' in ctype:
             self.body = _loads(content)
         else:
@@ -204,6 +227,29 @@ class Response(object):
 
     def __repr__(self):
         return '<Response {0} {1}>'.format(self.status, self.reason)
+
+
+# A header line of a response head: its name, and its value (leading blanks
+# removed, trailing ones kept, as httptools gives them).
+_HEADER_NAMES = re.compile(r'\r\n([^:\r\n]*):')
+_HEADER_VALUES = re.compile(r'\r\n[^:\r\n]*:[ \t]*([^\r]*)')
+_CONTENT_TYPE = re.compile(r'\r\ncontent-type:[ \t]*([^\r]*)', re.IGNORECASE)
+
+
+def parse_head(text):
+    """The :class:`Headers` of a response head (its status line, then header
+    lines separated by CRLF, as an HTTP parser accepted them); repeated
+    headers are joined with ``', '``."""
+    names = _HEADER_NAMES.findall(text.lower())
+    values = _HEADER_VALUES.findall(text)
+    headers = Headers(zip(names, values))  # noqa: B905 (same length)
+    if len(headers) < len(names):  # repeated headers
+        headers = Headers()
+        for key, value in zip(names, values):  # noqa: B905
+            if dict.__contains__(headers, key):
+                value = dict.__getitem__(headers, key) + ', ' + value
+            dict.__setitem__(headers, key, value)
+    return headers
 
 
 def _charset(ctype):

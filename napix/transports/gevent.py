@@ -6,7 +6,6 @@ never called ``gevent.monkey.patch_all()``.
 """
 
 import ipaddress
-import re
 import select
 import socket
 import ssl
@@ -19,7 +18,7 @@ from gevent.lock import BoundedSemaphore
 from httptools import HttpParserError, HttpResponseParser
 
 from napix import __version__
-from napix.connection import Headers, Response
+from napix.connection import Headers, Response, parse_head
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 
 __all__ = ['GeventTransport', 'IDEMPOTENT_METHODS']
@@ -30,10 +29,6 @@ IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRAC
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
 _RECV_SIZE = 65536
-# A header line of a response head: its name, and its value (as httptools
-# gives it: leading blanks removed, trailing ones kept).
-_HEADER_NAMES = re.compile(r'\r\n([^:]*):')
-_HEADER_VALUES = re.compile(r'\r\n[^:]*:[ \t]*([^\r]*)')
 
 
 class _ServerClosed(Exception):
@@ -146,7 +141,7 @@ class _Socket(object):
                 if not data:
                     if self.headers_done and not head_only:
                         self._parse_head(head)
-                        headers = self.headers
+                        headers = parse_head(self.headers)
                         if not ('content-length' in headers
                                 or 'chunked' in headers.get('transfer-encoding', '')):
                             break  # a body delimited by the end of the connection
@@ -181,23 +176,14 @@ class _Socket(object):
         return status, self.reason, self.headers, body
 
     def _parse_head(self, chunks):
-        """Set ``reason`` and ``headers`` from the response head that
-        httptools accepted (repeated headers joined with ``', '``)."""
+        """Set ``reason``, and ``headers`` to the response head as text: the
+        :class:`~napix.connection.Response` parses it if its headers are read."""
         data = chunks[0] if len(chunks) == 1 else b''.join(chunks)
-        # httptools insists on CRLF line ends, and no blank before a colon
+        # httptools insists on CRLF line ends, so the head ends at the first blank line
         text = data[:data.find(b'\r\n\r\n')].decode('latin-1')
         status_line = text[:text.find('\r\n')].split(' ', 2)
         self.reason = status_line[2] if len(status_line) > 2 else ''
-        names = _HEADER_NAMES.findall(text.lower())
-        values = _HEADER_VALUES.findall(text)
-        headers = Headers(zip(names, values))  # noqa: B905 (same length)
-        if len(headers) < len(names):  # repeated headers
-            headers = Headers()
-            for key, value in zip(names, values):  # noqa: B905
-                if dict.__contains__(headers, key):
-                    value = dict.__getitem__(headers, key) + ', ' + value
-                dict.__setitem__(headers, key, value)
-        self.headers = headers
+        self.headers = text
 
     def dropped(self):
         """True when an idle socket was closed by the server (or has stray data)."""
