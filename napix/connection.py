@@ -286,8 +286,13 @@ def _encode_body(body, headers):
                     'not {0}'.format(type(body).__name__))
 
 
+_COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
+
+
 def check_method(method):
     """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an HTTP token."""
+    if type(method) is str and method in _COMMON_METHODS:
+        return method
     if not isinstance(method, str):
         raise TypeError('method must be a str such as \'GET\', not {0}'.format(
             type(method).__name__))

@@ -363,7 +363,10 @@ class GeventTransport(object):
         body = request.body
         lines = [request.method, ' ', request.url, ' HTTP/1.1\r\nHost: ', request.authority,
                  '\r\n']
-        if headers:
+        if len(headers) == 1 and 'Authorization' in headers:  # a signed request
+            lines.append(self._default_head)
+            lines.append('Authorization: ' + headers['Authorization'] + '\r\n')
+        elif headers:
             names = {name.lower() for name in headers}
             if 'accept' not in names:
                 lines.append('Accept: application/json\r\n')

@@ -12,6 +12,7 @@ never sent more than *simultaneous* requests at once and a thousand requests
 to one host cost two greenlets, not a thousand.
 """
 
+import functools
 from collections import deque
 
 import gevent
@@ -20,6 +21,7 @@ from gevent.event import AsyncResult
 
 from napix.authenticators import from_credentials
 from napix.exceptions import Cancelled, HTTPError
+from napixd.client.client import Client as BaseClient
 from napixd.client.gevent import Client, check_simultaneous
 
 __all__ = ['ClientPool', 'PendingRequest']
@@ -133,7 +135,9 @@ class ClientPool(object):
 
     def _work(self, slot):
         queue = slot.queue
-        send = slot.client.send
+        # The workers of a host are at most *simultaneous*: they need not take
+        # the client's semaphore as well (its sockets stay bounded by maxsize).
+        send = functools.partial(BaseClient.send, slot.client)
         worker = gevent.getcurrent()
         handle = None
         try:
