@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from napix.exceptions import HTTPError, RemoteProtocolError
 
-__all__ = ['Connection', 'Request', 'Response', 'Headers', 'parse_host',
+__all__ = ['Connection', 'Request', 'RequestHeaders', 'Response', 'Headers', 'parse_host',
            'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE']
 
 #: Default ``(connect, read)`` timeouts in seconds. *read* bounds the whole
@@ -101,6 +101,23 @@ class Headers(dict):
         dict.__delitem__(self, key.lower())
 
 
+class RequestHeaders(dict):
+    """The headers of a :class:`Request`: a ``dict`` whose ``repr`` hides the
+    credentials (``Authorization``, ``Proxy-Authorization``, ``Cookie``), so
+    that printing or logging them leaks no signature or token."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return repr({name: '<hidden>' if name.lower() in _CREDENTIAL_HEADERS else value
+                     for name, value in self.items()})
+
+    __str__ = __repr__
+
+
+_CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
+
+
 class Request(object):
     """A request about to be sent, or that was sent, to a Napix server.
 
@@ -122,7 +139,9 @@ class Request(object):
         self.host = host
         self.authority = authority
         self.url = url
-        self.headers = headers if headers is not None else {}
+        if type(headers) is not RequestHeaders:
+            headers = RequestHeaders(headers or ())
+        self.headers = headers
         self.body = body
         self.secret_params = ()
 
@@ -326,13 +345,13 @@ def check_headers(headers):
     """Return a new ``dict`` of *headers*, refusing names and values that could
     inject headers."""
     if headers is None:
-        return {}
+        return RequestHeaders()
     try:
         items = headers.items()
     except AttributeError:
         raise TypeError('headers must be a mapping of str to str, not {0}'.format(
             type(headers).__name__)) from None
-    checked = {}
+    checked = RequestHeaders()
     for name, value in items:
         if not isinstance(name, str) or not _TOKEN_RE.match(name):
             raise ValueError('invalid header name {0!r}'.format(name))

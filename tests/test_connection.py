@@ -8,7 +8,7 @@ import gevent
 import pytest
 from gevent import monkey
 
-from napix.authenticators import LoginAuthenticator
+from napix.authenticators import JWTAuthenticator, LoginAuthenticator, TokenIdentifier
 from napix.connection import Connection, Headers, Request, Response, parse_host
 from napix.exceptions import ConnectError, HTTPError, Timeout, TransportError
 from napixd.testing import routed
@@ -257,3 +257,26 @@ def test_unresolvable_host():
     assert info.value.status is None
     assert 'nonexistent.invalid' in str(info.value)
     assert 'resolve' in str(info.value)
+
+
+@pytest.mark.parametrize('authenticator, secret', [
+    (LoginAuthenticator('root', 'toor'), None),
+    (TokenIdentifier('de72457df438272d8d05a0823289084811813c07'),
+     'de72457df438272d8d05a0823289084811813c07'),
+    (JWTAuthenticator('root', 'toor'), None),
+], ids=['login', 'token', 'jwt'])
+def test_printing_the_headers_of_a_sent_request_shows_no_credentials(
+        napix_server, authenticator, secret):
+    napix_server.tokens['de72457df438272d8d05a0823289084811813c07'] = 'root'
+    response = Connection(napix_server.host, authenticator).request(
+        'GET', '/', headers={'X-Trace': 'abc'})
+    headers = response.request.headers
+    credentials = headers['Authorization']  # still there for whoever asks for it
+    for text in (repr(headers), str(headers), repr(response.request), str(response.request)):
+        assert credentials not in text
+        assert credentials.rpartition(':')[2] not in text
+        assert credentials.rpartition('.')[2] not in text
+        if secret:
+            assert secret not in text
+    assert "'X-Trace': 'abc'" in repr(headers)
+    assert "'Authorization': '<hidden>'" in repr(headers)
