@@ -491,3 +491,23 @@ def test_terminal_demo_shows_its_progress_bar(tmux):
     match, screen = tmux.wait_for(r'napix-exit=(\d+)', timeout=40)
     assert match.group(1) == '0', screen
     assert '100 hosts: 96 ok, 4 failed' in screen
+
+
+@needs_tmux
+def test_terminal_asks_for_a_missing_key_without_echoing_it(make_napix_server, tmux):
+    server = make_napix_server()
+    tmux.run(['GET', '/vm/5', server.host, '--login', 'root'])
+    tmux.wait_for(r'napix: key for root:')
+    tmux.tmux('send-keys', 'toor', 'Enter')
+    match, screen = tmux.wait_for(r'napix-exit=(\d+)')
+    assert match.group(1) == '0', screen
+    assert re.search(re.escape(server.host) + r' +200 OK', screen), screen
+    assert 'toor' not in screen
+
+
+def test_a_missing_key_without_a_terminal_is_a_usage_error(make_napix_server, cli_env):
+    server = make_napix_server()
+    run = napix(['GET', '/vm/5', server.host, '--login', 'root'], cli_env, input='toor\n')
+    assert run.status == 2, run
+    assert run.err.strip() == 'napix: error: a key is needed with the login: give --key or ' \
+                              'NAPIX_KEY', run

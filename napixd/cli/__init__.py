@@ -41,7 +41,8 @@ credentials (the first place that holds any wins):
          login = root
          key = toor
          # or: token = <token>
-  Credentials are never printed, not even in error messages.
+  A login with no key anywhere: on a terminal, napix asks for the key
+  (without echoing it). Credentials are never printed, not even in errors.
 
 output:
   On a terminal: a live progress bar on stderr, then a table (host, status,
@@ -65,6 +66,20 @@ exit status:
 
 class UsageError(Exception):
     """Bad input: printed on one line, exit status 2."""
+
+
+def _ask_key(login):
+    """Ask the terminal for the key of *login*, without echoing it."""
+    import getpass
+
+    from napixd.cli.credentials import CredentialsError
+    try:
+        key = getpass.getpass('napix: key for {0}: '.format(login), stream=sys.stderr)
+    except EOFError:
+        key = ''
+    if not key:
+        raise CredentialsError('a key is needed with the login: give --key or NAPIX_KEY')
+    return key
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,7 +211,8 @@ class Command(object):
         try:
             self.authenticator = load_authenticator(
                 login=args.login, key=args.key, token=args.token, protocol=args.auth,
-                config=args.config, anonymous=args.anonymous)
+                config=args.config, anonymous=args.anonymous,
+                ask_key=_ask_key if sys.stdin.isatty() and sys.stderr.isatty() else None)
         except CredentialsError as error:
             raise UsageError(str(error))
         self.simultaneous = args.simultaneous

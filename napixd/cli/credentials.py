@@ -14,7 +14,8 @@ Three places, the first that holds any credential wins:
        # or: token = de72457df438272d8d05a0823289084811813c07
 
 A login given in one place may take its key from a later one (``--login root``
-with ``NAPIX_KEY`` in the environment). No error message ever quotes a key, a
+with ``NAPIX_KEY`` in the environment); with none anywhere, the command asks
+for it on the terminal, without echoing it. No error message ever quotes a key, a
 token or a line of the configuration file.
 """
 
@@ -81,7 +82,7 @@ def _read_config(path, explicit):
 
 
 def load_authenticator(login=None, key=None, token=None, protocol=None, config=None,
-                       anonymous=False, environ=os.environ):
+                       anonymous=False, environ=os.environ, ask_key=None):
     """Return the authenticator the command should use.
 
     :param login, key, token: from the command line options (or ``None``).
@@ -89,6 +90,8 @@ def load_authenticator(login=None, key=None, token=None, protocol=None, config=N
     :param config: the ``--config`` path, or ``None`` for the default file
         (which may be absent).
     :param anonymous: send no credentials at all.
+    :param ask_key: called as ``ask_key(login)`` when a login has no key
+        anywhere (the command asks the terminal); ``None`` to fail instead.
     :raises CredentialsError: nothing usable was found.
     """
     if anonymous:
@@ -118,6 +121,8 @@ def load_authenticator(login=None, key=None, token=None, protocol=None, config=N
     found = {}
     for name in ('login', 'key'):
         found[name] = next((lv[name] for lv in levels[chosen:] if lv.get(name)), None)
+    if found['login'] and not found['key'] and ask_key is not None:
+        found['key'] = ask_key(found['login'])
     if not found['login'] or not found['key']:
         missing = 'login' if not found['login'] else 'key'
         raise CredentialsError('a {0} is needed with the {1}: give --{0} or NAPIX_{2}'.format(
