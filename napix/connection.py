@@ -18,11 +18,17 @@ from urllib.parse import quote
 from napix.exceptions import HTTPError, RemoteProtocolError
 
 __all__ = ['Connection', 'Request', 'RequestHeaders', 'Response', 'Headers', 'parse_host',
-           'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE']
+           'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE',
+           'IDEMPOTENT_METHODS']
 
 #: Default ``(connect, read)`` timeouts in seconds. *read* bounds the whole
 #: exchange after the connection is made: sending, waiting and receiving.
 DEFAULT_TIMEOUT = (5.0, 30.0)
+
+#: The methods that may safely be sent twice: a transport resends them on a
+#: fresh socket when a kept-alive one turns out closed, and a
+#: :class:`~napix.retry.Retry` retries them after a transport failure.
+IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
 #: Default limit of a response's size (headers and body), in bytes.
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024

@@ -21,15 +21,14 @@ import time
 
 import gevent
 
+from napix.connection import IDEMPOTENT_METHODS
 from napix.exceptions import (Cancelled, ConnectError, HTTPError, RemoteProtocolError,
                               ResponseTooLarge, TransportError)
 
-__all__ = ['Retry', 'IDEMPOTENT_METHODS']
+__all__ = ['Retry', 'retry_after']
 
 logger = logging.getLogger('Napix.Retry')
 
-#: The methods that may safely be sent twice.
-IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
 
 class Retry(object):
@@ -44,7 +43,7 @@ class Retry(object):
     :param methods: the methods retried after a transport failure (no usable
         response: refused, closed, reset, not HTTP...), when the server may
         have acted on the request already. Default the idempotent methods
-        (:data:`IDEMPOTENT_METHODS`): a POST is never retried after a
+        (:data:`napix.connection.IDEMPOTENT_METHODS`): a POST is never retried after a
         transport failure.
     :param errors: the :exc:`~napix.exceptions.TransportError` subclasses
         retried for *methods*. Default :exc:`~napix.exceptions.ConnectError` and

@@ -18,14 +18,11 @@ from gevent.lock import BoundedSemaphore
 from httptools import HttpParserError, HttpResponseParser
 
 from napix import __version__
-from napix.connection import Headers, Response, parse_head
+from napix.connection import IDEMPOTENT_METHODS, Headers, Response, parse_head
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 
-__all__ = ['GeventTransport', 'IDEMPOTENT_METHODS']
+__all__ = ['GeventTransport']
 
-#: Methods that may be sent again on a fresh socket when a kept-alive socket
-#: turns out to have been closed by the server.
-IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
 _RECV_SIZE = 65536
