@@ -25,6 +25,7 @@ import threading
 import gevent
 import pytest
 
+from napixd.faults import FaultServer
 from napixd.testing import NapixServer, Reply
 
 USERS = {'root': 'toor'}
@@ -119,3 +120,20 @@ def make_napix_server():
 @pytest.fixture
 def napix_server(make_napix_server):
     return make_napix_server()
+
+
+@pytest.fixture
+def fault_server():
+    """``fault_server(mode='ok', **options)`` starts a :class:`napixd.faults.FaultServer`
+    (dripping a byte every 0.3 s unless told otherwise), stopped after the test."""
+    servers = []
+
+    def make(mode='ok', **options):
+        options.setdefault('drip_interval', 0.3)
+        server = FaultServer(mode, **options).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

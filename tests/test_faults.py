@@ -42,21 +42,6 @@ def client_for(server, **options):
     return Client(HOST, AUTH, resolve={HOST: server.host}, **options)
 
 
-@pytest.fixture
-def fault_server():
-    servers = []
-
-    def make(mode='ok', **options):
-        options.setdefault('drip_interval', 0.3)
-        server = FaultServer(mode, **options).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
-
-
 @pytest.mark.parametrize('mode', sorted(EXPECTED))
 def test_each_fault_is_one_clear_http_error_within_the_timeout(fault_server, mode):
     server = fault_server(mode, huge_size=2 * 1024 * 1024)

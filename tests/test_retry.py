@@ -12,24 +12,9 @@ from napix.exceptions import (ConnectError, HTTPError, RemoteProtocolError, Resp
                               Timeout)
 from napix.retry import Retry, retry_after
 from napixd.client import Client, ClientPool
-from napixd.faults import FaultServer
 
 AUTH = LoginAuthenticator('root', 'toor')
 TIMEOUT = (1, 1.5)
-
-
-@pytest.fixture
-def fault_server():
-    servers = []
-
-    def make(mode='ok', **options):
-        server = FaultServer(mode, **options).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 def no_wait(**options):
