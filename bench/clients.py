@@ -102,8 +102,22 @@ def floor(url, path, concurrency):
 
 # --- peers on gevent --------------------------------------------------------------
 
-def geventhttpclient(url, path, concurrency):
+def _greenlet_runner(worker, concurrency):
+    """``run(count)``: *concurrency* greenlets share *count* calls of
+    ``worker(n, out)``; returns the last decoded body and how many came."""
     import gevent
+
+    def run(count):
+        out = []
+        share, extra = divmod(count, concurrency)
+        gevent.joinall([gevent.spawn(worker, share + (i < extra), out)
+                        for i in range(concurrency)], raise_error=True)
+        return out[-1], len(out)
+
+    return run
+
+
+def geventhttpclient(url, path, concurrency):
     from geventhttpclient import HTTPClient
     from geventhttpclient.url import URL
 
@@ -116,14 +130,7 @@ def geventhttpclient(url, path, concurrency):
             out.append(json.loads(response.read()))
             response.release()
 
-    def run(count):
-        out = []
-        share, extra = divmod(count, concurrency)
-        gevent.joinall([gevent.spawn(worker, share + (i < extra), out)
-                        for i in range(concurrency)], raise_error=True)
-        return out[-1], len(out)
-
-    return run, client.close
+    return _greenlet_runner(worker, concurrency), client.close
 
 
 def grequests(url, path, concurrency):
@@ -148,7 +155,6 @@ def grequests(url, path, concurrency):
 def requests_gevent(url, path, concurrency):
     from gevent import monkey
     monkey.patch_all()
-    import gevent
     import requests
     from requests.adapters import HTTPAdapter
 
@@ -161,14 +167,7 @@ def requests_gevent(url, path, concurrency):
         for _ in range(count):
             out.append(session.get(full).json())
 
-    def run(count):
-        out = []
-        share, extra = divmod(count, concurrency)
-        gevent.joinall([gevent.spawn(worker, share + (i < extra), out)
-                        for i in range(concurrency)], raise_error=True)
-        return out[-1], len(out)
-
-    return run, session.close
+    return _greenlet_runner(worker, concurrency), session.close
 
 
 # --- asyncio peers ----------------------------------------------------------------
