@@ -1,6 +1,6 @@
 """Authenticators: callables that sign a request for a Napix server.
 
-An authenticator takes a :class:`napix.connection.Request` and returns it
+An authenticator takes a :class:`napix.models.Request` and returns it
 signed, like the ``auth`` callables of *requests*. Any callable of that shape
 works, so writing one's own is a matter of a function::
 
@@ -27,7 +27,7 @@ import hmac
 import json
 import os
 import time
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 __all__ = ['LoginAuthenticator', 'NonSecureAuthenticator', 'TokenIdentifier',
            'JWTAuthenticator', 'AnonAuthenticator', 'signed_path', 'from_credentials']
@@ -50,20 +50,20 @@ def _key_bytes(key):
     return _check_str('key', key).encode('utf-8')
 
 
-def signed_path(url):
-    """The path as napixd checks it: the path part percent-decoded (UTF-8),
-    then ``?`` and the query string exactly as sent.
+def signed_path(url: str) -> str:
+    """The path as napixd checks it: the request-target exactly as sent,
+    still percent-encoded (napixd compares it with the raw ``PATH_INFO`` and
+    query string), without a trailing ``?`` that has no query after it.
 
     >>> from napix.authenticators import signed_path
     >>> signed_path('/vm/caf%C3%A9%20x?q=%C3%A9')
-    '/vm/café x?q=%C3%A9'
+    '/vm/caf%C3%A9%20x?q=%C3%A9'
+    >>> signed_path('/vm/?')
+    '/vm/'
     """
-    if url.find('?') == len(url) - 1:
-        url = url[:-1]  # napixd puts back a '?' only before a non-empty query
-    if '%' not in url:
-        return url
-    path, sep, query = url.partition('?')
-    return unquote(path, errors='surrogateescape') + sep + query
+    if url.endswith('?') and url.find('?') == len(url) - 1:
+        return url[:-1]  # napixd puts back a '?' only before a non-empty query
+    return url
 
 
 _quoted = {}  # hosts and paths are signed again and again: quote each once
@@ -81,16 +81,6 @@ def _q(value):
     return quoted
 
 
-def _hmac_pads(key):
-    """The inner and outer SHA-256 states of HMAC (RFC 2104) for *key*:
-    copying them is cheaper than copying an :class:`hmac.HMAC`."""
-    block = _sha256().block_size
-    if len(key) > block:
-        key = _sha256(key).digest()
-    key = key.ljust(block, b'\0')
-    return (_sha256(bytes(b ^ 0x36 for b in key)), _sha256(bytes(b ^ 0x5C for b in key)))
-
-
 def _nonce():
     return os.urandom(16).hex()
 
@@ -104,23 +94,21 @@ class LoginAuthenticator(object):
     HMAC-SHA256 of *msg*, keyed with *key*.
     """
 
-    __slots__ = ('login', '_key', '_login_q', '_inner', '_outer')
+    __slots__ = ('login', '_key', '_login_q', '_hmac')
 
     def __init__(self, login, key):
         self.login = _check_str('login', login)
         self._key = _key_bytes(key)
         self._login_q = _q(login)
-        self._inner, self._outer = _hmac_pads(self._key)
+        self._hmac = hmac.new(self._key, digestmod=_sha256)  # copied for each request
 
     def __call__(self, request):
         msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%s&timestamp=%d' % (
             _q(request.authority), request.method, _q(signed_path(request.url)),
             self._login_q, _nonce(), time.time())
-        inner = self._inner.copy()
-        inner.update(msg.encode('ascii'))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        request.headers['Authorization'] = msg + ':' + outer.hexdigest()
+        mac = self._hmac.copy()
+        mac.update(msg.encode('ascii'))
+        request.headers['Authorization'] = msg + ':' + mac.hexdigest()
         return request
 
     def __repr__(self):

@@ -18,6 +18,8 @@ and ``remote_call``, the ``str()`` of the request: ``GET server.napix.nx/abc``.
 None of them ever holds a key, a signature or a token.
 """
 
+import json
+
 __all__ = [
     'NapixError', 'HTTPError', 'TransportError', 'ConnectError', 'Timeout',
     'RemoteProtocolError', 'ResponseTooLarge', 'Cancelled',
@@ -63,8 +65,13 @@ class HTTPError(NapixError):
     def _describe(self):
         error = self.remote_error
         if isinstance(error, dict):
-            error = '{0}: {1}'.format(error.get('error_class', 'Error'),
-                                      error.get('error_text', ''))
+            if 'error_class' in error or 'error_text' in error:  # an ExceptionsCatcher's
+                error = '{0}: {1}'.format(error.get('error_class', 'Error'),
+                                          error.get('error_text', ''))
+            else:  # some other JSON object: show it whole
+                error = '"{0} {1}" {2}'.format(self.status, (
+                    self.response.reason or '').upper() if self.response is not None else '',
+                    json.dumps(error, sort_keys=True, default=str))
         return '{0} failed: {1}'.format(self.remote_call, error)
 
     def __str__(self):

@@ -21,7 +21,7 @@ import time
 
 import gevent
 
-from napix.connection import IDEMPOTENT_METHODS
+from napix.models import IDEMPOTENT_METHODS
 from napix.exceptions import (Cancelled, ConnectError, HTTPError, RemoteProtocolError,
                               ResponseTooLarge, TransportError)
 
@@ -43,7 +43,7 @@ class Retry(object):
     :param methods: the methods retried after a transport failure (no usable
         response: refused, closed, reset, not HTTP...), when the server may
         have acted on the request already. Default the idempotent methods
-        (:data:`napix.connection.IDEMPOTENT_METHODS`): a POST is never retried after a
+        (:data:`napix.models.IDEMPOTENT_METHODS`): a POST is never retried after a
         transport failure.
     :param errors: the :exc:`~napix.exceptions.TransportError` subclasses
         retried for *methods*. Default :exc:`~napix.exceptions.ConnectError` and

@@ -57,13 +57,16 @@ def connect(kind, target, host=HOST, auth=AUTH, timeout=(5.0, 10.0), maxsize=10,
     address, port = (('127.0.0.1', target.port) if not isinstance(target, tuple) else target)
     scheme, name, default_port, _ = parse_host(host)
     timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    options = dict(address=address, connect_port=port, timeout=timeout, maxsize=maxsize,
+    options = dict(address=address, connect_port=port, timeout=timeout,
                    max_response_size=max_response_size)
     if kind == 'gevent':
         transport = GeventTransport(scheme, name, default_port, **options)
     else:
-        transport = RequestsTransport(scheme, name, default_port, session=_session(), **options)
-    return Connection(host, auth, transport=transport)
+        transport = RequestsTransport(scheme, name, default_port, session=_session(),
+                                      maxsize=maxsize, **options)
+    # The connection bounds the requests in flight (the requests transport's
+    # sockets too, for its OS threads).
+    return Connection(host, auth, transport=transport, maxsize=maxsize)
 
 
 @pytest.fixture(params=KINDS)

@@ -26,7 +26,8 @@ import requests.exceptions as rex
 import urllib3.exceptions as uex
 
 from napix import __version__
-from napix.connection import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, Headers, Response
+from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
+from napix.models import Headers, Response
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 
 __all__ = ['RequestsTransport']
@@ -111,7 +112,7 @@ class RequestsTransport(object):
         self.session.mount(self._base + '/', self._adapter)
 
     def handle(self, request):
-        """Send the signed *request*; return the raw :class:`~napix.connection.Response`."""
+        """Send the signed *request*; return the raw :class:`~napix.models.Response`."""
         headers = {'Host': request.authority, 'Accept': 'application/json',
                    'User-Agent': _USER_AGENT}
         for name, value in request.headers.items():

@@ -19,7 +19,8 @@ import sys
 from urllib.parse import unquote_to_bytes
 
 from napix import __version__
-from napix.connection import DEFAULT_MAX_RESPONSE_SIZE, Headers, Response
+from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE
+from napix.models import Headers, Response
 from napix.exceptions import RemoteProtocolError, ResponseTooLarge
 
 __all__ = ['WSGITransport']
@@ -93,7 +94,7 @@ class WSGITransport(object):
         return environ
 
     def handle(self, request):
-        """Call the application; return its raw :class:`~napix.connection.Response`."""
+        """Call the application; return its raw :class:`~napix.models.Response`."""
         started = []
 
         def start_response(status, headers, exc_info=None):

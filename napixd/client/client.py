@@ -1,10 +1,15 @@
 """The synchronous client: one Napix server, one request at a time."""
 
+from __future__ import annotations
+
 import logging
+from typing import Any, Mapping, Optional
 
 from napix.authenticators import from_credentials
+from napix.checks import Body, Params, TimeoutArg
 from napix.connection import Connection
 from napix.exceptions import HTTPError
+from napix.models import Request, Response
 
 __all__ = ['Client']
 
@@ -19,52 +24,58 @@ class Client(object):
     :param host: ``name``, ``name:port``, ``http://name[:port]`` or
         ``https://name[:port]``.
     :param authenticator: a callable from :mod:`napix.authenticators` (or
-        any callable that takes a :class:`~napix.connection.Request` and returns
+        any callable that takes a :class:`~napix.models.Request` and returns
         it signed), or a mapping with ``login`` and ``key``, turned into a
         :class:`~napix.authenticators.LoginAuthenticator`. Anything else raises
         :exc:`ValueError`.
     :param options: passed to :class:`napix.connection.Connection`:
         ``timeout``, ``verify``, ``resolve``, ``max_response_size``,
-        ``maxsize``, ``transport``.
+        ``maxsize``, ``share_limit``, ``idle_timeout``, ``retry``, ``transport``.
 
     >>> c = Client('server.napix.nx', {'login': 'root', 'key': 'toor'})  # doctest: +SKIP
     >>> c.request('GET', '/')                                           # doctest: +SKIP
     <Response 200 OK>
     """
 
-    def __init__(self, host, authenticator, **options):
+    def __init__(self, host: str, authenticator: Any, **options: Any) -> None:
         self.host = host
         self.authenticator = from_credentials(authenticator)
         self.connection = Connection(host, self.authenticator, **options)
 
-    def request(self, method, url, body='', headers=None):
-        """Send a request; return the :class:`napix.connection.Response`.
+    def request(self, method: str, url: str, body: Body = '',
+                headers: Optional[Mapping[str, str]] = None, params: Params = None,
+                timeout: Optional[TimeoutArg] = None) -> Response:
+        """Send a request; return the :class:`napix.models.Response`.
 
+        :param params: a query string to append: a mapping or ``(name, value)``
+            pairs, percent-encoded once and signed as sent.
+        :param timeout: seconds, or ``(connect, read)``, for this request only.
         :raises napix.exceptions.HTTPError: the server answered 400 or more, or
             did not answer (``status`` is then ``None``). The failure is logged
-            on the ``Napix.Client`` logger, without credentials.
-        :raises ValueError, TypeError: a bad method, url, header or body, before
-            anything is sent.
+            at INFO on the ``Napix.Client`` logger, without credentials.
+        :raises ValueError, TypeError: a bad method, url, header, body, params
+            or timeout, before anything is sent.
         """
-        return self.send(self.connection.build_request(method, url, body, headers))
+        return self.send(self.connection.build_request(method, url, body, headers, params,
+                                                       timeout))
 
-    def send(self, request):
+    def send(self, request: Request) -> Response:
         """Sign and send a request made by ``connection.build_request``."""
         try:
             return self.connection.send(request)
         except HTTPError as error:
-            logger.warning('%s', error)
+            logger.info('%s', error)
             raise
 
-    def close(self):
+    def close(self) -> None:
         """Close the idle sockets to the server."""
         self.connection.close()
 
-    def __enter__(self):
+    def __enter__(self) -> 'Client':
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<{0} {1}>'.format(type(self).__name__, self.host)

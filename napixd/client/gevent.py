@@ -1,13 +1,15 @@
 """The gevent client: requests from many greenlets, a bounded number in flight."""
 
-from gevent.lock import BoundedSemaphore
+from __future__ import annotations
+
+from typing import Any
 
 from napixd.client.client import Client as BaseClient
 
 __all__ = ['Client', 'check_simultaneous']
 
 
-def check_simultaneous(simultaneous):
+def check_simultaneous(simultaneous: int) -> int:
     """Return *simultaneous* if it is an ``int`` >= 1, else raise."""
     if isinstance(simultaneous, bool) or not isinstance(simultaneous, int):
         raise TypeError('simultaneous must be an int >= 1, not {0}'.format(
@@ -21,18 +23,17 @@ class Client(BaseClient):
     """A :class:`napixd.client.client.Client` safe to share between greenlets.
 
     At most *simultaneous* requests are in flight to the host at once; the
-    others wait their turn. They share the connection's keep-alive sockets,
-    of which there are at most *simultaneous*. A Napix server answers ``429
-    Too many concurrent connections`` to a client with more than 2 requests
-    in flight by default, hence the default of 2.
+    others wait their turn. A Napix server answers ``429 Too many concurrent
+    connections`` to a client with more than 2 requests in flight by default,
+    hence the default of 2. The limit is the destination's budget (see
+    :mod:`napix.budget`): every client and pool of the thread that names the
+    same host with the same *simultaneous* shares it, so that together they
+    stay within it; ``share_limit=False`` gives this client its own.
     """
 
-    def __init__(self, host, authenticator, simultaneous=2, **options):
+    def __init__(self, host: str, authenticator: Any, simultaneous: int = 2,
+                 **options: Any) -> None:
         self.simultaneous = check_simultaneous(simultaneous)
-        options.setdefault('maxsize', simultaneous)
+        if options.setdefault('maxsize', simultaneous) != simultaneous:
+            raise ValueError('give simultaneous, not maxsize, to a gevent Client')
         super().__init__(host, authenticator, **options)
-        self.semaphore = BoundedSemaphore(simultaneous)
-
-    def send(self, request):
-        with self.semaphore:
-            return BaseClient.send(self, request)

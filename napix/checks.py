@@ -1,0 +1,171 @@
+"""The checks a request's arguments pass before anything is sent.
+
+Each function returns its argument ready to send, or raises
+:exc:`ValueError` / :exc:`TypeError` with a message saying what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import quote, urlencode
+
+from napix.models import Headers, dumps
+
+__all__ = ['check_method', 'check_url', 'check_headers', 'encode_body', 'encode_params',
+           'check_timeout', 'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg']
+
+Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
+Params = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
+TimeoutArg = Union[float, Tuple[float, float]]
+
+#: Headers the transport writes from the request itself; a user's are refused.
+FRAMING_HEADERS = {
+    'host': 'it is the host the connection was made for (use resolve= to connect '
+            'elsewhere)',
+    'content-length': 'it is computed from the body',
+    'transfer-encoding': 'the body is sent with a Content-Length',
+    'connection': 'the transport manages keep-alive',
+}
+
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # \Z: no trailing newline
+_FORBIDDEN_IN_URL = re.compile(r'[\x00-\x1f\x7f]')
+_FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
+# What a request-target may hold as is: RFC 3986's unreserved and reserved
+# characters (brackets included, as servers accept them), and '%' when it
+# starts an escape. Anything else is percent-encoded as UTF-8.
+_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]%]|%(?![0-9A-Fa-f]{2})")
+_COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
+
+
+def check_method(method: str) -> str:
+    """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an HTTP token."""
+    if type(method) is str and method in _COMMON_METHODS:
+        return method
+    if not isinstance(method, str):
+        raise TypeError('method must be a str such as \'GET\', not {0}'.format(
+            type(method).__name__))
+    if not _TOKEN_RE.match(method):
+        raise ValueError('invalid method {0!r}: expected an HTTP method such as GET'.format(
+            method))
+    return method.upper()
+
+
+def _quote_match(match: 're.Match[str]') -> str:
+    return quote(match.group(0), safe='')
+
+
+def check_url(url: str) -> str:
+    """Return *url* as it will be sent (and signed): percent-encoded where needed.
+
+    It must start with ``/``; control characters (CR and LF among them) raise
+    :exc:`ValueError`. Spaces, ``#``, non-ASCII text and the other characters
+    a request-target cannot hold are percent-encoded (UTF-8), as is a ``%``
+    that does not start an escape; existing ``%XX`` escapes are kept.
+    """
+    if not isinstance(url, str):
+        raise TypeError('url must be a str starting with /, not {0}'.format(
+            type(url).__name__))
+    if not url.startswith('/'):
+        raise ValueError('invalid url {0!r}: expected a path starting with /'.format(url))
+    if _FORBIDDEN_IN_URL.search(url):
+        raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
+                         'are not allowed'.format(url))
+    if _NEEDS_QUOTING.search(url):
+        url = _NEEDS_QUOTING.sub(_quote_match, url)
+    return url
+
+
+def encode_params(url: str, params: Params) -> str:
+    """Append *params* (a mapping or ``(name, value)`` pairs; a list value
+    repeats the name) to *url* as a percent-encoded query string."""
+    if params is None:
+        return url
+    if isinstance(params, (str, bytes)):
+        raise TypeError('params must be a mapping or a list of (name, value) pairs, not '
+                        '{0} (put a ready query string in the url)'.format(
+                            type(params).__name__))
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs = []
+    try:
+        for name, value in items:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for one in values:
+                if isinstance(one, bool) or not isinstance(one, (str, int, float)):
+                    raise TypeError('param {0!r} must be a str or a number, not {1}'.format(
+                        name, type(one).__name__))
+                pairs.append((str(name), str(one)))
+    except (TypeError, ValueError) as error:
+        if 'param ' in str(error):
+            raise
+        raise TypeError('params must be a mapping or a list of (name, value) pairs') from None
+    if not pairs:
+        return url
+    query = urlencode(pairs, quote_via=quote, safe='')
+    return url + ('&' if '?' in url else '?') + query
+
+
+def check_headers(headers: Optional[Mapping[str, Any]]) -> Headers:
+    """Return new :class:`~napix.models.Headers` of *headers*, refusing names
+    and values that could inject headers, and the framing headers
+    (:data:`FRAMING_HEADERS`) that only the transport writes."""
+    if headers is None:
+        return Headers()
+    try:
+        items = headers.items()
+    except AttributeError:
+        raise TypeError('headers must be a mapping of str to str, not {0}'.format(
+            type(headers).__name__)) from None
+    checked = Headers()
+    for name, value in items:
+        if not isinstance(name, str) or not _TOKEN_RE.match(name):
+            raise ValueError('invalid header name {0!r}'.format(name))
+        why = FRAMING_HEADERS.get(name.lower())
+        if why is not None:
+            raise ValueError('header {0} cannot be set: {1}'.format(name, why))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise TypeError('header {0} must be a str, not {1}'.format(
+                name, type(value).__name__))
+        if _FORBIDDEN_IN_HEADER.search(value):
+            raise ValueError('invalid value for header {0}: CR, LF and NUL are not '
+                             'allowed'.format(name))
+        if name in checked:
+            raise ValueError('header {0} given twice (names ignore case)'.format(name))
+        checked[name] = value
+    return checked
+
+
+def encode_body(body: Body, headers: Headers) -> Optional[bytes]:
+    """The bytes to send for *body*; a ``dict`` or ``list`` is encoded as JSON
+    and sets ``Content-Type: application/json`` unless *headers* has one."""
+    if body is None or body == '' or body == b'':
+        return None
+    if isinstance(body, (dict, list)):
+        try:
+            data = dumps(body)
+        except (TypeError, ValueError) as error:
+            raise TypeError('body cannot be encoded as JSON: {0}'.format(error)) from None
+        if 'Content-Type' not in headers:
+            headers['Content-Type'] = 'application/json'
+        return data
+    if isinstance(body, str):
+        return body.encode('utf-8')
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError('body must be a dict or list (sent as JSON), str, bytes or None, '
+                    'not {0}'.format(type(body).__name__))
+
+
+def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
+    """``(connect, read)`` seconds from a number or a pair of numbers > 0."""
+    if isinstance(timeout, tuple) and len(timeout) == 2:
+        connect, read = timeout
+    else:
+        connect = read = timeout  # type: ignore[assignment]
+    for value in (connect, read):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError('timeout must be a number of seconds > 0, or a (connect, read) '
+                             'pair of them, not {0!r}'.format(timeout))
+    return float(connect), float(read)

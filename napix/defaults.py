@@ -1,0 +1,14 @@
+"""The defaults every layer agrees on."""
+
+#: Default ``(connect, read)`` timeouts in seconds. *read* bounds the whole
+#: exchange after the connection is made: sending, waiting and receiving.
+DEFAULT_TIMEOUT = (5.0, 30.0)
+
+#: Default limit of a response's size (headers and body), in bytes.
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+
+#: Seconds an idle kept-alive socket is kept: below the keep-alive timeouts of
+#: common servers (Apache, uvicorn, Node: 5 s; nginx: 75 s), so that a server
+#: rarely closes a socket just as a request is sent on it. A server that closes
+#: sooner (gunicorn: 2 s) is noticed before the socket is reused.
+DEFAULT_IDLE_TIMEOUT = 4.0

@@ -1,0 +1,321 @@
+"""The requests and responses that connections and transports exchange.
+
+:class:`Request` is what an authenticator signs and a transport sends;
+:class:`Response` is what a transport returns; :class:`Headers` is the
+case-insensitive mapping both carry. This module is below the transports: it
+imports nothing of :mod:`napix` but the exceptions' siblings' constants.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping
+from typing import Optional, Tuple, Union
+
+__all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
+
+#: The methods that may safely be sent twice: a transport resends them on a
+#: fresh socket when a kept-alive one turns out closed, and a
+#: :class:`~napix.retry.Retry` retries them after a transport failure.
+IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
+
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - orjson is optional
+    _orjson_loads = None
+
+#: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
+loads: Callable[[bytes], Any] = _orjson_loads or json.loads
+
+
+def dumps(value: Any) -> bytes:
+    """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused."""
+    return json.dumps(value, separators=(',', ':'), allow_nan=False).encode('utf-8')
+
+
+_CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
+
+# A header line of a response head: its name, and its value (leading blanks
+# removed, trailing ones kept, as httptools gives them).
+_HEADER_LINES = re.compile(r'\r\n([^:\r\n]*):[ \t]*([^\r]*)')
+_ONE_HEADER: Dict[str, 're.Pattern[str]'] = {}
+
+HeadersInput = Union['Headers', Mapping[str, str], Iterable[Tuple[str, str]], None]
+
+
+class Headers(MutableMapping[str, str]):
+    """A case-insensitive mapping of HTTP header names to values.
+
+    Lookups, ``in``, assignment, deletion, ``update`` and ``setdefault``
+    ignore the case of names; iteration yields each name as it was first
+    given (that is what goes on the wire). Repeated response headers are
+    joined with ``', '``. Its ``repr`` hides the credentials
+    (``Authorization``, ``Proxy-Authorization``, ``Cookie``), so printing or
+    logging headers leaks no signature or token.
+
+    :meth:`from_head` makes one from a raw response head without parsing it:
+    it is parsed the first time more than one header is needed.
+    """
+
+    __slots__ = ('_store', '_head')
+
+    def __init__(self, headers: HeadersInput = None, **kwargs: str) -> None:
+        self._store: Optional[Dict[str, Tuple[str, str]]] = {}
+        self._head: Optional[str] = None
+        if headers is not None:
+            self.update(headers)
+        if kwargs:
+            self.update(kwargs)
+
+    @classmethod
+    def from_head(cls, head: str) -> 'Headers':
+        """The headers of a response head: its status line, then header lines
+        separated by CRLF, as an HTTP parser accepted them."""
+        headers = cls.__new__(cls)
+        headers._store = None
+        headers._head = head
+        return headers
+
+    def _parsed(self) -> Dict[str, Tuple[str, str]]:
+        store = self._store
+        if store is None:
+            store = self._store = {}
+            for name, value in _HEADER_LINES.findall(self._head or ''):
+                key = name.lower()
+                if key in store:
+                    value = store[key][1] + ', ' + value
+                    name = store[key][0]
+                store[key] = (name, value)
+            self._head = None
+        return store
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if self._store is None:
+            # One header out of an unparsed head (the Content-Type of every
+            # response): one regex search instead of parsing them all.
+            pattern = _ONE_HEADER.get(key)
+            if pattern is None:
+                pattern = re.compile(r'\r\n' + re.escape(key) + r':[ \t]*([^\r]*)', re.I)
+                if len(_ONE_HEADER) < 64:
+                    _ONE_HEADER[key] = pattern
+            values = pattern.findall(self._head or '')
+            if not values:
+                return default
+            return values[0] if len(values) == 1 else ', '.join(values)
+        item = self._store.get(key.lower())
+        return default if item is None else item[1]
+
+    def __getitem__(self, key: str) -> str:
+        return self._parsed()[key.lower()][1]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        store = self._parsed()
+        lower = key.lower()
+        item = store.get(lower)
+        store[lower] = (key if item is None else item[0], value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._parsed()[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._parsed()
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in list(self._parsed().values()))
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    def update(self, other: Any = (), **kwargs: str) -> None:  # type: ignore[override]
+        """Set every header of *other* (a mapping or pairs), ignoring case."""
+        items = other.items() if hasattr(other, 'items') else other
+        for name, value in items:
+            self[name] = value
+        for name, value in kwargs.items():
+            self[name] = value
+
+    def raw_items(self) -> List[Tuple[str, str]]:
+        """``(name, value)`` pairs, names as given: what a transport writes."""
+        return list(self._parsed().values())
+
+    def copy(self) -> 'Headers':
+        return Headers(self.raw_items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            mine = {key: value for key, (_, value) in self._parsed().items()}
+            return mine == {str(k).lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr({name: '<hidden>' if name.lower() in _CREDENTIAL_HEADERS else value
+                     for name, value in self.raw_items()})
+
+    __str__ = __repr__
+
+
+#: Kept for code written against 0.1: request headers are :class:`Headers`.
+RequestHeaders = Headers
+
+
+class Request(object):
+    """A request about to be sent, or that was sent, to a Napix server.
+
+    ``method``, ``url`` (path and query, percent-encoded, exactly as sent and
+    signed), ``headers`` (:class:`Headers`), ``body`` (``bytes`` or ``None``),
+    ``host`` (the host as given to the connection or the pool), ``authority``
+    (the ``Host`` header value, which the authenticators sign) and ``timeout``
+    (``(connect, read)`` seconds for this request, or ``None`` for the
+    connection's).
+
+    ``str(request)`` is the form used in ``remote_call``: ``GET
+    server.napix.nx/abc``. It never contains credentials: the query parameters
+    listed in ``secret_params`` (set by the authenticators that put a secret in
+    the URL) are removed from it.
+    """
+
+    __slots__ = ('method', 'host', 'authority', 'url', 'headers', 'body', 'secret_params',
+                 'timeout')
+
+    def __init__(self, method: str, host: str, authority: str, url: str,
+                 headers: HeadersInput = None, body: Optional[bytes] = None,
+                 timeout: Optional[Tuple[float, float]] = None) -> None:
+        self.method = method
+        self.host = host
+        self.authority = authority
+        self.url = url
+        self.headers: Headers = headers if type(headers) is Headers else Headers(headers)
+        self.body = body
+        self.secret_params: Tuple[str, ...] = ()
+        self.timeout = timeout
+
+    @property
+    def path(self) -> str:
+        """The path, without the query string."""
+        return self.url.partition('?')[0]
+
+    def public_url(self) -> str:
+        """The url without the secret query parameters."""
+        if not self.secret_params or '?' not in self.url:
+            return self.url
+        path, _, query = self.url.partition('?')
+        kept = [p for p in query.split('&')
+                if p.partition('=')[0] not in self.secret_params]
+        return path + ('?' + '&'.join(kept) if kept else '')
+
+    def copy(self) -> 'Request':
+        """An unsigned copy with its own headers (what a retry signs again)."""
+        return Request(self.method, self.host, self.authority, self.url,
+                       self.headers.copy(), self.body, self.timeout)
+
+    def __str__(self) -> str:
+        return '{0} {1}{2}'.format(self.method, self.authority, self.public_url())
+
+    def __repr__(self) -> str:
+        return '<Request {0}>'.format(self)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        headers = [(k, v) for k, v in self.headers.raw_items()
+                   if k.lower() not in _CREDENTIAL_HEADERS]
+        return (_restore_request, (self.method, self.host, self.authority, self.public_url(),
+                                   headers, self.body, self.timeout))
+
+
+def _restore_request(*args: Any) -> Request:
+    return Request(*args)
+
+
+class Response(object):
+    """The answer of a Napix server.
+
+    ``status`` (``int``), ``reason`` (``str``), ``headers`` (case-insensitive
+    :class:`Headers`), ``content`` (the raw body, ``bytes``), ``body`` (the
+    decoded JSON value for a JSON content type, the text otherwise, ``None``
+    when empty), ``request`` (the :class:`Request` it answers) and
+    ``elapsed`` (seconds from sending the request to its last byte, or
+    ``None`` when the transport does not measure it).
+
+    A transport gives *headers* as :class:`Headers` (or any mapping, or the
+    raw response head as text, parsed only when read).
+    """
+
+    __slots__ = ('status', 'reason', 'headers', 'content', 'request', 'body', 'elapsed')
+
+    def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
+                 content: bytes, request: Optional[Request] = None, body: Any = None,
+                 elapsed: Optional[float] = None) -> None:
+        self.status = status
+        self.reason = reason
+        if type(headers) is not Headers:
+            headers = (Headers.from_head(headers) if isinstance(headers, str)
+                       else Headers(headers))
+        self.headers: Headers = headers
+        self.content = content
+        self.request = request
+        self.body = body
+        self.elapsed = elapsed
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the status is below 400."""
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded with the charset of its ``Content-Type``
+        (UTF-8 by default; undecodable bytes replaced)."""
+        return _decode_text(self.content, self.content_type())
+
+    def content_type(self) -> str:
+        """The ``Content-Type`` header, ``''`` when there is none."""
+        ctype: str = self.headers.get('content-type', '')
+        return ctype.rstrip(' \t')
+
+    def decode(self) -> None:
+        """Decode ``content`` into ``body``; :exc:`ValueError` when it is not
+        what its ``Content-Type`` says."""
+        content = self.content
+        if not content:
+            self.body = None
+            return
+        ctype = self.content_type()
+        if 'json' in ctype:
+            self.body = loads(content)
+        else:
+            self.body = _decode_text(content, ctype)
+
+    def error_text(self) -> str:
+        """The text form of an error: ``"404 NOT FOUND" `10` not found``."""
+        body = self.body
+        if body is None:
+            body = ''
+        elif not isinstance(body, str):
+            body = json.dumps(body)
+        return '"{0} {1}" {2}'.format(self.status, (self.reason or '').upper(), body).rstrip()
+
+    def __repr__(self) -> str:
+        return '<Response {0} {1}>'.format(self.status, self.reason)
+
+
+def _decode_text(content: bytes, ctype: str) -> str:
+    try:
+        return content.decode(_charset(ctype), 'replace')
+    except LookupError:  # an unknown charset
+        return content.decode('utf-8', 'replace')
+
+
+def _charset(ctype: str) -> str:
+    _, _, params = ctype.partition(';')
+    for param in params.split(';'):
+        key, _, value = param.strip().partition('=')
+        if key.lower() == 'charset' and value:
+            return value.strip('"')
+    return 'utf-8'
+
+
+def parse_head(text: str) -> Headers:
+    """The :class:`Headers` of a response head (kept for 0.1 callers)."""
+    return Headers.from_head(text)

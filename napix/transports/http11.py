@@ -1,0 +1,294 @@
+"""One HTTP/1.1 connection: a socket, the parser of its responses, a timer.
+
+:class:`HTTP11Connection` sends one request and reads its response at a
+time, keeping HTTP/1.1's rules as h11, httpcore and urllib3 do:
+
+* informational responses (``1xx`` other than ``101``) are skipped;
+* a status outside 100-599 is a protocol error;
+* bytes after the announced response end the exchange and retire the socket;
+* an answer that arrives while the body is still being sent is read and
+  returned (a ``413`` after the head of a large upload), and the socket retired;
+* a ``HEAD`` response has no body, and keeps its socket when its framing
+  (``Content-Length``) says where the next response starts;
+* an idle socket is reused only if it is clean: no end of file, no stray bytes.
+
+It is cooperative under gevent without monkey patching: a plain non-blocking
+socket waited on through the hub's watchers (cheaper than a gevent socket's
+``recv`` that fails with ``EAGAIN`` first).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from time import perf_counter
+from typing import Any, List, Tuple
+
+from gevent import get_hub, getcurrent
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+__all__ = ['HTTP11Connection', 'TLSConnection', 'ServerClosed', 'ResponseTooLarge',
+           'InvalidResponse', 'TimedOut']
+
+_RECV_SIZE = 65536
+# Linux: acknowledge at once while a response is incomplete, so that a server
+# that writes head and body in two sends without TCP_NODELAY (gevent's pywsgi,
+# napixd's server) is not held back ~40 ms by our delayed ACK.
+_QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
+
+
+class ServerClosed(Exception):
+    """The server closed or reset the socket; *received* is how many response
+    bytes came first (0 means the request may not have been read at all)."""
+
+    def __init__(self, received: int, cause: str) -> None:
+        Exception.__init__(self, cause)
+        self.received = received
+
+
+class ResponseTooLarge(Exception):
+    """The response is larger than the exchange's limit."""
+
+
+class InvalidResponse(Exception):
+    """The bytes received are not a valid HTTP/1.1 response."""
+
+
+class TimedOut(Exception):
+    """Thrown into the greenlet by an exchange's timer."""
+
+
+class _TrailingData(Exception):
+    """The server sent more than the response it announced."""
+
+
+class HTTP11Connection(object):
+    """One socket to a server and the state of the exchange on it.
+
+    The object is the callback protocol of a parser made for each exchange
+    (``_parser`` is set only during one, so nothing here forms a reference
+    cycle: a dropped connection is closed at once by reference counting).
+    One timer, restarted for each exchange, bounds it to its read timeout.
+    """
+
+    __slots__ = ('sock', 'hub', 'reader', 'writer', 'either', 'timer', 'timer_after',
+                 'expires', '_parser', 'status', 'chunks', 'complete', 'keep_alive',
+                 'headers_done', 'head_only', 'informational', '__weakref__')
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.hub = hub = get_hub()
+        fileno = sock.fileno()
+        self.reader = hub.loop.io(fileno, 1)
+        self.writer = hub.loop.io(fileno, 2)
+        self.either = None  # made on the first partial send
+        self.timer = None
+        self.timer_after = 0.0
+        self.expires = 0.0  # when idle: the monotonic time after which it is retired
+        self._parser = None
+
+    # Socket I/O
+    def _send(self, payload: bytes) -> bool:
+        """Send *payload*; False when the server answered before all was sent."""
+        sock = self.sock
+        try:
+            sent = sock.send(payload)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(payload):
+            return True
+        view = memoryview(payload)
+        if self.either is None:
+            self.either = self.hub.loop.io(sock.fileno(), 3)
+        while sent < len(payload):
+            self.hub.wait(self.either)
+            if self._readable():
+                return False
+            try:
+                sent += sock.send(view[sent:])
+            except BlockingIOError:
+                pass
+        return True
+
+    def _readable(self) -> bool:
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True
+
+    def _recv(self) -> bytes:
+        while True:
+            self.hub.wait(self.reader)
+            try:
+                data: bytes = self.sock.recv(_RECV_SIZE)
+                return data
+            except BlockingIOError:
+                pass
+
+    def is_clean(self) -> bool:
+        """True when an idle socket can be reused: the server neither closed
+        it nor sent anything since the last response (one system call)."""
+        return not self._readable()
+
+    # httptools callbacks. The status line and headers are not taken from
+    # callbacks (one Python call per header): the head is read from the bytes.
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.informational = True
+            return
+        self.status = status
+        self.headers_done = True
+        if self.head_only or status == 101:
+            self.complete = True
+            self.keep_alive = status != 101 and parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # bytes after the response: stop, never reuse the socket
+            raise _TrailingData()
+
+    def on_message_complete(self) -> None:
+        if self.informational:  # a 1xx: the real response follows
+            self.informational = False
+            return
+        if not self.complete:
+            self.complete = True
+            # Read it here: once feed_data() returns, the parser has reset.
+            self.keep_alive = self._parser.should_keep_alive()
+
+    def exchange(self, payload: bytes, limit: int, head_only: bool,
+                 timeout: float) -> Tuple[int, str, bytes, float]:
+        """Send *payload* and read one response within *timeout* seconds.
+
+        Return ``(status, head, body, elapsed)``: *head* the final response
+        head as text (status line and headers), *elapsed* the seconds from the
+        first byte sent to the last byte received. ``keep_alive`` then says
+        whether the socket may carry another request.
+        """
+        self.status = 0
+        self.chunks = chunks = []
+        self.complete = self.keep_alive = self.headers_done = self.informational = False
+        self.head_only = head_only
+        self._parser = parser = HttpResponseParser(self)
+        received: List[bytes] = []  # until the end of the final head
+        size = 0
+        timer = self.timer
+        if timer is None or self.timer_after != timeout:
+            if timer is not None:
+                timer.close()
+            timer = self.timer = self.hub.loop.timer(timeout)
+            self.timer_after = timeout
+        timer.start(getcurrent().throw, TimedOut, update=True)
+        started = perf_counter()
+        try:
+            try:
+                sent_all = self._send(payload)
+            except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                sent_all = False  # the server may still have answered: read it
+            while not self.complete:
+                try:
+                    data = self._recv()
+                except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as error:
+                    raise ServerClosed(size, 'the connection was reset ({0})'.format(
+                        error.strerror or type(error).__name__)) from None
+                if not data:
+                    if self.headers_done and self._delimited_by_close(received):
+                        self.complete = True
+                        break
+                    raise ServerClosed(size, 'the server closed the connection '
+                                       + ('before answering' if not size
+                                          else 'in the middle of the response'))
+                size += len(data)
+                if size > limit:
+                    raise ResponseTooLarge()
+                if not self.headers_done:
+                    received.append(data)
+                try:
+                    parser.feed_data(data)
+                except HttpParserUpgrade:
+                    pass  # a 101: complete, never reused
+                except HttpParserError as error:
+                    if not self.complete:
+                        raise InvalidResponse(str(error)) from None
+                    self.keep_alive = False  # _TrailingData: bytes after the response
+                if not self.complete and _QUICKACK is not None:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            if not sent_all:
+                self.keep_alive = False
+        except TimedOut:
+            raise socket.timeout() from None
+        finally:
+            timer.stop()
+            self._parser = None
+        elapsed = perf_counter() - started
+        head, extra = _final_head(received)
+        if head_only and extra:
+            self.keep_alive = False  # a body after a HEAD response: framing unknown
+        if not 100 <= self.status <= 599:
+            raise InvalidResponse('status {0} is outside 100-599'.format(self.status))
+        body = b'' if head_only else b''.join(chunks)
+        return self.status, head, body, elapsed
+
+    def _delimited_by_close(self, received: List[bytes]) -> bool:
+        """True when the response has neither Content-Length nor chunked
+        framing: its body ends where the connection does."""
+        head = _final_head(received)[0].lower()
+        return '\r\ncontent-length:' not in head and 'chunked' not in head
+
+    def close(self) -> None:
+        for watcher in (self.reader, self.writer, self.either, self.timer):
+            if watcher is not None:
+                watcher.close()
+        self.sock.close()
+
+
+class TLSConnection(HTTP11Connection):
+    """An :class:`HTTP11Connection` over a gevent ``SSLSocket`` (which waits by itself)."""
+
+    __slots__ = ()
+
+    def _send(self, payload: bytes) -> bool:
+        self.sock.sendall(payload)
+        return True
+
+    def _recv(self) -> bytes:
+        data: bytes = self.sock.recv(_RECV_SIZE)
+        return data
+
+    def _readable(self) -> bool:
+        if self.sock.pending():
+            return True
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
+
+def _final_head(received: List[bytes]) -> Tuple[str, bool]:
+    """The last response head in *received* (the 1xx heads before it
+    skipped) as text, and whether bytes follow it."""
+    data = received[0] if len(received) == 1 else b''.join(received)
+    start = 0
+    while True:
+        end = data.find(b'\r\n\r\n', start)
+        if end < 0:
+            return data[start:].decode('latin-1'), False
+        code = data[start + 9:start + 12]
+        if code[:1] == b'1' and code != b'101' and end + 4 < len(data):
+            start = end + 4
+            continue
+        return data[start:end].decode('latin-1'), end + 4 < len(data)
+
+
+def reason_of(head: str) -> str:
+    """The reason phrase of a response head's status line."""
+    status_line = head[:head.find('\r\n')] if '\r\n' in head else head
+    parts = status_line.split(' ', 2)
+    return parts[2] if len(parts) > 2 else ''
+
