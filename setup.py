@@ -17,6 +17,9 @@ setup(
     long_description_content_type='text/x-rst',
     license='BSD-3-Clause',
     packages=find_packages(include=['napix', 'napix.*', 'napixd', 'napixd.*']),
+    # PEP 561: both packages ship their type hints (the py.typed markers).
+    package_data={'napix': ['py.typed'], 'napixd': ['py.typed']},
+    include_package_data=True,
     python_requires='>=3.9',
     install_requires=[
         'gevent>=22.10,<27',
