@@ -7,7 +7,8 @@
   - ``GET /`` -> ``['/vm']``
   - ``GET /vm/{id}`` -> ``{'id': id, 'by': login}``; ``404 `<id>` not found`` when id is ``missing``
   - ``GET|POST|PUT|DELETE|PATCH /echo`` -> what the server received: ``method``,
-    ``path``, ``query`` (dict of lists), ``body`` (decoded), ``content_type``, ``login``
+    ``path`` (decoded), ``raw_path`` (as sent), ``query`` (dict of lists), ``body``
+    (decoded), ``content_type``, ``login``
   - ``GET /text`` -> ``'hello'`` as ``text/plain``
   - ``GET /sleep/{seconds}`` -> sleeps, then ``{'slept': seconds}``
   - ``GET /boom`` -> raises ``RuntimeError('boom')`` (a 500 from ExceptionsCatcher)
@@ -49,6 +50,7 @@ def add_routes(server):
         return {
             'method': request.method,
             'path': request.path,
+            'raw_path': request.raw_path,
             'query': request.query,
             'body': request.body,
             'content_type': request.environ.get('CONTENT_TYPE') or None,
