@@ -46,6 +46,8 @@ nitpick_ignore_regex = [
     (r'py:.*', r'requests(\..*)?'),
     (r'py:.*', r'urllib3(\..*)?'),
     (r'py:class', r'Exception'),
+    # The signature typing's MutableMapping.get documents in its docstring.
+    (r'py:class', r'D\[k\] if k in D, else d\..*'),
 ]
 
 autodoc_member_order = 'bysource'
