@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from napixd.cli.credentials import CredentialsError, load_authenticator
+from napixd.cli.credentials import CredentialsError, load_credentials
 from napixd.cli.options import METHODS, UsageError, build_parser
 
 __all__ = ['main', 'run_command', 'Command', 'EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE',
@@ -21,15 +21,22 @@ EXIT_INTERRUPTED = 130
 
 
 def _ask_key(login):
-    """Ask the terminal for the key of *login*, without echoing it."""
+    """Ask the terminal for the key of *login*, without echoing it. Ctrl-C
+    raises :exc:`KeyboardInterrupt`; Ctrl-D or an empty key is a usage error.
+    Either way the prompt's line is ended first."""
     import getpass
 
     try:
         key = getpass.getpass('napix: key for {0}: '.format(login), stream=sys.stderr)
-    except EOFError:
+    except (EOFError, KeyboardInterrupt) as error:
+        # getpass ends the line only when a key was typed.
+        sys.stderr.write('\n')
+        sys.stderr.flush()
+        if isinstance(error, KeyboardInterrupt):
+            raise
         key = ''
     if not key:
-        raise CredentialsError('a key is needed with the login: give --key or NAPIX_KEY')
+        raise CredentialsError('no key typed for the login {0}'.format(login))
     return key
 
 
@@ -89,7 +96,7 @@ class Command(object):
                 self.body = json.dumps(self.body)
                 self.headers = {'Content-Type': 'application/json'}
         try:
-            self.authenticator = load_authenticator(
+            self.credentials = load_credentials(
                 login=args.login, key=args.key, token=args.token, protocol=args.auth,
                 config=args.config, anonymous=args.anonymous,
                 ask_key=_ask_key if sys.stdin.isatty() and sys.stderr.isatty() else None)
@@ -107,7 +114,7 @@ class Command(object):
         options = {}
         if self.timeout is not None:
             options['timeout'] = self.timeout
-        return ClientPool(self.authenticator, simultaneous=self.simultaneous, **options)
+        return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
 
 
 def _raise_file_limit(needed):
@@ -163,7 +170,8 @@ def run_command(command):
     pool = command.make_pool()
     writer = _JSONLines(len(command.hosts), command.unordered) if command.json else None
     fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,
-                    first=command.first, on_result=writer, headers=command.headers)
+                    first=command.first, on_result=writer, headers=command.headers,
+                    credentials=command.credentials.source)
     progress = None
     # JSON lines streaming to the same terminal would tear a live bar apart.
     if sys.stderr.isatty() and not (writer is not None and sys.stdout.isatty()):
@@ -179,19 +187,21 @@ def run_command(command):
                 outcomes = fanout.run()
     finally:
         pool.close()
-    completed = [o for o in outcomes if o is not None and not o.cancelled]
+    # After Ctrl-C the cancelled hosts are listed too; after --first they are not needed.
+    shown = [o for o in outcomes
+             if o is not None and (not o.cancelled or fanout.interrupted)]
     if command.unordered:
-        completed.sort(key=lambda o: o.seconds)
+        shown.sort(key=lambda o: o.seconds)
     if writer is not None:
-        writer.flush_rest(completed)
+        writer.flush_rest(shown)
         if fanout.interrupted or sys.stderr.isatty():
             from napixd.cli.render import make_console, summary_text
             make_console(stderr=True).print(summary_text(fanout))
     else:
         from napixd.cli.render import make_console, outcome_table, summary_text
         console = make_console()
-        if completed:
-            console.print(outcome_table(completed, width=console.width))
+        if shown:
+            console.print(outcome_table(shown, width=console.width))
             console.print()
         else:
             console.print('No host answered.')

@@ -21,27 +21,34 @@ Send one request to many Napix servers at once and show what each answered.
 """
 
 EPILOG = """\
-credentials (the first place that holds any wins):
+credentials (the first place that holds any is used, and it alone):
   1. --token, or --login and --key (a key on the command line is visible to
-     other users in the process list: prefer the next two);
-  2. the environment: NAPIX_TOKEN, or NAPIX_LOGIN and NAPIX_KEY;
-  3. the file given by --config, or else $XDG_CONFIG_HOME/napix/credentials
-     (~/.config/napix/credentials), in ini form:
+     other users in the process list: prefer the next places);
+  2. the file given by --config FILE;
+  3. the environment: NAPIX_TOKEN, or NAPIX_LOGIN and NAPIX_KEY;
+  4. without --config: $XDG_CONFIG_HOME/napix/credentials
+     (~/.config/napix/credentials).
+  A file is in ini form:
          [napix]
          login = root
          key = toor
          # or: token = <token>
-  A login with no key anywhere: on a terminal, napix asks for the key
-  (without echoing it). Credentials are never printed, not even in errors.
+  A login and its key always come from the same place: NAPIX_LOGIN never
+  takes the key of a file. A login whose place has no key: on a terminal,
+  napix asks for the key (without echoing it). A 401 or 403 answer says
+  where the credentials came from; a key or token is never printed, not even
+  in errors.
 
 output:
   On a terminal: a live progress bar on stderr, then a table (host, status,
   time, one line of the answer; an error that bubbled through other Napix
   servers shows its chain: GET b/vm/10 -> "404 NOT FOUND" `10` not found).
   With --json, or when stdout is not a terminal: one JSON object per line,
-  {"host", "status", "ok", "seconds", "body"} or, on failure,
+  {"host", "status", "ok", "seconds", "body", "location"} or, on failure,
   {"host", "status", "ok", "seconds", "error", "error_type", "remote_call",
-  "remote_error"}; status is null when no answer came.
+  "remote_error", "credentials", "cancelled"}; status is null when no answer
+  came; docs/cli.rst tells each key. After Ctrl-C the hosts that had not
+  answered are listed too, with the status cancelled.
 
 exit status:
   0    every host answered with a status below 400 (with --first: one did)
@@ -49,8 +56,8 @@ exit status:
        (with --first: none succeeded)
   2    bad usage: unknown method, malformed host, invalid JSON body,
        unreadable hosts file, bad number, missing credentials
-  130  interrupted (Ctrl-C): pending requests were cancelled and what had
-       completed was printed
+  130  interrupted (Ctrl-C): pending requests were cancelled; every host
+       was printed, the pending ones with the status cancelled
 """
 
 
@@ -116,13 +123,15 @@ def build_parser():
     parser.add_argument('--json', action='store_true',
                         help='one JSON object per line, even on a terminal')
     auth = parser.add_argument_group('auth options')
-    auth.add_argument('--login', help='the login (with --key, NAPIX_KEY or the config file)')
+    auth.add_argument('--login', help='the login (with --key, or the key prompt)')
     auth.add_argument('--key', help='the key of the login')
     auth.add_argument('--token', help='a pre-issued token (Authorization: Token ...)')
     auth.add_argument('--auth', choices=sorted(PROTOCOLS), default=None,
                       help='how a login and key sign requests (default secure: the standard '
                            'HMAC protocol)')
-    auth.add_argument('--config', metavar='FILE', help='the credentials file to read')
+    auth.add_argument('--config', metavar='FILE',
+                      help='the credentials file to read, instead of the default one (it '
+                           'beats the environment)')
     auth.add_argument('--anonymous', action='store_true', help='send no credentials')
     return parser
 
