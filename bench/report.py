@@ -93,6 +93,7 @@ def print_summary(results):
 def plot(results, out_dir):
     try:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError:
@@ -146,6 +147,8 @@ def plot(results, out_dir):
                         label=fanout.LABELS[lib])
         ax.set_xscale('log')
         ax.set_yscale('log')
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter('%g'))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel('distinct hosts, one request each')
         ax.set_ylabel('seconds (runs without failures)')
         ax.legend()

@@ -70,8 +70,9 @@ def parse_args(argv=None):
     args.fanout_libraries = _names(parser, args.fanout_libraries, fanout.LIBRARIES)
     args.scale_hosts = [int(h) for h in args.scale_hosts.split(',') if h]
     if args.quick:
-        args.requests, args.rounds, args.warmup = 2000, 2, 200
-        args.stall_rounds, args.seed_calls, args.seed_rounds = 1, 200, 1
+        args.requests, args.rounds = min(args.requests, 2000), min(args.rounds, 2)
+        args.warmup, args.stall_rounds = min(args.warmup, 200), 1
+        args.seed_calls, args.seed_rounds = min(args.seed_calls, 200), 1
         args.scale_hosts = [h for h in args.scale_hosts if h <= 10000]
         args.latency_hosts = min(args.latency_hosts, 100)
         args.time_limit = min(args.time_limit, 90.0)
