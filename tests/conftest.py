@@ -19,6 +19,8 @@
   the test. ``threaded=True`` serves from another OS thread with its own
   gevent hub: needed by clients that block the calling thread (the
   ``requests`` transport in a process that is not monkey-patched).
+
+* ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/test_soak.py``.
 """
 
 import threading
@@ -30,6 +32,12 @@ from napixd.faults import FaultServer
 from napixd.testing import NapixServer, Reply
 
 USERS = {'root': 'toor'}
+
+
+def pytest_addoption(parser):
+    parser.addoption('--soak', action='store_true', default=False,
+                     help='run the long soak of tests/test_soak.py (100,000 requests, ~30 s); '
+                          'NAPIX_SOAK=1 in the environment does the same')
 TOKENS = {'s3cr3t-token': 'root'}
 
 
