@@ -5,7 +5,8 @@ sends 1 to 8 requests in a row to a raw-socket server that answers each in
 a way drawn at random among the legal HTTP/1.x framings (Content-Length,
 chunked with trailers, 1xx responses first, ``Connection: close``,
 HTTP/1.0, a body delimited by the end of the connection, a close the server
-does not announce), its bytes split into packets at random points. Every
+does not announce), HTTP/1.1 ones preceded by 0 to 2 informational (1xx)
+responses, its bytes split into packets at random points. Every
 response must be the answer to its own request (the server echoes the
 request's id in the body and in a header, with the method and the body it
 received), and the client must open a new socket exactly when the server
@@ -13,10 +14,9 @@ closed the previous one.
 """
 
 import json
-import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from rawserver import RawServer
 
@@ -29,7 +29,6 @@ TIMEOUT = (2.0, 3.0)
 KINDS = {
     'length': False,             # HTTP/1.1, Content-Length, kept alive
     'chunked': False,            # HTTP/1.1, chunked, with trailers
-    'informational': False,      # 1xx responses, then a Content-Length answer
     'http10-keep-alive': False,  # HTTP/1.0 with Connection: keep-alive and Content-Length
     'close': True,               # Content-Length and Connection: close, then closed
     'http10': True,              # HTTP/1.0, Content-Length, then closed
@@ -69,7 +68,7 @@ def render(answer, request_id, request):
     elif kind == 'http10-keep-alive':
         lines.append('Connection: keep-alive')
     data = ('\r\n'.join(lines) + '\r\n\r\n').encode('ascii') + body
-    if kind == 'informational':
+    if version == 'HTTP/1.1':  # 0 to 2 informational responses first
         data = b''.join(INFORMATIONAL[i] for i in answer['informational']) + data
     return data
 
@@ -85,7 +84,7 @@ answers = st.fixed_dictionaries({
     'pad': st.integers(0, 3000),
     'cuts': st.lists(st.floats(0.0, 1.0), max_size=3),          # chunk boundaries
     'packets': st.lists(st.floats(0.0, 1.0), max_size=4),       # packet boundaries
-    'informational': st.lists(st.integers(0, len(INFORMATIONAL) - 1), min_size=1, max_size=2),
+    'informational': st.lists(st.integers(0, len(INFORMATIONAL) - 1), max_size=2),
 })
 steps = st.lists(st.tuples(st.sampled_from(['GET', 'POST', 'DELETE']), answers),
                  min_size=1, max_size=8)
@@ -120,6 +119,8 @@ class ScriptedHandler(object):
 
 @pytest.mark.timeout(300)
 @settings(max_examples=60, deadline=None,
+          # no 'explain' phase: it replays a failure hundreds of times under tracing
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(steps=steps)
 def test_every_response_answers_its_own_request_on_one_kept_alive_socket(steps):
@@ -134,9 +135,7 @@ def test_every_response_answers_its_own_request_on_one_kept_alive_socket(steps):
             for number, (method, answer) in enumerate(steps):
                 request_id = 'req{0}'.format(number)
                 body = {'n': number} if method == 'POST' else None
-                started = time.monotonic()
                 result = connection.request(method, '/seq/' + request_id, body)
-                assert time.monotonic() - started < TIMEOUT[1]
                 assert result.status == 200, (number, answer['kind'], result)
                 assert result.headers['x-request-id'] == request_id, (number, answer['kind'])
                 assert result.body['id'] == request_id, (number, answer['kind'], result.body)
