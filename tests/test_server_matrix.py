@@ -228,7 +228,8 @@ class ServerProcess(object):
         self.error = None
         self.port = _free_port()
         self.log_path = os.path.join(logdir, family + '.log')
-        env = dict(os.environ, NAPIX_MATRIX_FAMILY=family, PYTHONUNBUFFERED='1')
+        env = dict(os.environ, NAPIX_MATRIX_FAMILY=family, NAPIX_MATRIX_PARENT=str(os.getpid()),
+                   PYTHONUNBUFFERED='1')
         with open(self.log_path, 'wb') as log:
             self.process = subprocess.Popen(
                 [sys.executable, os.path.abspath(__file__), family, str(self.port)],
@@ -424,5 +425,19 @@ def test_the_workload_again_after_the_server_closed_its_idle_sockets(servers, co
     workload(connections[family], family)
 
 
+def _exit_with_parent(parent):
+    """End this server when the test process that started it is gone, even
+    killed without a chance to stop it."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == '__main__':
+    _exit_with_parent(int(os.environ.get('NAPIX_MATRIX_PARENT', os.getppid())))
     serve(sys.argv[1], int(sys.argv[2]))
