@@ -353,7 +353,7 @@ def test_handles_with_gevent_wait_and_timeout(make_napix_server):
 # Cancellation
 
 def test_cancel_closes_in_flight_sockets(make_napix_server):
-    server = make_napix_server(max_concurrent=None, delay=0.8)
+    server = make_napix_server(max_concurrent=None, delay=0.5)
     pool = ClientPool(ROOT, simultaneous=2)
     for i in range(4):
         pool.request(server.host, 'GET', '/vm/{0}'.format(i))
@@ -386,7 +386,7 @@ def test_completed_requests_keep_their_sockets_open(make_napix_server):
 
 
 def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server):
-    slow = make_napix_server(max_concurrent=None, delay=0.8)
+    slow = make_napix_server(max_concurrent=None, delay=0.5)
     fast = make_napix_server()
     with ClientPool(ROOT) as pool:
         done = pool.request(fast.host, 'GET', '/vm/1')
@@ -429,7 +429,7 @@ def test_cancel_a_queued_request(make_napix_server):
 
 
 def test_cancel_an_in_flight_request(make_napix_server):
-    server = make_napix_server(max_concurrent=None, delay=0.8)
+    server = make_napix_server(max_concurrent=None, delay=0.5)
     pool = ClientPool(ROOT, simultaneous=1)
     first = pool.request(server.host, 'GET', '/vm/1')
     pool.request(server.host, 'GET', '/vm/2')
