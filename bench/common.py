@@ -248,8 +248,9 @@ def run_measured(argv, timeout, sample=0.1):
     Returns the decoded line plus ``peak_fds`` (the child's open descriptors,
     sampled every *sample* s from outside), ``peak_rss_mb`` (its maximum
     resident size, from the kernel's accounting) and ``wall``. A child still
-    running after *timeout* is killed and the result says ``timed_out``; one
-    that fails says ``error`` with the end of its stderr.
+    running after *timeout* is killed and the result says ``timed_out`` (and
+    ``progress``, the last ``progress N`` line the child wrote to stderr, if
+    any); one that fails says ``error`` with the end of its stderr.
     """
     start = time.monotonic()
     err_path = os.path.join('/tmp', 'napix-bench-{0}-{1}.err'.format(os.getpid(), start))
@@ -282,6 +283,10 @@ def run_measured(argv, timeout, sample=0.1):
     lines = out.strip().splitlines()
     if timed_out:
         result['timed_out'] = True
+        done = [line.split()[1] for line in stderr.splitlines()
+                if line.startswith('progress ') and line.split()[1:2] != []]
+        if done:
+            result['progress'] = int(done[-1])
     elif proc.returncode != 0 or not lines:
         result['error'] = (stderr.strip() or 'exit status {0}'.format(
             proc.returncode))[-2000:]

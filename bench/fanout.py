@@ -17,10 +17,18 @@ LIBRARIES = ['napix', 'aiohttp']
 LABELS = {'napix': 'napixd ClientPool', 'aiohttp': 'aiohttp (limit=100)'}
 
 
+def timed_out(row):
+    """"timed out (N done)": how far a run killed at the time limit got."""
+    if 'progress' in row:
+        return 'timed out ({0:,} done)'.format(row['progress'])
+    return 'timed out'
+
+
 def describe(row):
     if row.get('timed_out'):
-        return 'TIMED OUT after {0:.0f} s (killed); peak RSS {1:.0f} MB, peak fds {2}'.format(
-            row['wall'], row['peak_rss_mb'], row['peak_fds'])
+        return ('TIMED OUT after {0:.0f} s (killed), {1} answers in; peak RSS {2:.0f} MB, '
+                'peak fds {3}'.format(row['wall'], row.get('progress', '?'), row['peak_rss_mb'],
+                                      row['peak_fds']))
     if 'error' in row:
         return 'FAILED: {0}; peak fds {1}'.format(error_line(row['error']), row['peak_fds'])
     text = ('{0:8.3f} s ({1:5.1f} us/request)  peak RSS {2:6.1f} MB  peak fds {3:>6}  '
@@ -79,17 +87,17 @@ def fanout(args, pinning, tmp):
 def print_table(summary):
     log('')
     log('fan-out: one request to each of N hosts, one pool / one session')
-    log('{0:>8} {1:<20} {2:>10} {3:>12} {4:>10} {5:>10} {6:>9}'.format(
+    log('{0:>8} {1:<20} {2:>22} {3:>12} {4:>10} {5:>10} {6:>9}'.format(
         'hosts', 'client', 'time', 'aiohttp/ours', 'peak RSS', 'peak fds', 'failures'))
     for hosts, by_lib in summary.items():
         for lib, row in by_lib.items():
             if 'seconds' not in row:
-                state = 'timed out' if row.get('timed_out') else 'failed'
-                log('{0:>8} {1:<20} {2:>10} {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
+                state = timed_out(row) if row.get('timed_out') else 'failed'
+                log('{0:>8} {1:<20} {2:>22} {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
                     hosts, LABELS[lib], state, '-', row['peak_rss_mb'], row['peak_fds'],
                     '-'))
                 continue
-            log('{0:>8} {1:<20} {2:>8.2f} s {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
+            log('{0:>8} {1:<20} {2:>20.2f} s {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
                 hosts, LABELS[lib], row['seconds'],
                 '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',
                 row['peak_rss_mb'], row['peak_fds'], row['failures']))

@@ -76,8 +76,8 @@ def print_summary(results):
                 cells.append('{0} {1:.2f} s, {2} failures, peak fds {3}'.format(
                     lib, row['seconds'], row['failures'], row['peak_fds']))
             else:
-                cells.append('{0} {1}'.format(lib, 'TIMED OUT' if row.get('timed_out')
-                                              else 'FAILED'))
+                cells.append('{0} {1}'.format(lib, fanout.timed_out(row)
+                                              if row.get('timed_out') else 'FAILED'))
         ratio = by_lib.get('napix', {}).get('ratio')
         log('  fan-out {0:>7} hosts  {1}{2}'.format(
             hosts, '; '.join(cells),
@@ -278,7 +278,7 @@ def _fanout_section(args, scale, images):
             if 'seconds' in row:
                 time_, failures = '{0:.2f} s'.format(row['seconds']), row['failures']
             else:
-                time_ = 'timed out' if row.get('timed_out') else 'failed'
+                time_ = fanout.timed_out(row) if row.get('timed_out') else 'failed'
                 failures = '-'
             rows.append(['{0:,}'.format(hosts), fanout.LABELS[lib], time_,
                          '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',

@@ -12,6 +12,8 @@ requests, every body decoded as JSON:
   routed by a resolver that answers from the same table, 100 tasks taking
   the requests in turn.
 
+While it runs, writes ``progress N`` (the answers in so far) to stderr every
+second, so that a run killed at the time limit still says how far it got.
 Prints one JSON line: wall and CPU seconds, failures (and the first one),
 peak resident memory, and the open file descriptors before, once every
 response is in (kept-alive sockets), and after closing the pool or session.
@@ -26,6 +28,11 @@ import time
 
 def open_fds():
     return len(os.listdir('/proc/self/fd'))
+
+
+def progress(count):
+    sys.stderr.write('progress {0}\n'.format(count))
+    sys.stderr.flush()
 
 
 def fd_targets():
@@ -75,9 +82,16 @@ def aiohttp_main(hosts, per_host, path, ports):
                     failures.append('{0}: {1!r}'.format(name, error))
                 count[0] += 1
 
+        async def report():
+            while True:
+                await asyncio.sleep(1)
+                progress(count[0])
+
+        reporter = asyncio.ensure_future(report())
         cpu = time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*[task() for _ in range(100)])
+        reporter.cancel()
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         fds_open = open_fds()
@@ -110,12 +124,21 @@ def main(hosts, per_host, simultaneous, path, ports):
     targets_before = fd_targets()
     pool = ClientPool(LoginAuthenticator('bench', 'bench-secret-key'),
                       simultaneous=simultaneous, resolve=resolve)
+    handles = []
     cpu = time.process_time()
     start = time.perf_counter()
     for name in names:
         for _ in range(per_host):
-            pool.request(name, 'GET', path)
+            handles.append(pool.request(name, 'GET', path))
+
+    def report():
+        while True:
+            gevent.sleep(1)
+            progress(sum(1 for handle in handles if handle.ready()))
+
+    reporter = gevent.spawn(report)
     results = pool.wait()
+    reporter.kill()
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     failures = [r for r in results if type(r) is not Response or r.body is None]
