@@ -242,8 +242,8 @@ def _seed_section(args, seed):
              'the whole run, with the garbage collector on and off (``gc.disable()``), each '
              'variant in its own process. *Descriptors* are the client\'s open ones and '
              '*server sockets* the established connections on the server\'s port, right after '
-             'the run and after ``gc.collect()`` (before the run: {1} and 0).'.format(
-                 args.seed_calls, next(iter(seed.values())).get('fds_before', '-')), '']
+             'the run and after ``gc.collect()`` (before the run: {1} and {2}).'.format(
+                 args.seed_calls, *_seed_before(seed)), '']
     rows = []
     for (pool, scheme, gc_), row in seed.items():
         if 'per_call_ms' not in row:
@@ -258,6 +258,11 @@ def _seed_section(args, seed):
     lines += [_table(['Pool', 'Scheme', 'GC', 'Per call', 'Vs one pool',
                       'Descriptors', 'Server sockets', 'Failures'], rows), '']
     return lines
+
+
+def _seed_before(seed):
+    done = [row for row in seed.values() if 'fds_before' in row]
+    return (done[0]['fds_before'], done[0]['server_before']) if done else ('-', '-')
 
 
 def _fanout_section(args, scale, images):
