@@ -193,7 +193,9 @@ class NapixServer(object):
 
         Like napixd, the server splits the path as sent on ``/`` and decodes
         each segment: ``/vm/{id}`` gets ``id='a/b'`` for ``/vm/a%2Fb`` and
-        ``id='café x'`` for ``/vm/caf%C3%A9%20x``.
+        ``id='café x'`` for ``/vm/caf%C3%A9%20x``. When two routes match a
+        request, the one registered last answers: a test may override a route
+        of a shared fixture.
         """
         def register(function):
             segments = [re.compile(re.sub(r'\\{(\w+)\\}', r'(?P<\1>.+)', re.escape(part)))
@@ -265,7 +267,7 @@ class NapixServer(object):
         self.requests.append((login, method, path))
         segments = [_unquote(segment) for segment in raw_path.split('/')]
         allowed = False
-        for route_method, route, handler in self.routes:
+        for route_method, route, handler in reversed(self.routes):
             placeholders = _match(route, segments)
             if placeholders is None:
                 continue

@@ -179,3 +179,13 @@ def test_a_wrong_key_is_still_refused(server, client):
     assert status == 403
     status, _ = client.exchange('GET', '/vm/1', server.host)
     assert status == 401
+
+
+def test_a_route_registered_later_overrides_an_earlier_one(server, client):
+    server.route('GET', '/vm/{id}', lambda request, id: {'override': id})
+    status, body = client.exchange('GET', '/vm/a%2Fb', server.host,
+                                   [signed(server.host, 'GET', '/vm/a%2Fb')])
+    assert (status, body) == (200, {'override': 'a/b'})
+    status, body = client.exchange('GET', '/text', server.host,
+                                   [signed(server.host, 'GET', '/text')])
+    assert (status, body) == (200, b'hello')
