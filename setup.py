@@ -17,6 +17,9 @@ setup(
     long_description_content_type='text/x-rst',
     license='BSD-3-Clause',
     packages=find_packages(include=['napix', 'napix.*', 'napixd', 'napixd.*']),
+    # PEP 561: both packages ship their type hints (the py.typed markers).
+    package_data={'napix': ['py.typed'], 'napixd': ['py.typed']},
+    include_package_data=True,
     python_requires='>=3.9',
     install_requires=[
         'gevent>=22.10,<27',
@@ -31,6 +34,15 @@ setup(
             'pytest-timeout>=2,<3',
             'trustme>=1.0,<2',
             'hypothesis>=6.50,<7',
+            # the real HTTP servers of tests/test_server_matrix.py
+            'waitress>=3,<4',
+            'gunicorn>=22,<28',
+            'uvicorn>=0.30,<1',
+            'h11>=0.16,<1',
+            'hypercorn>=0.17,<1',
+            'cheroot>=10,<12',
+            'tornado>=6.4,<7',
+            'aiohttp>=3.9,<4',
         ],
         'docs': ['sphinx>=7,<10'],
         'lint': ['ruff>=0.5'],

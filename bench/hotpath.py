@@ -22,7 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import run  # noqa: E402  (bench/run.py: the server and the pinning)
+import common  # noqa: E402  (bench/common.py: the server and the pinning)
 
 
 def main():
@@ -34,23 +34,23 @@ def main():
     parser.add_argument('--py-spy', action='store_true')
     parser.add_argument('--library', default='napix')
     args = parser.parse_args()
-    pinning = run.Pinning()
+    pinning = common.Pinning()
     tmp = tempfile.mkdtemp(prefix='napix-profile-')
     os.chmod(tmp, 0o755)
-    server = run.Server(os.path.join(tmp, 'www-root'), pinning, run.free_ports(1))
+    server = common.Server(os.path.join(tmp, 'www-root'), pinning, common.free_ports(1))
     try:
         client = [sys.executable, os.path.join(HERE, 'clients.py'), args.library, server.url,
-                  run.PATH, str(args.requests), str(args.concurrency), '1000',
-                  json.dumps(run.BODY)]
+                  common.PATH, str(args.requests), str(args.concurrency), '1000',
+                  json.dumps(common.BODY)]
         if args.py_spy:
             svg = os.path.abspath('profile-{0}.svg'.format(args.library))
             argv = ['py-spy', 'record', '--native', '-r', '2000', '-o', svg, '--'] + client
-            subprocess.run(pinning.client(argv), env=run._env(), check=True)
+            subprocess.run(pinning.client(argv), env=common.env(), check=True)
             print('wrote', svg)
         else:
             stats = os.path.join(tmp, 'stats')
             argv = [sys.executable, '-m', 'cProfile', '-o', stats] + client[1:]
-            subprocess.run(pinning.client(argv), env=run._env(), check=True)
+            subprocess.run(pinning.client(argv), env=common.env(), check=True)
             pstats.Stats(stats).strip_dirs().sort_stats(args.sort).print_stats(args.lines)
     finally:
         server.stop()

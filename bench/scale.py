@@ -1,12 +1,22 @@
-"""One scale run of ``ClientPool`` in one process: ``python bench/scale.py HOSTS
-PER_HOST SIMULTANEOUS PATH PORT [PORT ...]``.
+"""One fan-out run in one process: ``python bench/scale.py LIBRARY HOSTS
+PER_HOST SIMULTANEOUS PATH PORT [PORT ...]``, LIBRARY ``napix`` or ``aiohttp``.
 
-*HOSTS* distinct hosts (``h0.bench`` ... each a distinct :class:`Client`
-with its own sockets), routed with ``resolve=`` to 127.0.0.1 on the given
-ports in turn, each sent *PER_HOST* ``GET PATH`` requests through one pool.
-Prints one JSON line: wall and CPU seconds, peak resident memory, and the
-open file descriptors before, once every response is in (kept-alive
-sockets), and after ``pool.close()``.
+*HOSTS* distinct host names (``h0.bench``, ``h1.bench``...), mapped to
+127.0.0.1 on the given ports in turn, each sent *PER_HOST* ``GET PATH``
+requests, every body decoded as JSON:
+
+* ``napix``: one :class:`ClientPool` (each host a distinct client with its
+  own sockets, *SIMULTANEOUS* in flight per host), names routed with
+  ``resolve=``; all requests queued, then ``pool.wait()``;
+* ``aiohttp``: one ``ClientSession`` on a ``TCPConnector(limit=100)``, names
+  routed by a resolver that answers from the same table, 100 tasks taking
+  the requests in turn.
+
+While it runs, writes ``progress N`` (the answers in so far) to stderr every
+second, so that a run killed at the time limit still says how far it got.
+Prints one JSON line: wall and CPU seconds, failures (and the first one),
+peak resident memory, and the open file descriptors before, once every
+response is in (kept-alive sockets), and after closing the pool or session.
 """
 
 import json
@@ -15,15 +25,14 @@ import resource
 import sys
 import time
 
-import gevent
-
-from napix.authenticators import LoginAuthenticator
-from napix.connection import Response
-from napixd.client.pool import ClientPool
-
 
 def open_fds():
     return len(os.listdir('/proc/self/fd'))
+
+
+def progress(count):
+    sys.stderr.write('progress {0}\n'.format(count))
+    sys.stderr.flush()
 
 
 def fd_targets():
@@ -36,7 +45,76 @@ def fd_targets():
     return sorted(targets)
 
 
+def aiohttp_main(hosts, per_host, path, ports):
+    import asyncio
+    import socket
+
+    import aiohttp
+    from aiohttp.abc import AbstractResolver
+
+    names = ['h{0}.bench'.format(i) for i in range(hosts)]
+    table = {name: ports[i % len(ports)] for i, name in enumerate(names)}
+
+    class Resolver(AbstractResolver):
+        async def resolve(self, host, port=0, family=socket.AF_INET):
+            return [{'hostname': host, 'host': '127.0.0.1', 'port': table[host],
+                     'family': socket.AF_INET, 'proto': 0,
+                     'flags': socket.AI_NUMERICHOST}]
+
+        async def close(self):
+            pass
+
+    async def run():
+        fds_before = open_fds()
+        failures = []
+        count = [0]
+        work = iter([name for name in names for _ in range(per_host)])
+        connector = aiohttp.TCPConnector(limit=100, resolver=Resolver())
+        session = aiohttp.ClientSession(connector=connector)
+
+        async def task():
+            for name in work:
+                try:
+                    async with session.get('http://{0}{1}'.format(name, path)) as response:
+                        response.raise_for_status()
+                        await response.json(content_type=None)
+                except Exception as error:
+                    failures.append('{0}: {1!r}'.format(name, error))
+                count[0] += 1
+
+        async def report():
+            while True:
+                await asyncio.sleep(1)
+                progress(count[0])
+
+        reporter = asyncio.ensure_future(report())
+        cpu = time.process_time()
+        start = time.perf_counter()
+        await asyncio.gather(*[task() for _ in range(100)])
+        reporter.cancel()
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        fds_open = open_fds()
+        await session.close()
+        await asyncio.sleep(0.1)
+        return {'hosts': hosts, 'requests': count[0], 'failures': len(failures),
+                'first_failure': failures[0] if failures else None,
+                'seconds': seconds, 'cpu': cpu, 'fds_before': fds_before,
+                'fds_open': fds_open, 'fds_after': open_fds()}
+
+    result = asyncio.run(run())
+    result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(result))
+
+
 def main(hosts, per_host, simultaneous, path, ports):
+    # Imported here: the aiohttp runs' memory does not count gevent and ours.
+    import gevent
+
+    from napix.authenticators import LoginAuthenticator
+    from napix.connection import Response
+    from napixd.client.pool import ClientPool
+
     names = ['h{0}.bench'.format(i) for i in range(hosts)]
     resolve = {name: '127.0.0.1:{0}'.format(ports[i % len(ports)])
                for i, name in enumerate(names)}
@@ -46,12 +124,21 @@ def main(hosts, per_host, simultaneous, path, ports):
     targets_before = fd_targets()
     pool = ClientPool(LoginAuthenticator('bench', 'bench-secret-key'),
                       simultaneous=simultaneous, resolve=resolve)
+    handles = []
     cpu = time.process_time()
     start = time.perf_counter()
     for name in names:
         for _ in range(per_host):
-            pool.request(name, 'GET', path)
+            handles.append(pool.request(name, 'GET', path))
+
+    def report():
+        while True:
+            gevent.sleep(1)
+            progress(sum(1 for handle in handles if handle.ready()))
+
+    reporter = gevent.spawn(report)
     results = pool.wait()
+    reporter.kill()
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     failures = [r for r in results if type(r) is not Response or r.body is None]
@@ -71,5 +158,10 @@ def main(hosts, per_host, simultaneous, path, ports):
 
 
 if __name__ == '__main__':
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
-         [int(p) for p in sys.argv[5:]])
+    library = sys.argv[1]
+    hosts, per_host, simultaneous = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    path, ports = sys.argv[5], [int(p) for p in sys.argv[6:]]
+    if library == 'aiohttp':
+        aiohttp_main(hosts, per_host, path, ports)
+    else:
+        main(hosts, per_host, simultaneous, path, ports)

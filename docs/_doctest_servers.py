@@ -17,11 +17,10 @@ TOKEN = 'de72457df438272d8d05a0823289084811813c07'
 USERS = {'root': 'toor'}
 TOKENS = {TOKEN: 'root'}
 #: The hypervisors of the ``wait_unordered`` scenario, and what each answers
-#: to ``GET /capacity/capacity``: an error, too little room, enough room.
+#: to ``GET /capacity/capacity``: an error, too little room, enough room (the
+#: scenario's ``EXPECTED`` is 16).
 XEN_SERVERS = ['xen1.enix.org', 'xen2.enix.org', 'xen3.enix.org']
 XEN_CAPACITY = {'xen1.enix.org': None, 'xen2.enix.org': 2, 'xen3.enix.org': 64}
-#: The size the scenario expects a hypervisor to have room for.
-EXPECTED = 16
 
 
 def _napix_server():

@@ -46,6 +46,8 @@ nitpick_ignore_regex = [
     (r'py:.*', r'requests(\..*)?'),
     (r'py:.*', r'urllib3(\..*)?'),
     (r'py:class', r'Exception'),
+    # The signature typing's MutableMapping.get documents in its docstring.
+    (r'py:class', r'D\[k\] if k in D, else d\..*'),
 ]
 
 autodoc_member_order = 'bysource'
@@ -55,14 +57,13 @@ autodoc_default_options = {
 }
 
 # Each document's examples run against local Napix servers that answer for
-# server.napix.nx, ip-allocator.enix.org, filer.enix.org and xen*.enix.org.
+# server.napix.nx, ip-allocator.enix.org, filer.enix.org and xen*.enix.org;
+# ``servers`` maps those names to the servers. Nothing else is predefined: an
+# example defines every name it uses (authenticator, EXPECTED, ...), as a
+# reader's code would.
 doctest_global_setup = '''
 import _doctest_servers
-from napix.authenticators import TokenIdentifier as _TokenIdentifier
 servers = _doctest_servers.start()
-authenticator = _TokenIdentifier(_doctest_servers.TOKEN)
-EXPECTED = _doctest_servers.EXPECTED
-del _TokenIdentifier
 '''
 doctest_global_cleanup = '''
 servers.stop()

@@ -173,6 +173,8 @@ class FaultServer(object):
         current = gevent.getcurrent()
         self._handlers.add(current)
         try:
+            # Answers go out as written (a response is one send, a drip byte is one).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             mode = self._next_mode()
             if mode in ('close', 'refuse'):
                 return

@@ -31,8 +31,9 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 from http import HTTPStatus
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -55,14 +56,17 @@ class Reply(Exception):
 
 class ServerRequest(object):
     """What a handler receives: ``method``, ``path`` (percent-decoded),
-    ``query`` (``dict`` of lists), ``body`` (decoded JSON, or text), ``headers``
-    (``HTTP_*`` keys of the environ, lower-cased with dashes), ``login``
-    (who signed it, or ``None``), ``server`` and ``environ``."""
+    ``raw_path`` (the path exactly as sent on the request line, still
+    percent-encoded, without the query), ``query`` (``dict`` of lists),
+    ``body`` (decoded JSON, or text), ``headers`` (``HTTP_*`` keys of the
+    environ, lower-cased with dashes), ``login`` (who signed it, or ``None``),
+    ``server`` and ``environ``."""
 
     def __init__(self, environ, path, login, server):
         self.environ = environ
         self.method = environ['REQUEST_METHOD']
         self.path = path
+        self.raw_path = environ.get('PATH_INFO', '')
         self.query = parse_qs(environ.get('QUERY_STRING', ''))
         self.login = login
         self.server = server
@@ -79,15 +83,54 @@ class ServerRequest(object):
             self.body = None
 
 
-class _CountingHandler(WSGIHandler):
+class _NapixHandler(WSGIHandler):
+    """gevent's handler, serving as napixd's own: ``PATH_INFO`` is the path as
+    sent, still percent-encoded; each response leaves in one send, on a socket
+    without Nagle's delay (else every keep-alive request after the first waits
+    for the client's delayed ACK, ~40 ms); connections are counted."""
+
     def handle(self):
         server = self.server.napix
         server.connections_opened += 1
         server.open_connections += 1
         try:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             WSGIHandler.handle(self)
         finally:
             server.open_connections -= 1
+
+    def get_environ(self):
+        environ = WSGIHandler.get_environ(self)
+        environ['PATH_INFO'] = self.path.partition('?')[0]
+        return environ
+
+    def _write_with_headers(self, data):
+        # gevent sends the head, then the body: gather both into one send.
+        parts = []
+        self._sendall = parts.append
+        try:
+            WSGIHandler._write_with_headers(self, data)
+        finally:
+            del self._sendall
+        self._sendall(b''.join(parts))
+
+
+def _unquote(text):
+    return unquote(text, encoding='utf-8', errors='replace')
+
+
+def _match(route, segments):
+    """The placeholders of *route* (compiled segments) in the decoded
+    *segments* of a path, or ``None`` when it does not match."""
+    if len(route) != len(segments):
+        return None
+    placeholders = {}
+    for regex, segment in zip(route, segments, strict=True):
+        match = regex.fullmatch(segment)
+        if match is None:
+            return None
+        placeholders.update(match.groupdict())
+    return placeholders
 
 
 def _status_line(status):
@@ -147,11 +190,17 @@ class NapixServer(object):
         a body (a JSON value, or a str sent as text), or ``(status, body)``, or
         ``(status, headers, body)``; or raises :class:`Reply`. Any other
         exception becomes a 500 from the ExceptionsCatcher.
+
+        Like napixd, the server splits the path as sent on ``/`` and decodes
+        each segment: ``/vm/{id}`` gets ``id='a/b'`` for ``/vm/a%2Fb`` and
+        ``id='café x'`` for ``/vm/caf%C3%A9%20x``. When two routes match a
+        request, the one registered last answers: a test may override a route
+        of a shared fixture.
         """
         def register(function):
-            regex = re.compile('^' + re.sub(r'\\{(\w+)\\}', r'(?P<\1>[^/]+)',
-                                            re.escape(pattern)) + '$')
-            self.routes.append((method.upper(), regex, function))
+            segments = [re.compile(re.sub(r'\\{(\w+)\\}', r'(?P<\1>.+)', re.escape(part)))
+                        for part in pattern.split('/')]
+            self.routes.append((method.upper(), segments, function))
             return function
         return register(handler) if handler is not None else register
 
@@ -159,7 +208,7 @@ class NapixServer(object):
     def start(self):
         """Listen on an ephemeral port of 127.0.0.1 and serve in the background."""
         self._server = WSGIServer(('127.0.0.1', 0), self.application, log=None,
-                                  error_log=None, handler_class=_CountingHandler)
+                                  error_log=None, handler_class=_NapixHandler)
         self._server.napix = self
         self._server.start()
         return self
@@ -207,23 +256,25 @@ class NapixServer(object):
             self._by_address[address] -= 1
 
     def _serve(self, environ, start_response):
-        path = environ.get('PATH_INFO', '').encode('latin-1').decode('utf-8', 'replace')
+        raw_path = environ.get('PATH_INFO', '')
+        path = _unquote(raw_path)
         if self.hosts is not None and environ.get('HTTP_HOST') not in self.hosts:
             raise Reply(400, 'Bad Host header')
-        login = self.authenticate(environ, path)
+        login = self.authenticate(environ, raw_path)
         if self.delay:
             gevent.sleep(self.delay)
         method = environ['REQUEST_METHOD']
         self.requests.append((login, method, path))
+        segments = [_unquote(segment) for segment in raw_path.split('/')]
         allowed = False
-        for route_method, regex, handler in self.routes:
-            match = regex.match(path)
-            if match is None:
+        for route_method, route, handler in reversed(self.routes):
+            placeholders = _match(route, segments)
+            if placeholders is None:
                 continue
             allowed = True
             if route_method != method:
                 continue
-            result = handler(ServerRequest(environ, path, login, self), **match.groupdict())
+            result = handler(ServerRequest(environ, path, login, self), **placeholders)
             status, headers = 200, {}
             if isinstance(result, tuple) and len(result) == 3:
                 status, headers, result = result
@@ -252,7 +303,10 @@ class NapixServer(object):
 
     # Authentication, as napixd checks it
     def authenticate(self, environ, path):
-        """Return the login of the request, or raise :class:`Reply` 401/403."""
+        """Return the login of the request, or raise :class:`Reply` 401/403.
+
+        *path* is the path as sent, still percent-encoded: what napixd
+        compares the signed path (or the JWT's ``sub``) with."""
         header = environ.get('HTTP_AUTHORIZATION')
         if header:
             if header.startswith('Token '):

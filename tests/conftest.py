@@ -7,7 +7,8 @@
   - ``GET /`` -> ``['/vm']``
   - ``GET /vm/{id}`` -> ``{'id': id, 'by': login}``; ``404 `<id>` not found`` when id is ``missing``
   - ``GET|POST|PUT|DELETE|PATCH /echo`` -> what the server received: ``method``,
-    ``path``, ``query`` (dict of lists), ``body`` (decoded), ``content_type``, ``login``
+    ``path`` (decoded), ``raw_path`` (as sent), ``query`` (dict of lists), ``body``
+    (decoded), ``content_type``, ``login``
   - ``GET /text`` -> ``'hello'`` as ``text/plain``
   - ``GET /sleep/{seconds}`` -> sleeps, then ``{'slept': seconds}``
   - ``GET /boom`` -> raises ``RuntimeError('boom')`` (a 500 from ExceptionsCatcher)
@@ -18,6 +19,8 @@
   the test. ``threaded=True`` serves from another OS thread with its own
   gevent hub: needed by clients that block the calling thread (the
   ``requests`` transport in a process that is not monkey-patched).
+
+* ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/test_soak.py``.
 """
 
 import threading
@@ -29,6 +32,12 @@ from napixd.faults import FaultServer
 from napixd.testing import NapixServer, Reply
 
 USERS = {'root': 'toor'}
+
+
+def pytest_addoption(parser):
+    parser.addoption('--soak', action='store_true', default=False,
+                     help='run the long soak of tests/test_soak.py (100,000 requests, ~30 s); '
+                          'NAPIX_SOAK=1 in the environment does the same')
 TOKENS = {'s3cr3t-token': 'root'}
 
 
@@ -49,6 +58,7 @@ def add_routes(server):
         return {
             'method': request.method,
             'path': request.path,
+            'raw_path': request.raw_path,
             'query': request.query,
             'body': request.body,
             'content_type': request.environ.get('CONTENT_TYPE') or None,

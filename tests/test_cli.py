@@ -2,15 +2,15 @@
 
 Each test starts real Napix servers on 127.0.0.1 in this process and runs
 ``python -m napixd.client ...`` in a subprocess through ``gevent.subprocess``,
-so the servers keep serving while the test waits for the command. The terminal
-rendering (progress bar, table, Ctrl-C) is checked in a real terminal: a
-``tmux`` pane, read back with ``capture-pane``.
+so the servers keep serving while the test waits for the command. The
+credentials are tested in ``test_cli_credentials.py``, the terminal rendering
+(progress bar, table, Ctrl-C, the key prompt) in ``test_cli_terminal.py``; both
+use the helpers of this module.
 """
 
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import sys
@@ -46,15 +46,21 @@ class Run(object):
                                                                self.err)
 
 
-@pytest.fixture
-def cli_env(tmp_path):
-    """The environment of a user with no napix configuration at all."""
+def user_env(home):
+    """The environment of a user with no napix configuration at all, whose
+    home is *home*."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith('NAPIX_') and k != 'XDG_CONFIG_HOME'}
-    env['HOME'] = str(tmp_path)
+    env['HOME'] = str(home)
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     env.pop('COLUMNS', None)
     return env
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    """The environment of a user with no napix configuration at all."""
+    return user_env(tmp_path)
 
 
 def start(args, env, stdin=False):
@@ -238,8 +244,14 @@ def test_sigint_cancels_the_pending_and_prints_what_completed(make_napix_server,
     assert proc.returncode == 130, (out, err)
     assert monotonic() - started < 20
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [line['host'] for line in lines] == [s.host for s in fast]
-    assert all(line['ok'] for line in lines)
+    # Every host, in their order: the answered ones, and the cancelled ones so.
+    assert [line['host'] for line in lines] == hosts
+    for line in lines:
+        if line['host'] in [s.host for s in fast]:
+            assert line['ok'] and line['status'] == 200 and 'cancelled' not in line
+        else:
+            assert (line['ok'], line['status'], line['cancelled']) == (False, None, True)
+            assert (line['error'], line['error_type']) == ('cancelled', 'Cancelled')
     assert 'Traceback' not in err
     assert '3 cancelled' in err and 'interrupted' in err
 
@@ -254,7 +266,8 @@ def test_sigint_with_unordered_json_streams_then_exits_130(make_napix_server, cl
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130
-    assert out == b''
+    (line,) = [json.loads(line) for line in out.splitlines()]
+    assert (line['host'], line['status'], line['cancelled']) == (slow.host, None, True)
     assert b'Traceback' not in err
 
 
@@ -300,59 +313,6 @@ def test_help_documents_credentials_and_exit_status(cli_env):
         assert landmark in run.out
 
 
-# Credentials
-
-def test_credentials_from_environment_and_config_file(make_napix_server, cli_env, tmp_path):
-    server = make_napix_server(users={'admin': SECRET_KEY}, tokens={SECRET_TOKEN: 'tok'})
-    env = dict(cli_env, NAPIX_LOGIN='admin', NAPIX_KEY=SECRET_KEY)
-    run = napix(['GET', '/vm/1', server.host], env)
-    assert run.status == 0 and run.lines[0]['body']['by'] == 'admin', run
-
-    env = dict(cli_env, NAPIX_TOKEN=SECRET_TOKEN)
-    run = napix(['GET', '/vm/1', server.host], env)
-    assert run.status == 0 and run.lines[0]['body']['by'] == 'tok', run
-
-    config = tmp_path / '.config' / 'napix' / 'credentials'
-    config.parent.mkdir(parents=True)
-    config.write_text('[napix]\nlogin = admin\nkey = {0}\n'.format(SECRET_KEY))
-    run = napix(['GET', '/vm/1', server.host], cli_env)
-    assert run.status == 0 and run.lines[0]['body']['by'] == 'admin', run
-
-    # The options win over the environment, which wins over the file.
-    env = dict(cli_env, NAPIX_TOKEN=SECRET_TOKEN)
-    run = napix(['GET', '/vm/1', server.host, '--login', 'admin'], env)
-    assert run.status == 0 and run.lines[0]['body']['by'] == 'admin', run
-
-
-@pytest.mark.parametrize('auth', ['secure', 'nonsecure', 'jwt'])
-def test_secrets_never_appear_in_output(make_napix_server, cli_env, auth):
-    server = make_napix_server(users={'root': 'another-key'})
-    run = napix(['GET', '/vm/1', server.host, '--auth', auth, '--login', 'root',
-                 '--key', SECRET_KEY], cli_env)
-    assert run.status == 1, run
-    assert run.lines[0]['status'] == 403
-    assert SECRET_KEY not in run.out + run.err
-    assert 'token=' not in run.out + run.err
-
-
-def test_secrets_never_appear_in_errors(make_napix_server, cli_env, tmp_path):
-    server = make_napix_server()
-    env = dict(cli_env, NAPIX_TOKEN=SECRET_TOKEN)
-    run = napix(['GET', '/vm/1', server.host], env)
-    assert run.status == 1 and run.lines[0]['status'] == 403, run
-    assert SECRET_TOKEN not in run.out + run.err
-
-    config = tmp_path / 'credentials'
-    config.write_text('[napix]\nlogin = root\n{0}\n'.format(SECRET_KEY))
-    run = napix(['GET', '/vm/1', server.host, '--config', str(config)], cli_env)
-    assert run.status == 2 and 'not in ini form' in run.err, run
-    assert SECRET_KEY not in run.out + run.err
-
-    run = napix(['GET', '/vm/1', server.host, '--key', SECRET_KEY], cli_env)
-    assert run.status == 2 and 'a login is needed' in run.err, run
-    assert SECRET_KEY not in run.out + run.err
-
-
 # The library does not import the terminal library
 
 def test_importing_the_library_does_not_import_rich(cli_env):
@@ -384,130 +344,47 @@ def test_demo_runs_and_reads_well_without_a_terminal(cli_env):
         assert landmark in run.out, landmark
 
 
-# In a real terminal: tmux
-
-needs_tmux = pytest.mark.skipif(shutil.which('tmux') is None,
-                                reason='tmux is not installed: apt-get install -y tmux')
-
-
-class Tmux(object):
-    """A private tmux server (its own socket) with one pane of 120x40."""
-
-    def __init__(self, env, socket_path):
-        self.socket = socket_path
-        self.env = env
-
-    def tmux(self, *args):
-        return subprocess.check_output(['tmux', '-S', self.socket] + list(args),
-                                       env=self.env).decode()
-
-    def run(self, args):
-        command = ' '.join([sys.executable, '-m', 'napixd.client'] + args)
-        self.tmux('new-session', '-d', '-x', '120', '-y', '40', '-c', REPO,
-                  'bash --norc --noprofile -c "{0}; echo napix-exit=\\$?; sleep 60"'.format(
-                      command))
-
-    def screen(self):
-        return self.tmux('capture-pane', '-p')
-
-    def wait_for(self, pattern, timeout=20):
-        deadline = monotonic() + timeout
-        while True:
-            screen = self.screen()
-            match = re.search(pattern, screen)
-            if match:
-                return match, screen
-            assert monotonic() < deadline, 'never saw {0!r} on:\n{1}'.format(pattern, screen)
-            gevent.sleep(0.05)
-
-    def close(self):
-        subprocess.call(['tmux', '-S', self.socket, 'kill-server'], env=self.env,
-                        stderr=subprocess.DEVNULL)
+def test_demo_help_tells_what_it_starts_and_how_long_it_takes(cli_env):
+    run = napix(['demo', '--help'], cli_env)
+    assert run.status == 0, run
+    text = ' '.join(run.out.split())
+    servers = re.search(r'starts (\d+) Napix test servers on 127\.0\.0\.1', text)
+    assert servers, text
+    duration = re.search(r'takes about (\d+) seconds', text)
+    assert duration, text
+    assert 'no network' in text and 'Ctrl-C' in text
+    # What the help promises is what the demo does.
+    run = napix(['demo'], cli_env, timeout=60)
+    assert run.status == 0, run
+    assert '{0} Napix test servers now run on 127.0.0.1'.format(servers.group(1)) in run.out
+    assert run.seconds < 3 * int(duration.group(1))
 
 
-@pytest.fixture
-def tmux(cli_env, tmp_path):
-    cli_env = dict(cli_env, TERM='xterm-256color')
-    cli_env.pop('TMUX', None)
-    session = Tmux(cli_env, str(tmp_path / 'tmux.sock'))
-    yield session
-    session.close()
+# The JSON lines, as documented
+
+DOCS = os.path.join(REPO, 'docs', 'cli.rst')
 
 
-@needs_tmux
-def test_terminal_shows_a_moving_progress_bar_then_a_table(make_napix_server, tmux,
-                                                           refused_host):
-    servers = [make_napix_server(delay=0.3 + 0.15 * n) for n in range(19)]
-    hosts = [s.host for s in servers] + [refused_host]
-    tmux.run(['GET', '/vm/4'] + hosts + AUTH)
-    progress = re.compile(r'GET /vm/4 .*?(\d+)/20 +(\d+) ok +(\d+) failed +(\d+) pending')
-    seen = []
-    deadline = monotonic() + 20
-    while 'napix-exit=' not in tmux.screen():
-        assert monotonic() < deadline
-        match = progress.search(tmux.screen())
-        if match:
-            done, ok, failed, pending = map(int, match.groups())
-            assert ok + failed + pending == 20 and done == ok + failed
-            if not seen or seen[-1] != done:
-                seen.append(done)
-        gevent.sleep(0.05)
-    assert len(seen) >= 3, 'the progress bar should move: {0}'.format(seen)
-    assert seen == sorted(seen)
-
-    match, screen = tmux.wait_for(r'napix-exit=(\d+)')
-    assert match.group(1) == '1', screen
-    assert not progress.search(screen), 'the progress bar is erased at the end'
-    assert re.search(r'host +status +time +answer', screen), screen
-    for server in servers:
-        assert re.search(re.escape(server.host) + r' +200 OK +[\d.]+ m?s +\{"id": "4", '
-                         r'"by": "root"\}', screen), screen
-    assert re.search(re.escape(refused_host) + r' +unreachable +\d+ ms +connection refused',
-                     screen), screen
-    assert '20 hosts: 19 ok, 1 failed in' in screen
-
-
-@needs_tmux
-def test_terminal_ctrl_c_prints_the_completed_and_exits_130(make_napix_server, tmux):
-    fast = [make_napix_server() for _ in range(3)]
-    slow = [make_napix_server(delay=30) for _ in range(2)]
-    tmux.run(['GET', '/vm/8'] + [s.host for s in fast + slow] + AUTH)
-    tmux.wait_for(r'3/5 +3 ok +0 failed +2 pending')
-    tmux.tmux('send-keys', 'C-c')
-    match, screen = tmux.wait_for(r'napix-exit=(\d+)', timeout=10)
-    assert match.group(1) == '130', screen
-    assert 'Traceback' not in screen
-    for server in fast:
-        assert re.search(re.escape(server.host) + r' +200 OK', screen), screen
-    for server in slow:
-        assert server.host not in screen
-    assert '5 hosts: 3 ok, 0 failed, 2 cancelled' in screen and 'interrupted' in screen
-
-
-@needs_tmux
-def test_terminal_demo_shows_its_progress_bar(tmux):
-    tmux.run(['demo'])
-    tmux.wait_for(r'GET /capacity .*\d+/100 +\d+ ok')
-    match, screen = tmux.wait_for(r'napix-exit=(\d+)', timeout=40)
-    assert match.group(1) == '0', screen
-    assert '100 hosts: 96 ok, 4 failed' in screen
-
-
-@needs_tmux
-def test_terminal_asks_for_a_missing_key_without_echoing_it(make_napix_server, tmux):
-    server = make_napix_server()
-    tmux.run(['GET', '/vm/5', server.host, '--login', 'root'])
-    tmux.wait_for(r'napix: key for root:')
-    tmux.tmux('send-keys', 'toor', 'Enter')
-    match, screen = tmux.wait_for(r'napix-exit=(\d+)')
-    assert match.group(1) == '0', screen
-    assert re.search(re.escape(server.host) + r' +200 OK', screen), screen
-    assert 'toor' not in screen
-
-
-def test_a_missing_key_without_a_terminal_is_a_usage_error(make_napix_server, cli_env):
-    server = make_napix_server()
-    run = napix(['GET', '/vm/5', server.host, '--login', 'root'], cli_env, input='toor\n')
-    assert run.status == 2, run
-    assert run.err.strip() == 'napix: error: a key is needed with the login: give --key or ' \
-                              'NAPIX_KEY', run
+def test_every_json_key_is_documented(make_napix_server, cli_env, bare_server):
+    ok = make_napix_server()
+    moved = make_napix_server()
+    moved.route('GET', '/thing', lambda request: (201, {'Location': '/thing/9'}, ''))
+    ok.route('GET', '/thing', lambda request: {'id': 9})
+    refused = make_napix_server(users={'root': 'not-the-key'})
+    slow = make_napix_server(delay=30)
+    hosts = [ok.host, moved.host, bare_server.host, refused.host, slow.host]
+    proc = start(['GET', '/thing'] + hosts + AUTH, cli_env)
+    lines = [json.loads(proc.stdout.readline()) for _ in hosts[:-1]]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    lines += [json.loads(line) for line in out.splitlines()]
+    assert [line['host'] for line in lines] == hosts
+    assert lines[1]['location'] == '/thing/9' and lines[3]['status'] == 403
+    assert lines[4]['cancelled'] is True
+    keys = set().union(*lines)
+    with open(DOCS, encoding='utf-8') as stream:
+        docs = stream.read()
+    # Each key is an entry of the list that documents the JSON lines.
+    documented = set(re.findall(r'^``(\w+)``$', docs, re.M))
+    assert keys <= documented, sorted(keys - documented)

@@ -171,7 +171,7 @@ def test_cooperative_without_monkey_patching(make_napix_server):
     gevent.joinall(jobs, timeout=10)
     elapsed = time.monotonic() - start
     assert [job.value.body for job in jobs] == [{'slept': 0.5}] * 8
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 3.0, elapsed  # one after the other: 4 s
     assert server.max_in_flight == 8
 
 
@@ -219,7 +219,8 @@ def test_timeout(napix_server):
     start = time.monotonic()
     with pytest.raises(Timeout) as info:
         conn(napix_server, timeout=0.3).request('GET', '/sleep/5')
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 3.0
+    assert napix_server.in_flight == 1  # given up while the server was still at it
     assert info.value.status is None
     assert napix_server.host in str(info.value)
 
@@ -233,7 +234,7 @@ def test_server_that_accepts_but_never_answers_times_out():
         start = time.monotonic()
         with pytest.raises(Timeout):
             Connection('127.0.0.1:{0}'.format(port), AUTH, timeout=0.3).request('GET', '/')
-        assert time.monotonic() - start < 1.5
+        assert time.monotonic() - start < 3.0
     finally:
         listener.close()
 

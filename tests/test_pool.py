@@ -177,8 +177,8 @@ def test_unencodable_body_raises_at_request_before_any_traffic(napix_server):
 
 @pytest.fixture
 def three_speeds(make_napix_server):
-    """Servers answering after 0.6, 0.05 and 0.3 seconds."""
-    return [make_napix_server(delay=delay) for delay in (0.6, 0.05, 0.3)]
+    """Servers answering after 0.9, 0.05 and 0.5 seconds."""
+    return [make_napix_server(delay=delay) for delay in (0.9, 0.05, 0.5)]
 
 
 def test_wait_unordered_yields_in_completion_order(three_speeds):
@@ -218,13 +218,12 @@ def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
     pool = ClientPool(ROOT)
     pool.request(slow.host, 'GET', '/vm/1')
     pool.request(slow.host, 'GET', '/vm/2')
-    started = time.monotonic()
     with pytest.raises(ValueError, match='No server available'):
         for _response in pool.wait_unordered(timeout=0.2):
             break
         else:
             raise ValueError('No server available')
-    assert time.monotonic() - started < 0.8
+    assert slow.requests == []  # the loop ended before the server answered anything
     # Nothing is lost: the leftovers come back later.
     assert ids(pool.wait()) == ['1', '2']
 
@@ -234,7 +233,8 @@ def test_wait_unordered_timeout_yields_what_completed_in_time(three_speeds):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
-    in_time = list(pool.wait_unordered(timeout=0.2))
+    # 0.2 s either side: the fast one answers at 0.05 s, the middle one at 0.5 s.
+    in_time = list(pool.wait_unordered(timeout=0.25))
     assert [r.request.host for r in in_time] == [fast.host]
     rest = list(pool.wait_unordered(timeout=5))
     assert [r.request.host for r in rest] == [middle.host, slow.host]
@@ -359,9 +359,8 @@ def test_cancel_closes_in_flight_sockets(make_napix_server):
         pool.request(server.host, 'GET', '/vm/{0}'.format(i))
     assert until(lambda: server.in_flight == 2)
     assert server.open_connections == 2
-    started = time.monotonic()
     pool.cancel()
-    assert time.monotonic() - started < 0.3
+    assert server.requests == []  # cancel() did not wait for the server's answers
     results = pool.wait()
     assert len(results) == 4
     assert all(isinstance(r, Cancelled) and r.status is None for r in results)
@@ -394,8 +393,7 @@ def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server)
         pending = [pool.request(slow.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
         done.get(timeout=5)
         assert until(lambda: slow.in_flight == 2)
-        started = time.monotonic()
-    assert time.monotonic() - started < 0.3
+    assert slow.requests == []  # leaving the block did not wait for the slow answers
     assert all(isinstance(h.exception, Cancelled) for h in pending)
     first, *cancelled = pool.wait()
     assert first.body['id'] == '1'
@@ -436,9 +434,8 @@ def test_cancel_an_in_flight_request(make_napix_server):
     first = pool.request(server.host, 'GET', '/vm/1')
     pool.request(server.host, 'GET', '/vm/2')
     assert until(lambda: server.in_flight == 1)
-    started = time.monotonic()
     first.cancel()
-    assert time.monotonic() - started < 0.3
+    assert server.requests == []  # cancel() did not wait for the server's answer
     assert isinstance(first.exception, Cancelled)
     assert first.exception.remote_call == 'GET {0}/vm/1'.format(server.host)
     # The queued request still runs, on a new socket.

@@ -1,22 +1,27 @@
 """Where the ``napix`` command finds its credentials.
 
-Three places, the first that holds any credential wins:
+The places, in this order; the first that holds any credential wins, and
+every credential is taken from it alone:
 
-1. the options ``--token``, or ``--login`` and ``--key``;
-2. the environment: ``NAPIX_TOKEN``, or ``NAPIX_LOGIN`` and ``NAPIX_KEY``;
-3. a configuration file, ``--config FILE`` or else
-   ``$XDG_CONFIG_HOME/napix/credentials`` (``~/.config/napix/credentials``),
-   in ini form::
+1. the options: ``--token``, or ``--login`` and ``--key``;
+2. the file given by ``--config FILE``;
+3. the environment: ``NAPIX_TOKEN``, or ``NAPIX_LOGIN`` and ``NAPIX_KEY``;
+4. without ``--config``, the default file ``$XDG_CONFIG_HOME/napix/credentials``
+   (``~/.config/napix/credentials``).
 
-       [napix]
-       login = root
-       key = toor
-       # or: token = de72457df438272d8d05a0823289084811813c07
+A file is in ini form::
 
-A login given in one place may take its key from a later one (``--login root``
-with ``NAPIX_KEY`` in the environment); with none anywhere, the command asks
-for it on the terminal, without echoing it. No error message ever quotes a key, a
-token or a line of the configuration file.
+    [napix]
+    login = root
+    key = toor
+    # or: token = de72457df438272d8d05a0823289084811813c07
+    # optional: auth = jwt
+
+A login and its key always come from the same place: ``NAPIX_LOGIN=root`` with
+a file written for another login never signs as root with that login's key. A
+login whose place holds no key is completed by *ask_key* (the terminal prompt),
+or refused. No error message ever quotes a key, a token or a line of a file;
+:attr:`Credentials.source` names the place and the login, never a secret.
 """
 
 import configparser
@@ -25,7 +30,8 @@ import os
 from napix.authenticators import (AnonAuthenticator, JWTAuthenticator, LoginAuthenticator,
                                   NonSecureAuthenticator, TokenIdentifier)
 
-__all__ = ['CredentialsError', 'default_config_path', 'load_authenticator', 'PROTOCOLS']
+__all__ = ['Credentials', 'CredentialsError', 'default_config_path', 'load_credentials',
+           'load_authenticator', 'PROTOCOLS']
 
 SECTION = 'napix'
 
@@ -81,57 +87,127 @@ def _read_config(path, explicit):
             if name in ('login', 'key', 'token', 'auth') and value.strip()}
 
 
-def load_authenticator(login=None, key=None, token=None, protocol=None, config=None,
-                       anonymous=False, environ=os.environ, ask_key=None):
-    """Return the authenticator the command should use.
+class Credentials(object):
+    """The authenticator the command signs with, and where its credentials came from.
+
+    ``source`` is safe to print: ``'--config /etc/napix.ini (login root)'``,
+    ``'NAPIX_TOKEN in the environment (token)'``, ``'--anonymous (none sent)'``.
+    """
+
+    __slots__ = ('authenticator', 'source')
+
+    def __init__(self, authenticator, source):
+        self.authenticator = authenticator
+        self.source = source
+
+    def __repr__(self):
+        return '<Credentials from {0}>'.format(self.source)
+
+
+class _Place(object):
+    """One place credentials may come from, with the names a user knows its
+    values by (``--login``, ``NAPIX_LOGIN``, ``login in FILE``)."""
+
+    def __init__(self, values, names, where, auth=None):
+        self.values = {name: values.get(name) for name in ('login', 'key', 'token')}
+        self.names = names
+        self.where = where  # a string, or a function of the names used
+        self.auth = auth
+
+    def holds_any(self):
+        return any(self.values.values())
+
+    def source(self, used, prompted=False):
+        where = self.where(used) if callable(self.where) else self.where
+        return where + ' and the key prompt' if prompted else where
+
+
+def _options_place(login, key, token):
+    return _Place({'login': login, 'key': key, 'token': token},
+                  {'login': '--login', 'key': '--key', 'token': '--token'}, str)
+
+
+def _environment_place(environ):
+    names = {'login': 'NAPIX_LOGIN', 'key': 'NAPIX_KEY', 'token': 'NAPIX_TOKEN'}
+    return _Place({name: environ.get(variable) for name, variable in names.items()}, names,
+                  '{0} in the environment'.format)
+
+
+def _file_place(path, explicit):
+    values = _read_config(path, explicit)
+    names = {name: '{0} in {1}'.format(name, path) for name in ('login', 'key', 'token')}
+    where = ('--config ' if explicit else 'the file ') + path
+    return _Place(values, names, where, auth=values.get('auth'))
+
+
+def _places(login, key, token, config, environ):
+    """The places in their order of precedence; a file is read when reached."""
+    yield _options_place(login, key, token)
+    if config is not None:
+        yield _file_place(config, explicit=True)
+    yield _environment_place(environ)
+    if config is None:
+        yield _file_place(default_config_path(environ), explicit=False)
+
+
+def load_credentials(login=None, key=None, token=None, protocol=None, config=None,
+                     anonymous=False, environ=os.environ, ask_key=None):
+    """Return the :class:`Credentials` the command should use.
 
     :param login, key, token: from the command line options (or ``None``).
-    :param protocol: ``'secure'`` (default), ``'nonsecure'`` or ``'jwt'``.
+    :param protocol: ``'secure'`` (default), ``'nonsecure'`` or ``'jwt'``; by
+        default the ``auth`` of the file the credentials come from, if any.
     :param config: the ``--config`` path, or ``None`` for the default file
         (which may be absent).
     :param anonymous: send no credentials at all.
-    :param ask_key: called as ``ask_key(login)`` when a login has no key
-        anywhere (the command asks the terminal); ``None`` to fail instead.
+    :param ask_key: called as ``ask_key(login)`` when the place of a login
+        holds no key (the command asks the terminal); ``None`` to fail instead.
     :raises CredentialsError: nothing usable was found.
     """
     if anonymous:
-        return AnonAuthenticator()
-    options = {'login': login, 'key': key, 'token': token}
-    env = {'login': environ.get('NAPIX_LOGIN'), 'key': environ.get('NAPIX_KEY'),
-           'token': environ.get('NAPIX_TOKEN')}
-    path = config or default_config_path(environ)
-    from_file = _read_config(path, explicit=config is not None)
-    levels = [options, env, from_file]
-    chosen = next((i for i, level in enumerate(levels)
-                   if any(level.get(name) for name in ('login', 'key', 'token'))), None)
-    if chosen is None:
+        return Credentials(AnonAuthenticator(), '--anonymous (none sent)')
+    place = next((p for p in _places(login, key, token, config, environ) if p.holds_any()),
+                 None)
+    if place is None:
         raise CredentialsError(
             'no credentials: give --login and --key (or NAPIX_LOGIN and NAPIX_KEY), --token '
-            '(or NAPIX_TOKEN), write them in {0}, or pass --anonymous'.format(path))
-    level = levels[chosen]
-    if level.get('token') and not (level.get('login') or level.get('key')):
+            '(or NAPIX_TOKEN), write them in {0}, or pass --anonymous'.format(
+                config or default_config_path(environ)))
+    values, names = place.values, place.names
+    if values['token'] and (values['login'] or values['key']):
+        raise CredentialsError('both a token and a login/key: {0} and {1}; give one or the '
+                               'other'.format(names['token'], names['login' if values['login']
+                                                                    else 'key']))
+    if values['token']:
         try:
-            return TokenIdentifier(level['token'])
+            authenticator = TokenIdentifier(values['token'])
         except ValueError as error:
             raise CredentialsError('invalid token: {0}'.format(error)) from None
-    if level.get('token'):
-        where = ('the options', 'the environment', path)[chosen]
-        raise CredentialsError('both a token and a login/key in {0}: give one or the '
-                               'other'.format(where))
-    found = {}
-    for name in ('login', 'key'):
-        found[name] = next((lv[name] for lv in levels[chosen:] if lv.get(name)), None)
-    if found['login'] and not found['key'] and ask_key is not None:
-        found['key'] = ask_key(found['login'])
-    if not found['login'] or not found['key']:
-        missing = 'login' if not found['login'] else 'key'
-        raise CredentialsError('a {0} is needed with the {1}: give --{0} or NAPIX_{2}'.format(
-            missing, 'key' if missing == 'login' else 'login', missing.upper()))
-    protocol = protocol or from_file.get('auth') or 'secure'
+        return Credentials(authenticator, '{0} (token)'.format(place.source(names['token'])))
+    if not values['login']:
+        raise CredentialsError('{0} needs a login from the same place: give {1} too'.format(
+            names['key'], names['login']))
+    key, prompted = values['key'], False
+    if not key and ask_key is not None:
+        key, prompted = ask_key(values['login']), True
+    if not key:
+        raise CredentialsError('{0} needs a key from the same place: give {1} too'.format(
+            names['login'], names['key']))
+    protocol = protocol or place.auth or 'secure'
     if protocol not in PROTOCOLS:
         raise CredentialsError('unknown authentication protocol {0!r}: expected {1}'.format(
             protocol, ', '.join(sorted(PROTOCOLS))))
     try:
-        return PROTOCOLS[protocol](found['login'], found['key'])
+        authenticator = PROTOCOLS[protocol](values['login'], key)
     except ValueError as error:
         raise CredentialsError('invalid credentials: {0}'.format(error)) from None
+    used = names['login'] if prompted else '{0}/{1}'.format(names['login'], names['key'])
+    detail = 'login {0}'.format(values['login'])
+    if protocol != 'secure':
+        detail += ', auth {0}'.format(protocol)
+    return Credentials(authenticator, '{0} ({1})'.format(place.source(used, prompted), detail))
+
+
+def load_authenticator(*args, **kwargs):
+    """The authenticator of :func:`load_credentials` (same arguments)."""
+    return load_credentials(*args, **kwargs).authenticator

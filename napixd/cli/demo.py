@@ -34,6 +34,21 @@ USERS = {'root': 'toor', 'api': 'api-secret'}
 EXPECTED = 32  # GB a new VM needs, scenario 2
 FLEET = 100
 FLEET_TIMEOUT = 2.0
+#: The servers started: 8 named ones, and the fleet but for the host that refuses.
+SERVERS = 8 + FLEET - 1
+SECONDS = 5  # about how long the demo takes, as its help says
+
+DESCRIPTION = """\
+Show the napixd client library at work, with nothing to set up.
+
+It starts {servers} Napix test servers on 127.0.0.1 (ports the system picks; no
+network is used and no credentials are needed), names them as a real
+deployment would, and runs four scenarios on them: a resource created on two
+servers at once, the first hypervisor that fits, one request to {fleet} hosts
+with the progress bar and the table of napix, and an error that bubbled
+through two servers. It takes about {seconds} seconds; the servers stop with it.
+Ctrl-C stops it early.
+"""
 
 
 def _code(console, text):
@@ -279,9 +294,9 @@ for response in cp.wait_unordered(timeout=10):   # as they come
 
 def main(argv=()):
     """Run the demo; return the exit status (0 when it went as planned)."""
-    parser = argparse.ArgumentParser(prog='napix demo',
-                                     description='Start local Napix test servers and show '
-                                                 'the client library at work on them.')
+    parser = argparse.ArgumentParser(prog='napix demo', description=DESCRIPTION.format(
+        servers=SERVERS, fleet=FLEET, seconds=SECONDS),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args(list(argv))
     import sys
     console = make_console()

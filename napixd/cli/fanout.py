@@ -28,17 +28,20 @@ class Outcome(object):
     ``index`` (position of the host on the command line), ``host``,
     ``seconds`` (from the start of the fan-out to the answer), and either
     ``response`` (a :class:`~napix.connection.Response` below 400) or ``error``
-    (the :exc:`~napix.exceptions.HTTPError`, or another exception).
+    (the :exc:`~napix.exceptions.HTTPError`, or another exception);
+    ``credentials``: where the credentials came from (safe to print), named by
+    the answers that refuse them (401, 403).
     """
 
-    __slots__ = ('index', 'host', 'seconds', 'response', 'error')
+    __slots__ = ('index', 'host', 'seconds', 'response', 'error', 'credentials')
 
-    def __init__(self, index, host, seconds, response=None, error=None):
+    def __init__(self, index, host, seconds, response=None, error=None, credentials=None):
         self.index = index
         self.host = host
         self.seconds = seconds
         self.response = response
         self.error = error
+        self.credentials = credentials
 
     @property
     def ok(self):
@@ -49,6 +52,11 @@ class Outcome(object):
     def cancelled(self):
         """``True`` when the request was cancelled before it completed."""
         return isinstance(self.error, Cancelled)
+
+    @property
+    def refused_credentials(self):
+        """``True`` when the host answered 401 or 403."""
+        return self.status in (401, 403)
 
     @property
     def status(self):
@@ -75,10 +83,16 @@ class Outcome(object):
 
     @property
     def summary(self):
-        """One line: the body of a success, or the error with its bubbled chain."""
+        """One line: the body of a success, or the error with its bubbled chain
+        (and, for a 401 or 403, where the credentials came from)."""
         if self.error is None:
             return describe_body(self.response)
-        return describe_error(self.error)
+        if self.cancelled:
+            return 'cancelled before it answered'
+        text = describe_error(self.error)
+        if self.refused_credentials and self.credentials:
+            text += ' (credentials from {0})'.format(self.credentials)
+        return text
 
     def as_json(self):
         """A ``dict`` ready for :func:`json.dumps`, one per line of ``--json`` output."""
@@ -96,6 +110,10 @@ class Outcome(object):
         if isinstance(error, HTTPError):
             data['remote_call'] = error.remote_call
             data['remote_error'] = error.remote_error
+        if self.cancelled:
+            data['cancelled'] = True
+        if self.refused_credentials and self.credentials:
+            data['credentials'] = self.credentials
         return data
 
     def __repr__(self):
@@ -171,14 +189,19 @@ class FanOut(object):
     :param on_result: called with each :class:`Outcome` as it completes (in
         completion order), in the greenlet that runs :meth:`run`.
     :param first: cancel the rest at the first success.
+    :param credentials: where the credentials came from, for the outcomes.
+
+    Requests cancelled by :meth:`interrupt` reach *on_result* too (their
+    outcomes are ``cancelled``); the ones *first* made useless do not.
 
     The counters ``total``, ``done``, ``ok``, ``failed`` and ``pending`` and
     :meth:`elapsed` and :meth:`rate` may be read at any time, from any greenlet.
     """
 
     def __init__(self, pool, method, path, hosts, body=None, first=False, on_result=None,
-                 headers=None):
+                 headers=None, credentials=None):
         self.pool = pool
+        self.credentials = credentials
         self.headers = headers
         self.method = method
         self.path = path
@@ -228,7 +251,8 @@ class FanOut(object):
             index, handle, when = ready.get()
             error = handle.exception
             outcome = Outcome(index, self.hosts[index], when - self.started,
-                              response=handle.value if error is None else None, error=error)
+                              response=handle.value if error is None else None, error=error,
+                              credentials=self.credentials)
             self.outcomes[index] = outcome
             if outcome.cancelled:
                 self.cancelled += 1
@@ -236,7 +260,7 @@ class FanOut(object):
                 self.ok += 1
             else:
                 self.failed += 1
-            if self.on_result is not None and not outcome.cancelled:
+            if self.on_result is not None and (self.interrupted or not outcome.cancelled):
                 self.on_result(outcome)
             if self.first and outcome.ok and not self.stopped_early:
                 self.stopped_early = True

@@ -97,20 +97,24 @@ _MIN_ANSWER = 24
 
 
 def _widths(rows, total):
-    """Column widths: host, status and time as wide as their content (within
-    reason), the answer takes the rest; a narrow terminal first shortens the
-    status, then the host."""
+    """Column widths: host, status and time as wide as their content, the
+    answer takes the rest. The host is never shortened: when the terminal is
+    narrow, the status keeps its code alone (by the caller) then shrinks, and
+    the answer wraps on more lines; a host wider than the whole terminal folds."""
     widths = [max([len(name)] + [row[number].cell_len for row in rows])
               for number, name in enumerate(('host', 'status', 'time', 'answer'))]
-    widths[0] = min(widths[0], 40)
     widths[1] = min(widths[1], 25)
+    # A status wraps between its words, never inside one ('unreachable').
+    status_floor = max(len(word) for row in rows for word in ['status'] + row[1].plain.split())
     room = total - _TABLE_EXTRA - sum(widths[:3])
-    for number, floor in ((1, 11), (0, 16)):
-        if room < _MIN_ANSWER and widths[number] > floor:
-            give = min(widths[number] - floor, _MIN_ANSWER - room)
-            widths[number] -= give
-            room += give
+    if room < _MIN_ANSWER and widths[1] > status_floor:
+        give = min(widths[1] - status_floor, _MIN_ANSWER - room)
+        widths[1] -= give
+        room += give
     widths[3] = max(min(widths[3], room), 6)
+    overflow = sum(widths) + _TABLE_EXTRA - total
+    if overflow > 0:
+        widths[0] = max(widths[0] - overflow, 6)
     return widths
 
 
@@ -125,7 +129,7 @@ def _answer(outcome):
 def outcome_table(outcomes, width=80, limit=None, title=None):
     """A table of *outcomes*: host, status, time, one-line answer, at most
     *width* columns wide: a successful answer is cut to one line with an
-    ellipsis, an error wraps to show its whole chain.
+    ellipsis, an error wraps to show its whole chain, a host is never cut.
 
     With *limit*, a longer list is shortened for reading: every failure is
     kept, and the successes beyond what fits become one line saying how many
@@ -162,7 +166,8 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
                 for host, status, time, answer in rows]
         widths = _widths(rows, width)
     for number, name in enumerate(('host', 'status', 'time', 'answer')):
-        table.add_column(name, no_wrap=name != 'answer', overflow='ellipsis', width=widths[number],
+        table.add_column(name, no_wrap=name == 'time', width=widths[number],
+                         overflow='fold' if name == 'host' else 'ellipsis',
                          justify='right' if name == 'time' else 'left')
     for row in rows:
         table.add_row(*row)

@@ -1,0 +1,246 @@
+"""The ``napix METHOD PATH HOST...`` command: check the arguments, find the
+credentials, fan the request out, print the answers, choose the exit status.
+
+The terminal library (*rich*) is imported only when something is drawn.
+"""
+
+import json
+import os
+import sys
+
+from napixd.cli.credentials import CredentialsError, load_credentials
+from napixd.cli.options import METHODS, UsageError, build_parser
+
+__all__ = ['main', 'run_command', 'Command', 'EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE',
+           'EXIT_INTERRUPTED']
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _ask_key(login):
+    """Ask the terminal for the key of *login*, without echoing it. Ctrl-C
+    raises :exc:`KeyboardInterrupt`; Ctrl-D or an empty key is a usage error.
+    Either way the prompt's line is ended first."""
+    import getpass
+
+    try:
+        key = getpass.getpass('napix: key for {0}: '.format(login), stream=sys.stderr)
+    except (EOFError, KeyboardInterrupt) as error:
+        # getpass ends the line only when a key was typed.
+        sys.stderr.write('\n')
+        sys.stderr.flush()
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        key = ''
+    if not key:
+        raise CredentialsError('no key typed for the login {0}'.format(login))
+    return key
+
+
+def _read_hosts_file(name):
+    try:
+        if name == '-':
+            text = sys.stdin.read()
+        else:
+            with open(name, encoding='utf-8') as stream:
+                text = stream.read()
+    except OSError as error:
+        raise UsageError('cannot read hosts file {0}: {1}'.format(
+            name, error.strerror or type(error).__name__))
+    except UnicodeDecodeError:
+        raise UsageError('cannot read hosts file {0}: not UTF-8 text'.format(name))
+    hosts = []
+    for line in text.splitlines():
+        line = line.split('#', 1)[0].strip()
+        if line:
+            hosts.append(line)
+    return hosts
+
+
+class Command(object):
+    """The checked arguments of one ``napix METHOD PATH HOST...`` run."""
+
+    def __init__(self, args):
+        from napix.connection import check_url, parse_host
+
+        method = args.method.upper()
+        if method not in METHODS:
+            raise UsageError('unknown method {0!r}: expected one of {1}'.format(
+                args.method, ', '.join(METHODS)))
+        self.method = method
+        try:
+            self.path = check_url(args.path)
+        except ValueError as error:
+            raise UsageError(str(error).replace('invalid url', 'invalid path', 1))
+        hosts = list(args.hosts)
+        if args.hosts_file:
+            hosts.extend(_read_hosts_file(args.hosts_file))
+        if not hosts:
+            raise UsageError('no host: give HOST arguments or --hosts-file')
+        for host in hosts:
+            try:
+                parse_host(host)
+            except ValueError as error:
+                raise UsageError(str(error))
+        self.hosts = hosts
+        self.body = self.headers = None
+        if args.body is not None:
+            try:
+                self.body = json.loads(args.body)
+            except ValueError as error:
+                raise UsageError('--body is not valid JSON: {0}'.format(error))
+            if not isinstance(self.body, (dict, list)):
+                self.body = json.dumps(self.body)
+                self.headers = {'Content-Type': 'application/json'}
+        try:
+            self.credentials = load_credentials(
+                login=args.login, key=args.key, token=args.token, protocol=args.auth,
+                config=args.config, anonymous=args.anonymous,
+                ask_key=_ask_key if sys.stdin.isatty() and sys.stderr.isatty() else None)
+        except CredentialsError as error:
+            raise UsageError(str(error))
+        self.simultaneous = args.simultaneous
+        self.timeout = args.timeout
+        self.unordered = args.unordered
+        self.first = args.first
+        self.json = args.json or not sys.stdout.isatty()
+
+    def make_pool(self):
+        from napixd.client import ClientPool
+
+        options = {}
+        if self.timeout is not None:
+            options['timeout'] = self.timeout
+        return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
+
+
+def _raise_file_limit(needed):
+    """Let one process hold a socket per host: raise the soft limit of open
+    files towards the hard one when the hosts need more."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = needed + 64
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            if hard != resource.RLIM_INFINITY:
+                wanted = min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+class _JSONLines(object):
+    """Writes outcomes as JSON lines on stdout: at once (*unordered*), or in
+    the order of the hosts as soon as the ones before have answered."""
+
+    def __init__(self, total, unordered):
+        self.unordered = unordered
+        self.waiting = {}
+        self.next = 0
+        self.total = total
+
+    def __call__(self, outcome):
+        if self.unordered:
+            self._write(outcome)
+            return
+        self.waiting[outcome.index] = outcome
+        while self.next in self.waiting:
+            self._write(self.waiting.pop(self.next))
+            self.next += 1
+
+    def flush_rest(self, outcomes):
+        """Write what completed but waited behind a host that never answered."""
+        for outcome in outcomes:
+            if outcome is not None and outcome.index in self.waiting:
+                self._write(self.waiting.pop(outcome.index))
+
+    def _write(self, outcome):
+        sys.stdout.write(json.dumps(outcome.as_json(), ensure_ascii=False, default=str) + '\n')
+        sys.stdout.flush()
+
+
+def run_command(command):
+    """Run the fan-out and print it; return the exit status."""
+    from napixd.cli.fanout import FanOut, on_sigint
+
+    _raise_file_limit(len(command.hosts))
+    pool = command.make_pool()
+    writer = _JSONLines(len(command.hosts), command.unordered) if command.json else None
+    fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,
+                    first=command.first, on_result=writer, headers=command.headers,
+                    credentials=command.credentials.source)
+    progress = None
+    # JSON lines streaming to the same terminal would tear a live bar apart.
+    if sys.stderr.isatty() and not (writer is not None and sys.stdout.isatty()):
+        from napixd.cli.render import ProgressDisplay, make_console
+        label = '{0} {1}'.format(command.method, command.path)
+        progress = ProgressDisplay(fanout, make_console(stderr=True), label)
+    try:
+        with on_sigint(lambda: fanout.interrupt()):
+            if progress is not None:
+                with progress:
+                    outcomes = fanout.run()
+            else:
+                outcomes = fanout.run()
+    finally:
+        pool.close()
+    # After Ctrl-C the cancelled hosts are listed too; after --first they are not needed.
+    shown = [o for o in outcomes
+             if o is not None and (not o.cancelled or fanout.interrupted)]
+    if command.unordered:
+        shown.sort(key=lambda o: o.seconds)
+    if writer is not None:
+        writer.flush_rest(shown)
+        if fanout.interrupted or sys.stderr.isatty():
+            from napixd.cli.render import make_console, summary_text
+            make_console(stderr=True).print(summary_text(fanout))
+    else:
+        from napixd.cli.render import make_console, outcome_table, summary_text
+        console = make_console()
+        if shown:
+            console.print(outcome_table(shown, width=console.width))
+            console.print()
+        else:
+            console.print('No host answered.')
+        console.print(summary_text(fanout))
+    if fanout.interrupted:
+        return EXIT_INTERRUPTED
+    if command.first:
+        return EXIT_OK if fanout.ok else EXIT_FAILED
+    return EXIT_OK if fanout.ok == fanout.total else EXIT_FAILED
+
+
+def _fail(message):
+    sys.stderr.write('napix: error: {0}\n'.format(message))
+    return EXIT_USAGE
+
+
+def main(argv=None):
+    """Run the ``napix`` command with *argv* (default ``sys.argv[1:]``);
+    return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ['demo']:
+            from napixd.cli.demo import main as demo_main
+            return demo_main(argv[1:])
+        if not argv:
+            build_parser().print_usage(sys.stderr)
+            return _fail('give a METHOD, a PATH and at least one HOST (napix --help), or try '
+                         'napix demo')
+        try:
+            args = build_parser().parse_intermixed_args(argv)
+            command = Command(args)
+        except UsageError as error:
+            return _fail(error)
+        return run_command(command)
+    except KeyboardInterrupt:
+        sys.stderr.write('napix: interrupted\n')
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (napix ... | head): say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
