@@ -129,8 +129,8 @@ class GeventTransport(object):
             sockets.checkin(key, conn, self.idle_timeout)
         else:
             sockets.discard(conn)
-        status, head, body, elapsed = result
-        return Response(status, http11.reason_of(head), head, body, request, None, elapsed)
+        status, reason, head, body, elapsed = result
+        return Response(status, reason, head, body, request, None, elapsed)
 
     def _translate(self, request: Request, error: BaseException,
                    read_timeout: float) -> BaseException:

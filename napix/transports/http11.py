@@ -62,18 +62,58 @@ class _TrailingData(Exception):
     """The server sent more than the response it announced."""
 
 
-class HTTP11Connection(object):
-    """One socket to a server and the state of the exchange on it.
+class _Exchange(object):
+    """The parser's callback protocol: the state of the response being read.
 
-    The object is the callback protocol of a parser made for each exchange
-    (``_parser`` is set only during one, so nothing here forms a reference
-    cycle: a dropped connection is closed at once by reference counting).
-    One timer, restarted for each exchange, bounds it to its read timeout.
+    It refers to the parser only during an exchange (``parser`` is cleared
+    after it), so a connection, its parser and this form no reference cycle:
+    a dropped connection is closed at once by reference counting.
     """
 
+    __slots__ = ('parser', 'status', 'chunks', 'complete', 'keep_alive', 'headers_done',
+                 'head_only', 'informational')
+
+    def __init__(self) -> None:
+        self.parser: Any = None
+        self.status = 0
+
+    # The status line and headers are not taken from callbacks (one Python
+    # call per header): the head is read from the bytes once complete.
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        status = parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.informational = True
+            return
+        self.status = status
+        self.headers_done = True
+        if self.head_only or status == 101:
+            self.complete = True
+            self.keep_alive = status != 101 and parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # bytes after the response: stop, never reuse the socket
+            raise _TrailingData()
+
+    def on_message_complete(self) -> None:
+        if self.informational:  # a 1xx: the real response follows
+            self.informational = False
+            return
+        if not self.complete:
+            self.complete = True
+            # Read it here: once feed_data() returns, the parser has reset.
+            self.keep_alive = self.parser.should_keep_alive()
+
+
+class HTTP11Connection(object):
+    """One socket to a server, its response parser, and a timer that bounds
+    each exchange to its read timeout."""
+
     __slots__ = ('sock', 'hub', 'reader', 'writer', 'either', 'timer', 'timer_after',
-                 'expires', '_parser', 'status', 'chunks', 'complete', 'keep_alive',
-                 'headers_done', 'head_only', 'informational', '__weakref__')
+                 'expires', 'state', 'parser', 'poller', 'keep_alive', '__weakref__')
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
@@ -85,7 +125,10 @@ class HTTP11Connection(object):
         self.timer = None
         self.timer_after = 0.0
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
-        self._parser = None
+        self.state = _Exchange()
+        self.parser = HttpResponseParser(self.state)
+        self.poller = None  # made on the first reuse
+        self.keep_alive = False
 
     # Socket I/O
     def _send(self, payload: bytes) -> bool:
@@ -111,13 +154,11 @@ class HTTP11Connection(object):
         return True
 
     def _readable(self) -> bool:
-        try:
-            self.sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-        return True
+        poller = self.poller
+        if poller is None:
+            poller = self.poller = select.poll()
+            poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def _recv(self) -> bytes:
         while True:
@@ -130,53 +171,24 @@ class HTTP11Connection(object):
 
     def is_clean(self) -> bool:
         """True when an idle socket can be reused: the server neither closed
-        it nor sent anything since the last response (one system call)."""
+        it nor sent anything since the last response (one ``poll``)."""
         return not self._readable()
 
-    # httptools callbacks. The status line and headers are not taken from
-    # callbacks (one Python call per header): the head is read from the bytes.
-    def on_headers_complete(self) -> None:
-        parser = self._parser
-        status = parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
-            self.informational = True
-            return
-        self.status = status
-        self.headers_done = True
-        if self.head_only or status == 101:
-            self.complete = True
-            self.keep_alive = status != 101 and parser.should_keep_alive()
-
-    def on_body(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def on_message_begin(self) -> None:
-        if self.complete:  # bytes after the response: stop, never reuse the socket
-            raise _TrailingData()
-
-    def on_message_complete(self) -> None:
-        if self.informational:  # a 1xx: the real response follows
-            self.informational = False
-            return
-        if not self.complete:
-            self.complete = True
-            # Read it here: once feed_data() returns, the parser has reset.
-            self.keep_alive = self._parser.should_keep_alive()
-
     def exchange(self, payload: bytes, limit: int, head_only: bool,
-                 timeout: float) -> Tuple[int, str, bytes, float]:
+                 timeout: float) -> Tuple[int, str, str, bytes, float]:
         """Send *payload* and read one response within *timeout* seconds.
 
-        Return ``(status, head, body, elapsed)``: *head* the final response
-        head as text (status line and headers), *elapsed* the seconds from the
-        first byte sent to the last byte received. ``keep_alive`` then says
-        whether the socket may carry another request.
+        Return ``(status, reason, head, body, elapsed)``: *head* the final
+        response head as text (status line and headers), *elapsed* the
+        seconds from the first byte sent to the last byte received.
+        ``keep_alive`` then says whether the socket may carry another request.
         """
-        self.status = 0
-        self.chunks = chunks = []
-        self.complete = self.keep_alive = self.headers_done = self.informational = False
-        self.head_only = head_only
-        self._parser = parser = HttpResponseParser(self)
+        state = self.state
+        state.status = 0
+        state.chunks = chunks = []
+        state.complete = state.keep_alive = state.headers_done = state.informational = False
+        state.head_only = head_only
+        state.parser = parser = self.parser
         received: List[bytes] = []  # until the end of the final head
         size = 0
         timer = self.timer
@@ -192,15 +204,15 @@ class HTTP11Connection(object):
                 sent_all = self._send(payload)
             except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
                 sent_all = False  # the server may still have answered: read it
-            while not self.complete:
+            while not state.complete:
                 try:
                     data = self._recv()
                 except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as error:
                     raise ServerClosed(size, 'the connection was reset ({0})'.format(
                         error.strerror or type(error).__name__)) from None
                 if not data:
-                    if self.headers_done and self._delimited_by_close(received):
-                        self.complete = True
+                    if state.headers_done and _delimited_by_close(received):
+                        state.complete = True
                         break
                     raise ServerClosed(size, 'the server closed the connection '
                                        + ('before answering' if not size
@@ -208,39 +220,38 @@ class HTTP11Connection(object):
                 size += len(data)
                 if size > limit:
                     raise ResponseTooLarge()
-                if not self.headers_done:
+                if not state.headers_done:
                     received.append(data)
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
                     pass  # a 101: complete, never reused
                 except HttpParserError as error:
-                    if not self.complete:
+                    if not state.complete:
                         raise InvalidResponse(str(error)) from None
-                    self.keep_alive = False  # _TrailingData: bytes after the response
-                if not self.complete and _QUICKACK is not None:
+                    state.keep_alive = False  # _TrailingData: bytes after the response
+                if not state.complete and _QUICKACK is not None:
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            if not sent_all:
-                self.keep_alive = False
         except TimedOut:
             raise socket.timeout() from None
         finally:
             timer.stop()
-            self._parser = None
+            state.parser = None
         elapsed = perf_counter() - started
-        head, extra = _final_head(received)
-        if head_only and extra:
-            self.keep_alive = False  # a body after a HEAD response: framing unknown
-        if not 100 <= self.status <= 599:
-            raise InvalidResponse('status {0} is outside 100-599'.format(self.status))
-        body = b'' if head_only else b''.join(chunks)
-        return self.status, head, body, elapsed
-
-    def _delimited_by_close(self, received: List[bytes]) -> bool:
-        """True when the response has neither Content-Length nor chunked
-        framing: its body ends where the connection does."""
-        head = _final_head(received)[0].lower()
-        return '\r\ncontent-length:' not in head and 'chunked' not in head
+        status = state.status
+        if not 100 <= status <= 599:
+            raise InvalidResponse('status {0} is outside 100-599'.format(status))
+        head, reason, extra = _final_head(received)
+        keep_alive = state.keep_alive and sent_all
+        if head_only:
+            # The parser still expects the body a HEAD response announces.
+            self.parser = HttpResponseParser(state)
+            keep_alive = keep_alive and not extra  # bytes after the head: framing unknown
+            body = b''
+        else:
+            body = chunks[0] if len(chunks) == 1 else b''.join(chunks)
+        self.keep_alive = keep_alive
+        return status, reason, head, body, elapsed
 
     def close(self) -> None:
         for watcher in (self.reader, self.writer, self.either, self.timer):
@@ -263,32 +274,29 @@ class TLSConnection(HTTP11Connection):
         return data
 
     def _readable(self) -> bool:
-        if self.sock.pending():
-            return True
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLIN)
-        return bool(poller.poll(0))
+        return bool(self.sock.pending()) or HTTP11Connection._readable(self)
 
 
-def _final_head(received: List[bytes]) -> Tuple[str, bool]:
+def _final_head(received: List[bytes]) -> Tuple[str, str, bool]:
     """The last response head in *received* (the 1xx heads before it
-    skipped) as text, and whether bytes follow it."""
+    skipped) as text, its reason phrase, and whether bytes follow it."""
     data = received[0] if len(received) == 1 else b''.join(received)
     start = 0
-    while True:
+    end = data.find(b'\r\n\r\n')
+    while data[start + 9:start + 10] == b'1' and data[start + 9:start + 12] != b'101' \
+            and end + 4 < len(data):
+        start = end + 4
         end = data.find(b'\r\n\r\n', start)
-        if end < 0:
-            return data[start:].decode('latin-1'), False
-        code = data[start + 9:start + 12]
-        if code[:1] == b'1' and code != b'101' and end + 4 < len(data):
-            start = end + 4
-            continue
-        return data[start:end].decode('latin-1'), end + 4 < len(data)
+    if end < 0:
+        end = len(data)
+    head = data[start:end].decode('latin-1')
+    line_end = head.find('\r\n')
+    parts = (head[:line_end] if line_end >= 0 else head).split(' ', 2)
+    return head, parts[2] if len(parts) > 2 else '', end + 4 < len(data)
 
 
-def reason_of(head: str) -> str:
-    """The reason phrase of a response head's status line."""
-    status_line = head[:head.find('\r\n')] if '\r\n' in head else head
-    parts = status_line.split(' ', 2)
-    return parts[2] if len(parts) > 2 else ''
-
+def _delimited_by_close(received: List[bytes]) -> bool:
+    """True when the response has neither Content-Length nor chunked
+    framing: its body ends where the connection does."""
+    head = _final_head(received)[0].lower()
+    return '\r\ncontent-length:' not in head and 'chunked' not in head
