@@ -13,15 +13,17 @@ and each thread has its own (a gevent semaphore belongs to its hub).
 
 from __future__ import annotations
 
-import threading
 import weakref
 from typing import Hashable, Tuple
 
+from gevent.monkey import get_original
 from gevent.lock import BoundedSemaphore
 
 __all__ = ['Budget', 'budget_for']
 
-_local = threading.local()
+# Per OS thread, even in a monkey-patched process (where threading.local is
+# per greenlet): a hub, and so its sockets and semaphores, belong to an OS thread.
+_local = get_original('threading', 'local')()
 
 
 class Budget(BoundedSemaphore):  # type: ignore[misc]

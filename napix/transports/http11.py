@@ -25,6 +25,7 @@ from time import perf_counter
 from typing import Any, List, Tuple
 
 from gevent import get_hub, getcurrent
+from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 __all__ = ['HTTP11Connection', 'TLSConnection', 'ServerClosed', 'ResponseTooLarge',
@@ -35,6 +36,8 @@ _RECV_SIZE = 65536
 # that writes head and body in two sends without TCP_NODELAY (gevent's pywsgi,
 # napixd's server) is not held back ~40 ms by our delayed ACK.
 _QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
+# The system's poll, even in a monkey-patched process: a check that never waits.
+_poll = get_original('select', 'poll')
 
 
 class ServerClosed(Exception):
@@ -156,7 +159,7 @@ class HTTP11Connection(object):
     def _readable(self) -> bool:
         poller = self.poller
         if poller is None:
-            poller = self.poller = select.poll()
+            poller = self.poller = _poll()
             poller.register(self.sock.fileno(), select.POLLIN)
         return bool(poller.poll(0))
 

@@ -120,11 +120,17 @@ class RequestsTransport(object):
                 if name.lower() == default.lower():
                     del headers[default]
             headers[name] = value
+        url = self._base + request.url
+        timeout = request.timeout or (self.connect_timeout, self.read_timeout)
+        started = monotonic()
         try:
-            raw = self.session.request(
-                request.method, self._base + request.url, data=request.body,
-                headers=headers, timeout=(self.connect_timeout, self.read_timeout),
-                verify=self.verify, allow_redirects=False, stream=True)
+            prepared = self.session.prepare_request(requests.Request(
+                request.method, url, data=request.body, headers=headers))
+            prepared.url = url  # as signed: requests would re-quote it ('%7E' to '~')
+            settings = self.session.merge_environment_settings(url, {}, True, self.verify,
+                                                               None)
+            raw = self.session.send(prepared, timeout=timeout, allow_redirects=False,
+                                    **settings)
         except rex.RequestException as error:
             raise self._translate(request, error) from None
         try:
@@ -140,7 +146,8 @@ class RequestsTransport(object):
         response_headers = Headers()
         for key, value in raw.headers.items():  # repeated headers are already joined
             response_headers[key] = value
-        return Response(raw.status_code, raw.reason or '', response_headers, content, request)
+        return Response(raw.status_code, raw.reason or '', response_headers, content, request,
+                        None, monotonic() - started)
 
     def _read(self, request, raw):
         limit = self.max_response_size

@@ -20,20 +20,22 @@ that made them.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections import OrderedDict
 from time import monotonic
 from typing import Any, Dict, Hashable, List, Optional
 
 from gevent import get_hub
+from gevent.monkey import get_original
 from gevent.lock import Semaphore
 
 from napix.transports.http11 import HTTP11Connection
 
 __all__ = ['SocketPool', 'socket_pool', 'max_sockets', 'set_max_sockets']
 
-_local = threading.local()
+# Per OS thread, even in a monkey-patched process (where threading.local is
+# per greenlet): a hub, and so its sockets and semaphores, belong to an OS thread.
+_local = get_original('threading', 'local')()
 _max_sockets: Optional[int] = None
 
 

@@ -36,6 +36,10 @@ class WSGITransport(object):
     :param remote_addr: ``REMOTE_ADDR`` seen by the application.
     :param max_response_size: bytes of body; more raises
         :exc:`~napix.exceptions.ResponseTooLarge`.
+    :param raw_path_info: ``True`` (default) sets ``PATH_INFO`` to the path as
+        sent, still percent-encoded, as napixd's launcher does (so napixd
+        applications check signatures and route as behind it); ``False``
+        decodes it, as PEP 3333 servers do.
 
     An exception raised by the application propagates as is, so a test sees
     the application's own error. An application that never calls
@@ -44,7 +48,7 @@ class WSGITransport(object):
     """
 
     def __init__(self, app, scheme='http', remote_addr='127.0.0.1',
-                 max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
+                 max_response_size=DEFAULT_MAX_RESPONSE_SIZE, raw_path_info=True):
         if not callable(app):
             raise TypeError('app must be a WSGI application (a callable), not {0}'.format(
                 type(app).__name__))
@@ -54,16 +58,18 @@ class WSGITransport(object):
         self.scheme = scheme
         self.remote_addr = remote_addr
         self.max_response_size = max_response_size
+        self.raw_path_info = raw_path_info
 
     def environ(self, request):
-        """The PEP 3333 environ of *request*."""
+        """The WSGI environ of *request*."""
         path, _, query = request.url.partition('?')
         name, port = _split_authority(request.authority, self.scheme)
         body = request.body or b''
         environ = {
             'REQUEST_METHOD': request.method,
             'SCRIPT_NAME': '',
-            'PATH_INFO': unquote_to_bytes(path).decode('latin-1'),
+            'PATH_INFO': path if self.raw_path_info
+            else unquote_to_bytes(path).decode('latin-1'),
             'QUERY_STRING': query,
             'RAW_URI': request.url,
             'REQUEST_URI': request.url,
