@@ -32,6 +32,7 @@ setup(
         'test': [
             'pytest>=7,<10',
             'pytest-timeout>=2,<3',
+            'pytest-xdist>=3,<4',
             'trustme>=1.0,<2',
             'hypothesis>=6.50,<7',
             # the real HTTP servers of tests/test_server_matrix.py

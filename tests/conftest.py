@@ -23,6 +23,8 @@
 * ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/test_soak.py``.
 """
 
+import os
+import sys
 import threading
 
 import gevent
@@ -32,6 +34,12 @@ from napixd.faults import FaultServer
 from napixd.testing import NapixServer, Reply
 
 USERS = {'root': 'toor'}
+
+# The command-line tests start a Python per test: let them (and pytest's
+# rewritten test modules) reuse compiled bytecode even where the environment
+# asks not to write it, or each start compiles napix again.
+os.environ.pop('PYTHONDONTWRITEBYTECODE', None)
+sys.dont_write_bytecode = False
 
 
 def pytest_addoption(parser):

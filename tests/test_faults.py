@@ -4,6 +4,7 @@ Each test talks to a :class:`napixd.faults.FaultServer` on 127.0.0.1 that
 misbehaves in one precise way.
 """
 
+import re
 import time
 
 import gevent
@@ -257,7 +258,8 @@ def test_bad_headers_are_refused(quiet_server, headers):
             pool.request(quiet_server.host, 'GET', '/', headers=headers)
 
 
-@pytest.mark.parametrize('body', BAD_BODIES + [circular()], ids=repr)
+@pytest.mark.parametrize('body', BAD_BODIES + [circular()],
+                         ids=lambda body: re.sub(' at 0x[0-9a-f]+', '', repr(body)))
 def test_a_body_that_cannot_be_encoded_is_refused(quiet_server, body):
     with pytest.raises(TypeError, match='body'):
         Client(quiet_server.host, AUTH).request('POST', '/', body)

@@ -426,7 +426,7 @@ def test_bad_answers_are_remote_protocol_errors(socket_kind, answer, cause):
 def test_suite_passes_monkey_patched():
     code = ('from gevent import monkey; monkey.patch_all(); import pytest, sys; '
             "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'pytest_timeout', "
-            "'-x', 'tests/test_transports.py']))")
+            "'-p', 'xdist.plugin', '-n', '0', '-x', 'tests/test_transports.py']))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # Only the plugins this module needs: others installed on the machine
     # (anyio's trio backend...) may not import in a patched process.
