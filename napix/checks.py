@@ -35,12 +35,13 @@ _FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
 # characters (brackets included, as servers accept them), and '%' when it
 # starts an escape. Anything else is percent-encoded as UTF-8.
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]%]|%(?![0-9A-Fa-f]{2})")
-_COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
+#: The methods accepted without a check (the others must be HTTP tokens).
+COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
 
 
 def check_method(method: str) -> str:
     """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an HTTP token."""
-    if type(method) is str and method in _COMMON_METHODS:
+    if type(method) is str and method in COMMON_METHODS:
         return method
     if not isinstance(method, str):
         raise TypeError('method must be a str such as \'GET\', not {0}'.format(

@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping, Optional, Tuple
 from gevent import get_hub
 
 from napix.budget import Budget, budget_for
-from napix.checks import (Body, Params, TimeoutArg, check_headers, check_method, check_timeout,
-                          check_url, encode_body, encode_params)
+from napix.checks import (COMMON_METHODS, Body, Params, TimeoutArg, check_headers, check_method,
+                          check_timeout, check_url, encode_body, encode_params)
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
@@ -118,12 +118,13 @@ class Connection(object):
         is expected, for a bad method, url, header, body, params or timeout. A
         ``dict`` or ``list`` body is encoded as JSON.
         """
-        method = check_method(method)
+        if type(method) is not str or method not in COMMON_METHODS:
+            method = check_method(method)
         url = check_url(url)
         if params is not None:
             url = encode_params(url, params)
-        checked = check_headers(headers)
-        data = encode_body(body, checked)
+        checked = Headers() if headers is None else check_headers(headers)
+        data = None if body is None or body == '' else encode_body(body, checked)
         return Request(method, self.host, self.authority, url, checked, data,
                        check_timeout(timeout) if timeout is not None else None)
 
@@ -145,15 +146,6 @@ class Connection(object):
     def _send_copy(self, request: Request) -> Response:
         return self._send_once(request.copy())
 
-    def _current_budget(self) -> Budget:
-        if self._own_budget is not None:
-            return self._own_budget
-        hub = get_hub()
-        if hub is not self._hub or self._budget is None:
-            self._budget = budget_for(self._destination, self.maxsize)
-            self._hub = hub
-        return self._budget
-
     def _send_once(self, request: Request) -> Response:
         if self.authenticator is not None:
             signed = self.authenticator(request)
@@ -161,7 +153,14 @@ class Connection(object):
                 raise TypeError('the authenticator {0!r} must return the Request, '
                                 'not {1}'.format(self.authenticator, type(signed).__name__))
             request = signed
-        with self._current_budget():
+        budget = self._own_budget
+        if budget is None:
+            hub = get_hub()
+            budget = self._budget
+            if hub is not self._hub or budget is None:
+                budget = self._budget = budget_for(self._destination, self.maxsize)
+                self._hub = hub
+        with budget:
             response = self.transport.handle(request)
         try:
             response.decode()

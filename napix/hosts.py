@@ -1,5 +1,6 @@
 """Napix hosts: how a host is written, and where a connection to it goes.
 
+>>> from napix.hosts import parse_address, parse_host
 >>> parse_host('https://server.napix.nx:8002')
 ('https', 'server.napix.nx', 8002, 'server.napix.nx:8002')
 >>> parse_host('[::1]:8002')

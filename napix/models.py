@@ -110,7 +110,7 @@ class Headers(MutableMapping[str, str]):
         return self._parsed()[key.lower()][1]
 
     def __setitem__(self, key: str, value: str) -> None:
-        store = self._parsed()
+        store = self._store if self._store is not None else self._parsed()
         lower = key.lower()
         item = store.get(lower)
         store[lower] = (key if item is None else item[0], value)
@@ -137,7 +137,8 @@ class Headers(MutableMapping[str, str]):
 
     def raw_items(self) -> List[Tuple[str, str]]:
         """``(name, value)`` pairs, names as given: what a transport writes."""
-        return list(self._parsed().values())
+        store = self._store if self._store is not None else self._parsed()
+        return list(store.values())
 
     def copy(self) -> 'Headers':
         return Headers(self.raw_items())
@@ -281,7 +282,7 @@ class Response(object):
         if not content:
             self.body = None
             return
-        ctype = self.content_type()
+        ctype: str = self.headers.get('content-type', '')
         if 'json' in ctype:
             self.body = loads(content)
         else:

@@ -109,7 +109,7 @@ def test_concurrent_pools_share_the_destination_budget(make_napix_server):
 
     def call(index):
         pool = ClientPool(AUTH)
-        for n in range(3):
+        for _ in range(3):
             pool.request(server.host, 'GET', '/sleep/0.05')
         results.extend(pool.wait())
 
@@ -133,7 +133,7 @@ def test_a_pool_can_opt_out_of_the_shared_budget(make_napix_server):
     server = make_napix_server(max_concurrent=None)
     pools = [ClientPool(AUTH, share_limit=False) for _ in range(3)]
     for pool in pools:
-        for n in range(2):
+        for _ in range(2):
             pool.request(server.host, 'GET', '/sleep/0.2')
     for pool in pools:
         assert [r.status for r in pool.wait()] == [200, 200]

@@ -132,7 +132,7 @@ class SocketPool(object):
             del self._lru[conn]
             if now is None:
                 now = monotonic()
-            if conn.expires > now and conn.is_clean():
+            if conn.expires > now and not conn._readable():
                 if not idle:
                     del self._idle[key]
                 return conn

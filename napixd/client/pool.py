@@ -11,8 +11,8 @@ greenlets, at most *simultaneous* per host and *max_in_flight* in all, take
 requests from the queues in turn. A thousand requests to one host cost two
 greenlets, not a thousand, and a hundred thousand hosts cost a thousand.
 
-Nothing in a pool refers back to it: a pool dropped without :meth:`close`
-is freed at once by reference counting, and its kept-alive sockets go back
+Nothing in a pool refers back to it: a pool dropped without
+:meth:`ClientPool.close` is freed at once by reference counting, and its kept-alive sockets go back
 to the thread's :class:`~napix.transports.sockets.SocketPool` for the next
 pool to reuse.
 """
@@ -170,7 +170,9 @@ def _drain(queue: _HostQueue, me: Any) -> None:
         except BaseException as error:  # an HTTPError, or a bug: wait() raises the latter
             _settle(handle, None, error)
         else:
-            _settle(handle, response, None)
+            if not handle.ready():  # not cancelled meanwhile
+                handle._queue = None
+                handle.set(response)
         finally:
             handle._worker = None
 
@@ -206,7 +208,7 @@ class ClientPool(object):
         concurrent pools to one server never exceed it together. Pass
         ``share_limit=False`` for a budget of this pool's own.
     :param max_in_flight: the most requests in flight at once, all hosts
-        together (default :data:`DEFAULT_MAX_IN_FLIGHT`).
+        together (default 1000, :data:`napixd.client.pool.DEFAULT_MAX_IN_FLIGHT`).
     :param client_options: passed to each :class:`napixd.client.gevent.Client`
         (``timeout``, ``verify``, ``resolve``, ``share_limit``, ...).
 
@@ -256,13 +258,16 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        client = self.get_client(host)
-        queue = self._queues[host]
-        handle = PendingRequest(queue, client.connection.build_request(
+        queue = self._queues.get(host) if isinstance(host, str) else None
+        if queue is None:
+            self.get_client(host)
+            queue = self._queues[host]
+        handle = PendingRequest(queue, queue.client.connection.build_request(
             method, url, body, headers, params, timeout))
         self._pending[handle] = None
         queue.queue.append(handle)
-        self._workers.offer(queue)
+        if len(queue.workers) < queue.simultaneous:
+            self._workers.offer(queue)
         return handle
 
     def _collect(self, handle: PendingRequest) -> Result:
