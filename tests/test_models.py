@@ -1,0 +1,185 @@
+"""What a requests or httpx user reaches for first (issue 13): headers that
+ignore case on every path in, per-request ``timeout=`` and ``params=``,
+``Response.elapsed``, ``ok`` and ``text``; and the errors and logs of issue 12."""
+
+import logging
+import pickle
+import time
+
+import pytest
+
+from napix.authenticators import LoginAuthenticator
+from napix.connection import Connection
+from napix.exceptions import HTTPError, Timeout
+from napix.models import Headers, Request, Response
+from napixd.client import Client, ClientPool
+from napixd.testing import Reply
+
+AUTH = LoginAuthenticator('root', 'toor')
+
+
+# Headers
+
+def test_headers_ignore_case_on_every_path_in():
+    built = Headers({'Content-Type': 'x'})
+    assert 'content-type' in built and built['CONTENT-TYPE'] == 'x'
+    from_pairs = Headers([('X-Id', '1')], Accept='a')
+    assert from_pairs['x-id'] == '1' and from_pairs['accept'] == 'a'
+    updated = Headers()
+    updated.update({'X-A': '1'})
+    updated.update([('x-b', '2')], X_C='3')
+    assert updated['x-a'] == '1' and updated['X-B'] == '2' and 'x_c' in updated
+    defaulted = Headers({'ETag': 'a'})
+    assert defaulted.setdefault('etag', 'b') == 'a'
+    assert defaulted.setdefault('X-New', 'n') == 'n' and defaulted['x-new'] == 'n'
+    assert defaulted.pop('ETAG') == 'a' and 'etag' not in defaulted
+    del defaulted['x-NEW']
+    assert len(defaulted) == 0
+
+
+def test_headers_keep_the_first_spelling_and_replace_values():
+    headers = Headers({'Content-Type': 'a'})
+    headers['content-type'] = 'b'
+    assert list(headers) == ['Content-Type'] and headers.raw_items() == [('Content-Type', 'b')]
+    assert headers == {'content-type': 'b'}
+
+
+def test_headers_from_a_response_head():
+    head = ('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: a=1\r\n'
+            'set-cookie: b=2\r\nX-Empty:\r\nX-Spaces:  v  ')
+    headers = Headers.from_head(head)
+    assert headers.get('CONTENT-TYPE') == 'application/json'  # before parsing
+    assert headers.get('set-cookie') == 'a=1, b=2'
+    assert headers['Set-Cookie'] == 'a=1, b=2'  # after parsing
+    assert headers['x-empty'] == '' and headers['x-spaces'] == 'v  '
+    assert 'missing' not in headers and headers.get('missing', 7) == 7
+
+
+def test_headers_hide_credentials_in_their_repr():
+    headers = Headers({'Authorization': 'secret-signature', 'cookie': 'secret-cookie',
+                       'Accept': 'application/json'})
+    text = repr(headers) + str(headers)
+    assert 'secret' not in text and 'application/json' in text
+
+
+def test_a_users_content_type_replaces_the_json_default(napix_server):
+    conn = Connection(napix_server.host, AUTH)
+    response = conn.request('POST', '/echo', {'a': 1},
+                            headers={'content-type': 'application/merge-patch+json'})
+    assert response.body['content_type'] == 'application/merge-patch+json'
+    assert response.request.headers.raw_items()[0] == (
+        'content-type', 'application/merge-patch+json')
+
+
+@pytest.mark.parametrize('name', ['Host', 'content-length', 'Transfer-Encoding', 'CONNECTION'])
+def test_framing_headers_are_refused_before_anything_is_sent(napix_server, name):
+    conn = Connection(napix_server.host, AUTH)
+    with pytest.raises(ValueError, match='cannot be set'):
+        conn.request('GET', '/', headers={name: 'x'})
+    assert napix_server.requests == []
+
+
+def test_a_header_given_twice_in_two_cases_is_refused(napix_server):
+    conn = Connection(napix_server.host, AUTH)
+    with pytest.raises(ValueError, match='given twice'):
+        conn.request('GET', '/', headers={'X-A': '1', 'x-a': '2'})
+
+
+# Per-request options
+
+def test_params_are_encoded_once_and_signed_as_sent(napix_server):
+    client = Client(napix_server.host, AUTH)
+    response = client.request('GET', '/echo', params={'q': 'café au lait', 'n': 2})
+    assert response.request.url == '/echo?q=caf%C3%A9%20au%20lait&n=2'
+    assert response.body['query'] == {'q': ['café au lait'], 'n': ['2']}
+    pairs = client.request('GET', '/echo?a=1', params=[('b', 'x&y'), ('b', ['1', '2'])])
+    assert pairs.request.url == '/echo?a=1&b=x%26y&b=1&b=2'
+    assert pairs.body['query'] == {'a': ['1'], 'b': ['x&y', '1', '2']}
+
+
+@pytest.mark.parametrize('params', ['a=1', b'a=1', {'a': object()}, {'a': None}, [1, 2]])
+def test_bad_params_are_refused(napix_server, params):
+    with pytest.raises(TypeError, match='param'):
+        Client(napix_server.host, AUTH).request('GET', '/echo', params=params)
+
+
+def test_a_request_timeout_overrides_the_connections(napix_server):
+    client = Client(napix_server.host, AUTH, timeout=30)
+    start = time.monotonic()
+    with pytest.raises(Timeout) as caught:
+        client.request('GET', '/sleep/5', timeout=0.3)
+    assert time.monotonic() - start < 3
+    assert 'within 0.3 s' in str(caught.value)
+    assert client.request('GET', '/sleep/0.01', timeout=(1, 2)).status == 200
+
+
+def test_a_pool_request_timeout(napix_server):
+    with ClientPool(AUTH, timeout=30) as pool:
+        slow = pool.request(napix_server.host, 'GET', '/sleep/5', timeout=0.3)
+        quick = pool.request(napix_server.host, 'GET', '/vm/1')
+        results = pool.wait()
+    assert isinstance(results[0], Timeout) and results[0].request is slow.request
+    assert results[1].status == 200 and quick.ready()
+
+
+@pytest.mark.parametrize('timeout', [0, -1, 'soon', (1, 2, 3), True])
+def test_a_bad_request_timeout_is_refused(napix_server, timeout):
+    with pytest.raises(ValueError, match='timeout'):
+        Client(napix_server.host, AUTH).request('GET', '/', timeout=timeout)
+
+
+def test_elapsed_ok_and_text(napix_server):
+    client = Client(napix_server.host, AUTH)
+    response = client.request('GET', '/sleep/0.2')
+    assert response.ok and 0.15 < response.elapsed < 5
+    assert response.text == '{"slept": 0.2}'
+    text = client.request('GET', '/text')
+    assert text.text == 'hello' == text.body
+    with pytest.raises(HTTPError) as caught:
+        client.request('GET', '/vm/missing')
+    assert caught.value.response.ok is False
+    assert caught.value.response.text == '`missing` not found'
+
+
+def test_text_uses_the_charset_of_the_content_type():
+    response = Response(200, 'OK', {'Content-Type': 'text/plain; charset=latin-1'}, b'caf\xe9')
+    assert response.text == 'café'
+    unknown = Response(200, 'OK', {'Content-Type': 'text/plain; charset=nope'}, b'caf\xc3\xa9')
+    assert unknown.text == 'café'
+
+
+def test_a_request_pickles_without_credentials():
+    request = Request('GET', 'h', 'h', '/a', {'Authorization': 'sig', 'X-A': '1'}, None, (1, 2))
+    clone = pickle.loads(pickle.dumps(request))
+    assert dict(clone.headers) == {'X-A': '1'} and clone.timeout == (1, 2)
+
+
+# Errors and logs (issue 12)
+
+def test_an_unknown_json_error_object_is_shown_whole(napix_server):
+    @napix_server.route('GET', '/plain-json')
+    def plain(request):
+        raise Reply(404, {'error': '7'})
+    with pytest.raises(HTTPError) as caught:
+        Client(napix_server.host, AUTH).request('GET', '/plain-json')
+    assert str(caught.value).endswith('failed: "404 NOT FOUND" {"error": "7"}')
+    assert caught.value.remote_error == {'error': '7'}
+
+
+def test_an_error_page_that_is_not_json_keeps_its_status(napix_server):
+    @napix_server.route('GET', '/gateway')
+    def gateway(request):
+        return 502, {'Content-Type': 'application/json'}, '<html>Bad gateway</html>'
+    with pytest.raises(HTTPError) as caught:
+        Client(napix_server.host, AUTH).request('GET', '/gateway')
+    assert caught.value.status == 502
+    assert caught.value.body == '<html>Bad gateway</html>'
+
+
+def test_failures_are_logged_at_info(napix_server, caplog):
+    caplog.set_level(logging.DEBUG, logger='Napix.Client')
+    with pytest.raises(HTTPError):
+        Client(napix_server.host, AUTH).request('GET', '/vm/missing')
+    records = [r for r in caplog.records if r.name == 'Napix.Client']
+    assert [r.levelno for r in records] == [logging.INFO]
+    assert '404' in records[0].getMessage()
