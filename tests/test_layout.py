@@ -22,7 +22,9 @@ def modules():
                 if name.endswith('.py'):
                     path = os.path.join(folder, name)
                     module = os.path.relpath(path, ROOT)[:-3].replace(os.sep, '.')
-                    found[module[:-len('.__init__')] if module.endswith('__init__') else module] = path
+                    if module.endswith('.__init__'):
+                        module = module[:-len('.__init__')]
+                    found[module] = path
     return found
 
 
