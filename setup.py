@@ -46,8 +46,10 @@ setup(
             'aiohttp>=3.9,<4',
         ],
         'docs': ['sphinx>=7,<10'],
+        'typing': ['mypy>=1.8,<2'],
         'lint': ['ruff>=0.5'],
-        'bench': ['orjson>=3.6,<4', 'grequests>=0.7', 'geventhttpclient>=2', 'aiohttp>=3.8',
+        'bench': ['orjson>=3.6,<4', 'trustme>=1.0,<2', 'grequests>=0.7', 'geventhttpclient>=2',
+                  'aiohttp>=3.8',
                   'httpx>=0.24', 'matplotlib>=3.5'],
     },
     entry_points={
