@@ -24,6 +24,7 @@
 """
 
 import os
+import socket
 import sys
 import threading
 
@@ -155,3 +156,12 @@ def fault_server():
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def refused_host():
+    """``'127.0.0.1:<port>'`` that refuses connections (bound, not listening)."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    yield '127.0.0.1:{0}'.format(sock.getsockname()[1])
+    sock.close()

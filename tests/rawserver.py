@@ -25,9 +25,19 @@ import socket
 import threading
 import time
 
-__all__ = ['RawServer', 'RawConnection', 'RawRequest', 'response', 'ipv6_loopback']
+__all__ = ['RawServer', 'RawConnection', 'RawRequest', 'response', 'ipv6_loopback',
+           'free_port']
 
 _MAX_HEAD = 64 * 1024
+
+
+def free_port():
+    """A port of 127.0.0.1 on which nothing listens (bound, then released)."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 def ipv6_loopback():
@@ -203,6 +213,14 @@ class RawConnection(object):
                     return False
             body += self._buffer[:size]
             del self._buffer[:size + 2]
+
+    def each_request(self):
+        """Yield each request until the client closes the socket."""
+        while True:
+            request = self.read_request()
+            if request is None:
+                return
+            yield request
 
     def read_request(self):
         """Read a whole request (head and body); None when the client closed first."""

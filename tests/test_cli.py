@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 from time import monotonic
 
@@ -76,13 +75,6 @@ def napix(args, env, input=None, timeout=60):
     return Run(proc.returncode, out.decode(), err.decode(), monotonic() - started)
 
 
-@pytest.fixture
-def refused_host():
-    """A port of 127.0.0.1 that refuses connections (bound, not listening)."""
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    yield '127.0.0.1:{0}'.format(sock.getsockname()[1])
-    sock.close()
 
 
 @pytest.fixture

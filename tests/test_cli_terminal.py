@@ -3,7 +3,6 @@ size, read back with ``capture-pane``, with real servers on 127.0.0.1."""
 
 import re
 import shutil
-import socket
 import sys
 from time import monotonic
 
@@ -60,13 +59,6 @@ def tmux(tmp_path):
     session.close()
 
 
-@pytest.fixture
-def refused_host():
-    """A port of 127.0.0.1 that refuses connections (bound, not listening)."""
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    yield '127.0.0.1:{0}'.format(sock.getsockname()[1])
-    sock.close()
 
 
 def test_terminal_shows_a_moving_progress_bar_then_a_table(make_napix_server, tmux,
@@ -142,30 +134,22 @@ def _screen_lines(screen):
     return [line.rstrip() for line in screen.splitlines()]
 
 
-def test_terminal_ctrl_c_at_the_key_prompt_ends_its_line(make_napix_server, tmux):
+@pytest.mark.parametrize('key, status, next_line', [
+    ('C-c', '130', 'napix: interrupted'),
+    ('C-d', '2', 'napix: error: no key typed for the login root'),
+], ids=['ctrl-c', 'ctrl-d'])
+def test_terminal_ctrl_c_or_d_at_the_key_prompt_ends_its_line(make_napix_server, tmux, key,
+                                                              status, next_line):
     server = make_napix_server()
     tmux.run(['GET', '/vm/5', server.host, '--login', 'root'])
     tmux.wait_for(r'napix: key for root:')
-    tmux.tmux('send-keys', 'C-c')
+    tmux.tmux('send-keys', key)
     match, screen = tmux.wait_for(r'napix-exit=(\d+)', timeout=10)
-    assert match.group(1) == '130', screen
+    assert match.group(1) == status, screen
     lines = _screen_lines(screen)
     prompt = lines.index('napix: key for root:')
-    assert lines[prompt + 1] == 'napix: interrupted', screen
+    assert lines[prompt + 1] == next_line, screen
     assert 'Traceback' not in screen and not server.requests
-
-
-def test_terminal_ctrl_d_at_the_key_prompt_ends_its_line(make_napix_server, tmux):
-    server = make_napix_server()
-    tmux.run(['GET', '/vm/5', server.host, '--login', 'root'])
-    tmux.wait_for(r'napix: key for root:')
-    tmux.tmux('send-keys', 'C-d')
-    match, screen = tmux.wait_for(r'napix-exit=(\d+)', timeout=10)
-    assert match.group(1) == '2', screen
-    lines = _screen_lines(screen)
-    prompt = lines.index('napix: key for root:')
-    assert lines[prompt + 1] == 'napix: error: no key typed for the login root', screen
-    assert not server.requests
 
 
 def test_terminal_at_60_columns_never_cuts_a_host(make_napix_server, tmux, refused_host):

@@ -2,10 +2,10 @@
 NapixServers on 127.0.0.1."""
 
 import logging
-import socket
 
 import gevent
 import pytest
+from rawserver import free_port
 
 import napixd.client
 from napix.authenticators import LoginAuthenticator, TokenIdentifier
@@ -18,13 +18,6 @@ from napixd.testing import NapixServer, Reply
 SECRET_KEY = 'k3y-0f-r00t-5ecret'
 
 
-def closed_port():
-    """A port of 127.0.0.1 on which nothing listens."""
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class Conf(object):
@@ -122,7 +115,7 @@ def test_dict_with_a_wrong_key_is_refused_by_the_server(napix_server):
         'tuple'])
 def test_invalid_authenticators_say_what_is_accepted(client_class, credentials, missing):
     with pytest.raises(ValueError) as caught:
-        client_class('127.0.0.1:{0}'.format(closed_port()), credentials)
+        client_class('127.0.0.1:{0}'.format(free_port()), credentials)
     message = str(caught.value)
     assert missing in message
     assert 'callable' in message
@@ -158,7 +151,7 @@ def test_request_raises_httperror_with_the_text_remote_error(napix_server):
 
 
 def test_request_to_a_closed_port_raises_connecterror():
-    host = '127.0.0.1:{0}'.format(closed_port())
+    host = '127.0.0.1:{0}'.format(free_port())
     client = PlainClient(host, {'login': 'root', 'key': 'toor'})
     with pytest.raises(ConnectError) as caught:
         client.request('GET', '/')

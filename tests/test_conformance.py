@@ -38,10 +38,7 @@ def answer(request, headers=(), version='HTTP/1.1'):
 
 def echo_handler(conn):
     """Answer every request of the connection with :func:`answer`."""
-    while True:
-        request = conn.read_request()
-        if request is None:
-            return
+    for request in conn.each_request():
         conn.send(answer(request))
 
 
@@ -91,10 +88,7 @@ def test_informational_responses_are_skipped_and_the_socket_stays_in_step(raw_se
     parts = INFORMATIONAL[name]
 
     def handler(conn):
-        while True:
-            request = conn.read_request()
-            if request is None:
-                return
+        for request in conn.each_request():
             final = answer(request)
             conn.send_parts([final if part == '{final}'
                              else part.replace(b'{final}', final) for part in parts],
@@ -109,10 +103,7 @@ def test_informational_responses_are_skipped_and_the_socket_stays_in_step(raw_se
 
 def test_a_100_continue_before_the_answer_to_a_post(raw_server):
     def handler(conn):
-        while True:
-            request = conn.read_request()
-            if request is None:
-                return
+        for request in conn.each_request():
             conn.send_parts([b'HTTP/1.1 100 Continue\r\n\r\n', answer(request)], pause=0.05)
 
     server = raw_server(handler)
@@ -130,10 +121,7 @@ def stray_handler(stray, delay):
 
     def handler(conn):
         first = True
-        while True:
-            request = conn.read_request()
-            if request is None:
-                return
+        for request in conn.each_request():
             data = answer(request)
             if first and conn.index == 0 and not delay:
                 conn.send(data + stray)
@@ -207,10 +195,7 @@ def silent_after(idle):
 
     def handler(conn):
         last = None
-        while True:
-            request = conn.read_request()
-            if request is None:
-                return
+        for request in conn.each_request():
             if last is not None and time.monotonic() - last >= idle:
                 conn.wait_closed(15)
                 return
@@ -389,10 +374,7 @@ def test_an_early_answer_to_a_large_upload_is_returned(raw_server, then):
 
 def test_a_head_with_a_content_length_keeps_its_socket(raw_server):
     def handler(conn):
-        while True:
-            request = conn.read_request()
-            if request is None:
-                return
+        for request in conn.each_request():
             conn.send(answer(request))  # for a HEAD: Content-Length, no body
 
     server = raw_server(handler)

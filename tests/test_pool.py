@@ -1,10 +1,10 @@
 """napixd.client.pool.ClientPool against real NapixServers on 127.0.0.1."""
 
-import socket
 import time
 
 import gevent
 import pytest
+from rawserver import free_port
 
 from napix.authenticators import LoginAuthenticator, NonSecureAuthenticator
 from napix.connection import Response
@@ -16,12 +16,9 @@ from napixd.client.pool import PendingRequest
 ROOT = {'login': 'root', 'key': 'toor'}
 
 
+
 def closed_port_host():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return '127.0.0.1:{0}'.format(port)
+    return '127.0.0.1:{0}'.format(free_port())
 
 
 def until(predicate, timeout=5.0):

@@ -29,6 +29,7 @@ import time
 from urllib.parse import parse_qs
 
 import pytest
+from rawserver import free_port
 
 KEEP_ALIVE = 1  # the servers' keep-alive (idle) timeout, in seconds
 # Past every server's keep-alive: waitress checks its idle sockets every
@@ -212,12 +213,6 @@ FAMILIES = ['waitress', 'gunicorn', 'uvicorn-httptools', 'uvicorn-h11', 'hyperco
 
 # The fixtures -------------------------------------------------------------------
 
-def _free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class ServerProcess(object):
@@ -226,7 +221,7 @@ class ServerProcess(object):
     def __init__(self, family, logdir):
         self.family = family
         self.error = None
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = os.path.join(logdir, family + '.log')
         env = dict(os.environ, NAPIX_MATRIX_FAMILY=family, NAPIX_MATRIX_PARENT=str(os.getpid()),
                    PYTHONUNBUFFERED='1')

@@ -19,6 +19,7 @@ import time
 
 import gevent
 import pytest
+from rawserver import free_port
 import requests
 from gevent import monkey
 
@@ -112,13 +113,6 @@ def in_parallel(kind, count, function):
     return results, time.monotonic() - start
 
 
-def free_port():
-    """A port of 127.0.0.1 on which nothing listens."""
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 # Requests and responses
