@@ -21,28 +21,45 @@ The built-in ones follow the wire protocol of napixd:
 None of them shows its key or token in its ``repr``.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac
 import json
 import os
 import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Union
 from urllib.parse import quote
 
+if TYPE_CHECKING:
+    from napix.models import Request
+
 __all__ = ['LoginAuthenticator', 'NonSecureAuthenticator', 'TokenIdentifier',
-           'JWTAuthenticator', 'AnonAuthenticator', 'signed_path', 'from_credentials']
+           'JWTAuthenticator', 'AnonAuthenticator', 'signed_path', 'from_credentials',
+           'Key', 'Credentials']
+
+#: A secret key: text (encoded as UTF-8) or bytes.
+Key = Union[str, bytes, bytearray]
+# A callable that signs a Request and returns it: napix.connection.Authenticator
+# (spelled out here, as this module is below napix.connection).
+_Authenticator = Callable[['Request'], 'Request']
+#: What :func:`from_credentials` accepts: an authenticator (a callable that
+#: takes a :class:`~napix.models.Request` and returns it signed), or a mapping
+#: with ``login`` and ``key`` (a ``dict`` or a configuration section).
+Credentials = Union[_Authenticator, Mapping[str, Any]]
 
 _sha256 = hashlib.sha256
 
 
-def _check_str(name, value):
+def _check_str(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError('{0} must be a non-empty str, not {1}'.format(
             name, 'an empty str' if value == '' else type(value).__name__))
     return value
 
 
-def _key_bytes(key):
+def _key_bytes(key: Key) -> bytes:
     if isinstance(key, (bytes, bytearray)):
         if not key:
             raise ValueError('key must not be empty')
@@ -66,10 +83,10 @@ def signed_path(url: str) -> str:
     return url
 
 
-_quoted = {}  # hosts and paths are signed again and again: quote each once
+_quoted: Dict[str, str] = {}  # hosts and paths are signed again and again: quote each once
 
 
-def _q(value):
+def _q(value: str) -> str:
     # quote_plus-compatible: what parse_qs on the server turns back into value.
     quoted = _quoted.get(value)
     if quoted is None:
@@ -81,7 +98,7 @@ def _q(value):
     return quoted
 
 
-def _nonce():
+def _nonce() -> str:
     return os.urandom(16).hex()
 
 
@@ -96,13 +113,13 @@ class LoginAuthenticator(object):
 
     __slots__ = ('login', '_key', '_login_q', '_hmac')
 
-    def __init__(self, login, key):
+    def __init__(self, login: str, key: Key) -> None:
         self.login = _check_str('login', login)
         self._key = _key_bytes(key)
         self._login_q = _q(login)
         self._hmac = hmac.new(self._key, digestmod=_sha256)  # copied for each request
 
-    def __call__(self, request):
+    def __call__(self, request: Request) -> Request:
         msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%s&timestamp=%d' % (
             _q(request.authority), request.method, _q(signed_path(request.url)),
             self._login_q, _nonce(), time.time())
@@ -111,7 +128,7 @@ class LoginAuthenticator(object):
         request.headers['Authorization'] = msg + ':' + mac.hexdigest()
         return request
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<LoginAuthenticator login={0!r}>'.format(self.login)
 
 
@@ -124,18 +141,18 @@ class NonSecureAuthenticator(object):
 
     __slots__ = ('login', 'parameter', '_param')
 
-    def __init__(self, login, key, parameter='token'):
+    def __init__(self, login: str, key: Key, parameter: str = 'token') -> None:
         self.login = _check_str('login', login)
         self.parameter = _check_str('parameter', parameter)
         signature = hmac.new(_key_bytes(key), login.encode('utf-8'), _sha256).hexdigest()
         self._param = '{0}={1}'.format(_q(parameter), _q(login + ':' + signature))
 
-    def __call__(self, request):
+    def __call__(self, request: Request) -> Request:
         request.url += ('&' if '?' in request.url else '?') + self._param
         request.secret_params = request.secret_params + (_q(self.parameter),)
         return request
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<NonSecureAuthenticator login={0!r}>'.format(self.login)
 
 
@@ -144,21 +161,21 @@ class TokenIdentifier(object):
 
     __slots__ = ('_header',)
 
-    def __init__(self, token):
+    def __init__(self, token: str) -> None:
         token = _check_str('token', token)
         if any(c in token for c in '\r\n\0'):
             raise ValueError('token must not contain CR, LF or NUL')
         self._header = 'Token ' + token
 
-    def __call__(self, request):
+    def __call__(self, request: Request) -> Request:
         request.headers['Authorization'] = self._header
         return request
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<TokenIdentifier>'
 
 
-def _b64(data):
+def _b64(data: Dict[str, Any]) -> bytes:
     # napixd decodes with base64.urlsafe_b64decode: the '=' padding must stay.
     return base64.urlsafe_b64encode(json.dumps(data, separators=(',', ':')).encode('utf-8'))
 
@@ -173,12 +190,12 @@ class JWTAuthenticator(object):
 
     __slots__ = ('login', '_key', '_header')
 
-    def __init__(self, login, key):
+    def __init__(self, login: str, key: Key) -> None:
         self.login = _check_str('login', login)
         self._key = _key_bytes(key)
         self._header = _b64({'alg': 'HS256', 'typ': 'JWT'})
 
-    def __call__(self, request):
+    def __call__(self, request: Request) -> Request:
         payload = _b64({
             'sub': '{0} {1}'.format(request.method, signed_path(request.url)),
             'iss': self.login,
@@ -191,7 +208,7 @@ class JWTAuthenticator(object):
         request.headers['Authorization'] = message.decode('ascii') + '.' + signature
         return request
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<JWTAuthenticator login={0!r}>'.format(self.login)
 
 
@@ -200,14 +217,14 @@ class AnonAuthenticator(object):
 
     __slots__ = ()
 
-    def __call__(self, request):
+    def __call__(self, request: Request) -> Request:
         return request
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<AnonAuthenticator>'
 
 
-def from_credentials(authenticator):
+def from_credentials(authenticator: Credentials) -> _Authenticator:
     """Turn what a user gives as credentials into an authenticator.
 
     A callable is returned as is; a mapping with ``login`` and ``key`` (a

@@ -26,7 +26,7 @@ __all__ = ['Budget', 'budget_for']
 _local = get_original('threading', 'local')()
 
 
-class Budget(BoundedSemaphore):  # type: ignore[misc]
+class Budget(BoundedSemaphore):
     """A :class:`gevent.lock.BoundedSemaphore` of *limit* requests in flight
     to one destination; use it as a context manager around a request."""
 

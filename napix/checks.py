@@ -164,7 +164,7 @@ def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
     if isinstance(timeout, tuple) and len(timeout) == 2:
         connect, read = timeout
     else:
-        connect = read = timeout  # type: ignore[assignment]
+        connect = read = timeout
     for value in (connect, read):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError('timeout must be a number of seconds > 0, or a (connect, read) '

@@ -18,7 +18,7 @@ The models and helpers it uses stay importable from here, as in 0.1:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple
 
 from gevent import get_hub
 
@@ -29,7 +29,11 @@ from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFA
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
+from napix.transports import Transport
 from napix.transports.gevent import GeventTransport, Verify
+
+if TYPE_CHECKING:
+    from napix.retry import Retry
 
 __all__ = ['Connection', 'Request', 'RequestHeaders', 'Response', 'Headers', 'parse_host',
            'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE',
@@ -74,7 +78,8 @@ class Connection(object):
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
                  verify: Verify = True, resolve: Optional[Mapping[str, str]] = None,
                  max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-                 transport: Any = None, retry: Any = None, share_limit: bool = True,
+                 transport: Optional[Transport] = None, retry: Optional[Retry] = None,
+                 share_limit: bool = True,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
         self.host = host
@@ -99,7 +104,7 @@ class Connection(object):
                 idle_timeout=idle_timeout)
         elif not callable(getattr(transport, 'handle', None)):
             raise TypeError('transport must have a handle(request) method')
-        self.transport = transport
+        self.transport: Transport = transport
         if retry is not None and not callable(getattr(retry, 'call', None)):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))

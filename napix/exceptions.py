@@ -18,7 +18,13 @@ and ``remote_call``, the ``str()`` of the request: ``GET server.napix.nx/abc``.
 None of them ever holds a key, a signature or a token.
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type, TypeVar
+
+if TYPE_CHECKING:
+    from napix.models import Request, Response
 
 __all__ = [
     'NapixError', 'HTTPError', 'TransportError', 'ConnectError', 'Timeout',
@@ -43,11 +49,13 @@ class HTTPError(NapixError):
     the body).
     """
 
-    def __init__(self, request, response=None, message=None):
+    def __init__(self, request: Optional[Request], response: Optional[Response] = None,
+                 message: Optional[str] = None) -> None:
         self.request = request
         self.response = response
-        self.status = response.status if response is not None else None
-        self.body = response.body if response is not None else None
+        self.status: Optional[int] = response.status if response is not None else None
+        self.body: Any = response.body if response is not None else None
+        self.remote_error: Any
         if response is None:
             self.remote_error = message
         elif isinstance(self.body, dict):
@@ -58,11 +66,11 @@ class HTTPError(NapixError):
         super().__init__(self.message)
 
     @property
-    def remote_call(self):
+    def remote_call(self) -> Optional[str]:
         """The failed outbound call, as ``METHOD host/path``, without credentials."""
         return str(self.request) if self.request is not None else None
 
-    def _describe(self):
+    def _describe(self) -> str:
         error = self.remote_error
         if isinstance(error, dict):
             if 'error_class' in error or 'error_text' in error:  # an ExceptionsCatcher's
@@ -74,18 +82,23 @@ class HTTPError(NapixError):
                     json.dumps(error, sort_keys=True, default=str))
         return '{0} failed: {1}'.format(self.remote_call, error)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<{0} {1} {2}>'.format(type(self).__name__, self.remote_call,
                                        self.status if self.status is not None else 'no response')
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[..., HTTPError], Tuple[Any, ...]]:
         return (_rebuild, (type(self), self.request, self.response, self.message))
 
 
-def _rebuild(cls, request, response, message):
+_E = TypeVar('_E', bound=HTTPError)
+_T = TypeVar('_T', bound='TransportError')
+
+
+def _rebuild(cls: Type[_E], request: Optional[Request], response: Optional[Response],
+             message: Optional[str]) -> _E:
     return cls(request, response, message)
 
 
@@ -96,18 +109,20 @@ class TransportError(HTTPError):
     ``GET 127.0.0.1:8002/abc failed: connection refused``.
     """
 
-    def __init__(self, request, cause, message=None):
+    def __init__(self, request: Optional[Request], cause: object,
+                 message: Optional[str] = None) -> None:
         self.cause = cause
         text = message or '{0} failed: {1}'.format(
             str(request) if request is not None else '?', cause)
         super().__init__(request, None, text)
         self.remote_error = text
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[..., HTTPError], Tuple[Any, ...]]:
         return (_rebuild_transport, (type(self), self.request, self.cause, self.message))
 
 
-def _rebuild_transport(cls, request, cause, message):
+def _rebuild_transport(cls: Type[_T], request: Optional[Request], cause: object,
+                       message: Optional[str]) -> _T:
     return cls(request, cause, message)
 
 

@@ -20,13 +20,12 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 #: :class:`~napix.retry.Retry` retries them after a transport failure.
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - orjson is optional
-    _orjson_loads = None
-
 #: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
-loads: Callable[[bytes], Any] = _orjson_loads or json.loads
+loads: Callable[[bytes], Any]
+try:
+    from orjson import loads
+except ImportError:  # pragma: no cover - orjson is optional
+    loads = json.loads
 
 
 def dumps(value: Any) -> bytes:
@@ -90,7 +89,7 @@ class Headers(MutableMapping[str, str]):
             self._head = None
         return store
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         if self._store is None:
             # One header out of an unparsed head (the Content-Type of every
             # response): one regex search instead of parsing them all.

@@ -15,20 +15,25 @@ Each attempt is signed anew (a fresh nonce and timestamp), so a server that
 refuses replayed nonces accepts the retry.
 """
 
+from __future__ import annotations
+
 import email.utils
 import logging
 import time
+from typing import Callable, FrozenSet, Iterable, Optional, Tuple, Type, TypeVar
 
 import gevent
 
 from napix.models import IDEMPOTENT_METHODS
 from napix.exceptions import (Cancelled, ConnectError, HTTPError, RemoteProtocolError,
                               ResponseTooLarge, TransportError)
+from napix.models import Request
 
 __all__ = ['Retry', 'retry_after']
 
 logger = logging.getLogger('Napix.Retry')
 
+_R = TypeVar('_R')
 
 
 class Retry(object):
@@ -67,30 +72,33 @@ class Retry(object):
     credentials. The error finally raised is the one of the last attempt.
     """
 
-    def __init__(self, total=3, statuses=(429, 503), methods=IDEMPOTENT_METHODS,
-                 errors=(ConnectError, RemoteProtocolError), backoff=0.5, max_backoff=10.0,
-                 respect_retry_after=True, sleep=None):
+    def __init__(self, total: int = 3, statuses: Iterable[int] = (429, 503),
+                 methods: Iterable[str] = IDEMPOTENT_METHODS,
+                 errors: Iterable[Type[TransportError]] = (ConnectError, RemoteProtocolError),
+                 backoff: float = 0.5, max_backoff: float = 10.0,
+                 respect_retry_after: bool = True,
+                 sleep: Optional[Callable[[float], object]] = None) -> None:
         if isinstance(total, bool) or not isinstance(total, int):
             raise TypeError('total must be an int >= 0, not {0}'.format(type(total).__name__))
         if total < 0:
             raise ValueError('total must be an int >= 0, not {0!r}'.format(total))
         self.total = total
         try:
-            self.statuses = frozenset(int(s) for s in statuses)
+            self.statuses: FrozenSet[int] = frozenset(int(s) for s in statuses)
         except (TypeError, ValueError):
             raise TypeError('statuses must be an iterable of int HTTP statuses, '
                             'not {0!r}'.format(statuses)) from None
         if isinstance(methods, str):
             raise TypeError('methods must be an iterable of method names, not a str')
         self.methods = frozenset(str(m).upper() for m in methods)
-        errors = tuple(errors)
-        for error in errors:
+        error_types: Tuple[Type[TransportError], ...] = tuple(errors)
+        for error in error_types:
             if not (isinstance(error, type) and issubclass(error, TransportError)):
                 raise TypeError('errors must be TransportError subclasses, not {0!r}'.format(
                     error))
             if issubclass(error, (ResponseTooLarge, Cancelled)):
                 raise ValueError('errors: {0} cannot be retried'.format(error.__name__))
-        self.errors = errors
+        self.errors = error_types
         for name, value in (('backoff', backoff), ('max_backoff', max_backoff)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError('{0} must be a number of seconds >= 0, not {1}'.format(
@@ -101,9 +109,9 @@ class Retry(object):
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.respect_retry_after = bool(respect_retry_after)
-        self.sleep = sleep if sleep is not None else gevent.sleep
+        self.sleep: Callable[[float], object] = sleep if sleep is not None else gevent.sleep
 
-    def delay(self, error, retries):
+    def delay(self, error: BaseException, retries: int) -> Optional[float]:
         """Seconds to wait before sending the request of *error* again, or
         ``None`` to give up and raise *error*.
 
@@ -117,7 +125,7 @@ class Retry(object):
         elif not (isinstance(error, self.errors) and error.request is not None
                   and error.request.method in self.methods):
             return None
-        wait = min(self.backoff * 2 ** retries, self.max_backoff)
+        wait: float = min(self.backoff * 2 ** retries, self.max_backoff)
         if self.respect_retry_after and error.response is not None:
             asked = retry_after(error.response.headers.get('retry-after'))
             if asked is not None:
@@ -126,7 +134,7 @@ class Retry(object):
                 wait = max(wait, asked)
         return wait
 
-    def call(self, attempt, request):
+    def call(self, attempt: Callable[[Request], _R], request: Request) -> _R:
         """Return ``attempt(request)``, retried as the policy says.
 
         *attempt* sends the request once and raises an
@@ -145,12 +153,12 @@ class Retry(object):
                              request, wait, error)
             self.sleep(wait)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Retry total={0} statuses={1} backoff={2:g} max_backoff={3:g}>'.format(
             self.total, sorted(self.statuses), self.backoff, self.max_backoff)
 
 
-def retry_after(value):
+def retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds asked by a ``Retry-After`` header value (a number of seconds or an
     HTTP date), or ``None`` when absent or unreadable. Never negative."""
     if not value:

@@ -17,3 +17,19 @@ the body and raises for statuses >= 400). Three are provided:
 * :class:`napix.transports.wsgi.WSGITransport`: straight into a WSGI
   application, without sockets, for tests.
 """
+
+from typing import Protocol
+
+from napix.models import Request, Response
+
+__all__ = ['Transport']
+
+
+class Transport(Protocol):
+    """What a connection needs of a transport (for type checkers): ``handle``.
+    ``close()``, when present, is called by :meth:`Connection.close
+    <napix.connection.Connection.close>`."""
+
+    def handle(self, request: Request) -> Response:
+        """Send the signed *request*; return the raw response or raise a
+        :exc:`~napix.exceptions.TransportError`."""

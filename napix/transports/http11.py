@@ -75,6 +75,12 @@ class _Exchange(object):
 
     __slots__ = ('parser', 'status', 'chunks', 'complete', 'keep_alive', 'headers_done',
                  'head_only', 'informational')
+    chunks: List[bytes]
+    complete: bool
+    keep_alive: bool
+    headers_done: bool
+    head_only: bool
+    informational: bool
 
     def __init__(self) -> None:
         self.parser: Any = None
@@ -186,6 +192,7 @@ class HTTP11Connection(object):
         seconds from the first byte sent to the last byte received.
         ``keep_alive`` then says whether the socket may carry another request.
         """
+        chunks: List[bytes]  # an annotation only: no code on this path
         state = self.state
         state.status = 0
         state.chunks = chunks = []

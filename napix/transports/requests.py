@@ -17,8 +17,11 @@ environment (``HTTP_PROXY``, ``NO_PROXY``...), client certificates
    default :class:`~napix.transports.gevent.GeventTransport` there.
 """
 
+from __future__ import annotations
+
 import socket
 from time import monotonic
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Set, Tuple, Type, Union
 
 import requests
 import requests.adapters
@@ -27,8 +30,12 @@ import urllib3.exceptions as uex
 
 from napix import __version__
 from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
-from napix.models import Headers, Response
-from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
+from napix.models import Headers, Request, Response
+from napix.exceptions import (ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout,
+                              TransportError)
+
+if TYPE_CHECKING:
+    from napix.transports.gevent import Verify
 
 __all__ = ['RequestsTransport']
 
@@ -43,12 +50,13 @@ class _Adapter(requests.adapters.HTTPAdapter):
     connection goes to another address than the server's name, still checks
     TLS certificates (and sends SNI) for that name."""
 
-    def __init__(self, maxsize, tls_name):
+    def __init__(self, maxsize: int, tls_name: Optional[str]) -> None:
         self._tls_name = tls_name
         super().__init__(pool_connections=1, pool_maxsize=maxsize, pool_block=True,
                          max_retries=0)
 
-    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
+                         **pool_kwargs: Any) -> None:
         if self._tls_name is not None:
             pool_kwargs['server_hostname'] = self._tls_name
             pool_kwargs['assert_hostname'] = self._tls_name
@@ -86,9 +94,11 @@ class RequestsTransport(object):
     cause. No request is ever retried.
     """
 
-    def __init__(self, scheme, name, port, address=None, connect_port=None,
-                 timeout=DEFAULT_TIMEOUT, maxsize=10, verify=True,
-                 max_response_size=DEFAULT_MAX_RESPONSE_SIZE, session=None):
+    def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
+                 connect_port: Optional[int] = None,
+                 timeout: Tuple[float, float] = DEFAULT_TIMEOUT, maxsize: int = 10,
+                 verify: Verify = True, max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+                 session: Optional[requests.Session] = None) -> None:
         if scheme not in ('http', 'https'):
             raise ValueError("scheme must be 'http' or 'https', not {0!r}".format(scheme))
         if not (verify is True or verify is False or isinstance(verify, str)):
@@ -111,7 +121,7 @@ class RequestsTransport(object):
         self._adapter = _Adapter(maxsize, tls_name)
         self.session.mount(self._base + '/', self._adapter)
 
-    def handle(self, request):
+    def handle(self, request: Request) -> Response:
         """Send the signed *request*; return the raw :class:`~napix.models.Response`."""
         headers = {'Host': request.authority, 'Accept': 'application/json',
                    'User-Agent': _USER_AGENT}
@@ -149,13 +159,13 @@ class RequestsTransport(object):
         return Response(raw.status_code, raw.reason or '', response_headers, content, request,
                         None, monotonic() - started)
 
-    def _read(self, request, raw):
+    def _read(self, request: Request, raw: requests.Response) -> bytes:
         limit = self.max_response_size
         length = raw.headers.get('Content-Length', '')
         if length.isdigit() and int(length) > limit:
             raise self._too_large(request)
         deadline = monotonic() + self.read_timeout
-        chunks = []
+        chunks: List[bytes] = []
         size = 0
         try:
             for chunk in raw.iter_content(_CHUNK):
@@ -170,11 +180,11 @@ class RequestsTransport(object):
             raise self._translate(request, error) from None
         return b''.join(chunks)
 
-    def _too_large(self, request):
+    def _too_large(self, request: Request) -> ResponseTooLarge:
         return ResponseTooLarge(request, 'the response is larger than {0} bytes'.format(
             self.max_response_size))
 
-    def _translate(self, request, error):
+    def _translate(self, request: Request, error: BaseException) -> TransportError:
         # requests' own messages hold the URL, which may hold a token: the
         # messages are built from the root cause only.
         target = self._target
@@ -198,24 +208,24 @@ class RequestsTransport(object):
         return RemoteProtocolError(request, 'exchange with {0} failed ({1})'.format(
             target, cause))
 
-    def close(self):
+    def close(self) -> None:
         """Close the idle sockets (and the session, when the transport created it)."""
         self._adapter.close()
         if self._own_session:
             self.session.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<RequestsTransport {0}>'.format(self._base)
 
 
-def _close_socket(raw):
+def _close_socket(raw: requests.Response) -> None:
     connection = getattr(raw.raw, 'connection', None)
     if connection is not None:
         connection.close()
 
 
-def _chain(error):
-    seen = set()
+def _chain(error: Optional[BaseException]) -> Iterator[BaseException]:
+    seen: Set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         yield error
@@ -228,15 +238,16 @@ def _chain(error):
             error = error.__cause__ or error.__context__
 
 
-def _caused_by(error, kind):
+def _caused_by(error: BaseException,
+               kind: Union[Type[BaseException], Tuple[Type[BaseException], ...]]) -> bool:
     return any(isinstance(e, kind) for e in _chain(error))
 
 
-def _root_cause(error):
+def _root_cause(error: BaseException) -> BaseException:
     return list(_chain(error))[-1]
 
 
-def _describe(error):
+def _describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     if isinstance(error, uex.HTTPError):

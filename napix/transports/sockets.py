@@ -95,7 +95,8 @@ class SocketPool(object):
     @property
     def open(self) -> int:
         """How many sockets are open (idle or busy)."""
-        return self.limit - self._places.counter
+        free: int = self._places.counter
+        return self.limit - free
 
     @property
     def idle(self) -> int:

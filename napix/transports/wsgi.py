@@ -14,14 +14,20 @@ The application sees what a WSGI server would give it for the same request
 as they would over the network.
 """
 
+from __future__ import annotations
+
 import io
 import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 from napix import __version__
 from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE
-from napix.models import Headers, Response
+from napix.models import Headers, Request, Response
 from napix.exceptions import RemoteProtocolError, ResponseTooLarge
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
 
 __all__ = ['WSGITransport']
 
@@ -47,8 +53,10 @@ class WSGITransport(object):
     There is no socket, hence no timeout and no connection limit.
     """
 
-    def __init__(self, app, scheme='http', remote_addr='127.0.0.1',
-                 max_response_size=DEFAULT_MAX_RESPONSE_SIZE, raw_path_info=True):
+    def __init__(self, app: WSGIApplication, scheme: str = 'http',
+                 remote_addr: str = '127.0.0.1',
+                 max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+                 raw_path_info: bool = True) -> None:
         if not callable(app):
             raise TypeError('app must be a WSGI application (a callable), not {0}'.format(
                 type(app).__name__))
@@ -60,12 +68,12 @@ class WSGITransport(object):
         self.max_response_size = max_response_size
         self.raw_path_info = raw_path_info
 
-    def environ(self, request):
+    def environ(self, request: Request) -> Dict[str, Any]:
         """The WSGI environ of *request*."""
         path, _, query = request.url.partition('?')
         name, port = _split_authority(request.authority, self.scheme)
         body = request.body or b''
-        environ = {
+        environ: Dict[str, Any] = {
             'REQUEST_METHOD': request.method,
             'SCRIPT_NAME': '',
             'PATH_INFO': path if self.raw_path_info
@@ -99,20 +107,22 @@ class WSGITransport(object):
                 environ['HTTP_' + key] = value
         return environ
 
-    def handle(self, request):
+    def handle(self, request: Request) -> Response:
         """Call the application; return its raw :class:`~napix.models.Response`."""
-        started = []
+        started: List[List[Any]] = []  # [status, headers, body begun]
 
-        def start_response(status, headers, exc_info=None):
+        def start_response(status: str, headers: List[Tuple[str, str]],
+                           exc_info: Optional[Tuple[Any, Any, Any]] = None
+                           ) -> Callable[[bytes], None]:
             if exc_info is not None and started and started[-1][2]:
                 raise exc_info[1].with_traceback(exc_info[2])
             started.append([status, headers, False])
             return write
 
-        chunks = []
+        chunks: List[bytes] = []
         size = [0]
 
-        def write(data):
+        def write(data: bytes) -> None:
             size[0] += len(data)
             if size[0] > self.max_response_size:
                 raise ResponseTooLarge(request, 'the response is larger than {0} bytes'.format(
@@ -147,14 +157,14 @@ class WSGITransport(object):
         content = b'' if request.method == 'HEAD' else b''.join(chunks)
         return Response(int(code), reason, response_headers, content, request)
 
-    def close(self):
+    def close(self) -> None:
         """Nothing to close."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<WSGITransport {0!r}>'.format(self.app)
 
 
-def _split_authority(authority, scheme):
+def _split_authority(authority: str, scheme: str) -> Tuple[str, str]:
     name, sep, port = authority.rpartition(':')
     if sep and port.isdigit() and not name.endswith(':'):
         return name.strip('[]'), port
