@@ -44,9 +44,12 @@ with ``history=False``), ``served`` (how many requests were read), ``faults``
 (the number of requests or connections that got a misbehaving mode).
 """
 
+from __future__ import annotations
+
 import json
 import socket
 import struct
+from typing import Any, Iterable, Mapping, Optional, Set, Tuple, Union
 
 import gevent
 from gevent.server import StreamServer
@@ -87,8 +90,10 @@ class FaultServer(object):
     ``host`` is ``'127.0.0.1:<port>'`` once started.
     """
 
-    def __init__(self, mode='ok', script=(), retry_after=1, huge_size=33 * 1024 * 1024,
-                 drip_interval=1.0, raw_response=b'', port=0, history=True):
+    def __init__(self, mode: str = 'ok', script: Iterable[str] = (),
+                 retry_after: Union[str, float, None] = 1, huge_size: int = 33 * 1024 * 1024,
+                 drip_interval: float = 1.0, raw_response: bytes = b'', port: int = 0,
+                 history: bool = True) -> None:
         self._check_mode(mode)
         self.mode = mode
         self.script = iter(script)
@@ -98,22 +103,22 @@ class FaultServer(object):
         self.raw_response = raw_response
         self.port = port
         self.connections = 0
-        self.requests = []
+        self.requests: list[Tuple[str, str]] = []
         self.history = history
         self.served = 0
         self.faults = 0
-        self._server = None
-        self._refusing = None
-        self._handlers = set()
+        self._server: Any = None
+        self._refusing: Optional[socket.socket] = None
+        self._handlers: Set[Any] = set()
 
     @staticmethod
-    def _check_mode(mode):
+    def _check_mode(mode: str) -> None:
         if mode not in MODES:
             raise ValueError('unknown mode {0!r}: expected one of {1}'.format(
                 mode, ', '.join(MODES)))
 
     # Life cycle
-    def start(self):
+    def start(self) -> FaultServer:
         """Listen (or, in ``refuse`` mode, bind without listening) on 127.0.0.1."""
         if self.mode == 'refuse':
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -127,7 +132,7 @@ class FaultServer(object):
         self.port = self._server.server_port
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop listening and close every connection still open."""
         if self._refusing is not None:
             self._refusing.close()
@@ -137,45 +142,45 @@ class FaultServer(object):
             self._server = None
         gevent.killall(list(self._handlers), block=True)
 
-    def restart(self):
+    def restart(self) -> FaultServer:
         """Stop, then listen again on the same port."""
         self.stop()
         return self.start()
 
-    def __enter__(self):
+    def __enter__(self) -> FaultServer:
         return self.start()
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
-    def host(self):
+    def host(self) -> str:
         """``'127.0.0.1:<port>'``: what to give a client."""
         return '127.0.0.1:{0}'.format(self.port)
 
-    def methods(self, method):
+    def methods(self, method: str) -> int:
         """How many requests with *method* the server read."""
         return sum(1 for m, _ in self.requests if m == method)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<FaultServer {0} {1}>'.format(self.host, self.mode)
 
     # Serving
-    def _next_mode(self):
+    def _next_mode(self) -> str:
         mode = next(self.script, None) or self.mode
         self._check_mode(mode)
         if mode not in ('ok', 'raw'):
             self.faults += 1
         return mode
 
-    def _handle(self, sock, address):
+    def _handle(self, sock: Any, address: Any) -> None:
         self.connections += 1
         current = gevent.getcurrent()
         self._handlers.add(current)
         try:
             # Answers go out as written (a response is one send, a drip byte is one).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            mode = self._next_mode()
+            mode: Optional[str] = self._next_mode()
             if mode in ('close', 'refuse'):
                 return
             buffer = b''
@@ -195,7 +200,7 @@ class FaultServer(object):
             self._handlers.discard(current)
             sock.close()
 
-    def _read_request(self, sock, buffer):
+    def _read_request(self, sock: Any, buffer: bytes) -> Tuple[str, str, bytes]:
         while b'\r\n\r\n' not in buffer:
             data = sock.recv(65536)
             if not data or len(buffer) > _MAX_HEAD:
@@ -216,7 +221,7 @@ class FaultServer(object):
             buffer += data
         return method, path, buffer[length:]
 
-    def _answer(self, sock, mode, method, path):
+    def _answer(self, sock: Any, mode: str, method: str, path: str) -> bool:
         """Answer one request in *mode*; return whether to keep the connection."""
         if mode in ('ok', 'idle_close'):
             body = json.dumps({'ok': True, 'method': method, 'path': path,
@@ -272,7 +277,8 @@ class FaultServer(object):
         raise ValueError('mode {0!r} cannot answer a request'.format(mode))
 
 
-def _response(status, reason, body, content_type='application/json', extra=None):
+def _response(status: int, reason: str, body: bytes, content_type: str = 'application/json',
+              extra: Optional[Mapping[str, str]] = None) -> bytes:
     head = ['HTTP/1.1 {0} {1}'.format(status, reason),
             'Content-Type: ' + content_type,
             'Content-Length: {0}'.format(len(body))]

@@ -25,29 +25,40 @@ the connections made inside a ``with`` block, so code and docs can keep their
 real host names.
 """
 
+from __future__ import annotations
+
 import base64
 import contextlib
 import hashlib
 import hmac
 import json
 import re
-import socket
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping, TypeVar, overload
 from urllib.parse import parse_qs, unquote
 
 import gevent
-from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.pywsgi import WSGIServer
 
 from napix import connection as _connection
+from napixd._pywsgi import NapixHandler
 from napixd.plugins.exceptions import ExceptionsCatcher
 
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment as Environ
+
 __all__ = ['NapixServer', 'ServerRequest', 'Reply', 'routed']
+
+#: A route's handler: ``handler(request, **placeholders)`` returns what to answer.
+Handler = Callable[..., Any]
+_H = TypeVar('_H', bound=Handler)
 
 
 class Reply(Exception):
     """Raise it from a handler to answer *status* with *body* (a str or a JSON value)."""
 
-    def __init__(self, status, body='', headers=None):
+    def __init__(self, status: int, body: Any = '',
+                 headers: Mapping[str, str] | None = None) -> None:
         Exception.__init__(self, status, body)
         self.status = status
         self.body = body
@@ -62,7 +73,7 @@ class ServerRequest(object):
     environ, lower-cased with dashes), ``login`` (who signed it, or ``None``),
     ``server`` and ``environ``."""
 
-    def __init__(self, environ, path, login, server):
+    def __init__(self, environ: Environ, path: str, login: str | None, server: NapixServer) -> None:
         self.environ = environ
         self.method = environ['REQUEST_METHOD']
         self.path = path
@@ -83,48 +94,16 @@ class ServerRequest(object):
             self.body = None
 
 
-class _NapixHandler(WSGIHandler):
-    """gevent's handler, serving as napixd's own: ``PATH_INFO`` is the path as
-    sent, still percent-encoded; each response leaves in one send, on a socket
-    without Nagle's delay (else every keep-alive request after the first waits
-    for the client's delayed ACK, ~40 ms); connections are counted."""
-
-    def handle(self):
-        server = self.server.napix
-        server.connections_opened += 1
-        server.open_connections += 1
-        try:
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            WSGIHandler.handle(self)
-        finally:
-            server.open_connections -= 1
-
-    def get_environ(self):
-        environ = WSGIHandler.get_environ(self)
-        environ['PATH_INFO'] = self.path.partition('?')[0]
-        return environ
-
-    def _write_with_headers(self, data):
-        # gevent sends the head, then the body: gather both into one send.
-        parts = []
-        self._sendall = parts.append
-        try:
-            WSGIHandler._write_with_headers(self, data)
-        finally:
-            del self._sendall
-        self._sendall(b''.join(parts))
-
-
-def _unquote(text):
+def _unquote(text: str) -> str:
     return unquote(text, encoding='utf-8', errors='replace')
 
 
-def _match(route, segments):
+def _match(route: list[re.Pattern[str]], segments: list[str]) -> dict[str, str] | None:
     """The placeholders of *route* (compiled segments) in the decoded
     *segments* of a path, or ``None`` when it does not match."""
     if len(route) != len(segments):
         return None
-    placeholders = {}
+    placeholders: dict[str, str] = {}
     for regex, segment in zip(route, segments, strict=True):
         match = regex.fullmatch(segment)
         if match is None:
@@ -133,7 +112,7 @@ def _match(route, segments):
     return placeholders
 
 
-def _status_line(status):
+def _status_line(status: int) -> str:
     try:
         return '{0} {1}'.format(status, HTTPStatus(status).phrase)
     except ValueError:
@@ -157,8 +136,10 @@ class NapixServer(object):
     (``(login, method, path)`` of each request served) are there to assert on.
     """
 
-    def __init__(self, users=None, tokens=None, max_concurrent=2, require_auth=True,
-                 hosts=None, nonsecure_parameter='token', delay=0):
+    def __init__(self, users: Mapping[str, str] | None = None,
+                 tokens: Mapping[str, str] | None = None, max_concurrent: int | None = 2,
+                 require_auth: bool = True, hosts: Collection[str] | None = None,
+                 nonsecure_parameter: str = 'token', delay: float = 0) -> None:
         self.users = dict(users if users is not None else {'root': 'toor'})
         self.tokens = dict(tokens or {})
         self.max_concurrent = max_concurrent
@@ -166,23 +147,27 @@ class NapixServer(object):
         self.hosts = hosts
         self.nonsecure_parameter = nonsecure_parameter
         self.delay = delay
-        self.routes = []
+        self.routes: list[tuple[str, list[re.Pattern[str]], Handler]] = []
         self.reset_counters()
-        self._nonces = set()
-        self._by_address = {}
-        self._server = None
+        self._nonces: set[str] = set()
+        self._by_address: dict[str | None, int] = {}
+        self._server: Any = None
         self.application = ExceptionsCatcher(self._napix_app)
 
-    def reset_counters(self):
+    def reset_counters(self) -> None:
         """Set every counter back to 0."""
         self.connections_opened = 0
         self.open_connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.requests = []
+        self.requests: list[tuple[str | None, str, str]] = []
 
     # Routing
-    def route(self, method, pattern, handler=None):
+    @overload
+    def route(self, method: str, pattern: str) -> Callable[[_H], _H]: ...
+    @overload
+    def route(self, method: str, pattern: str, handler: _H) -> _H: ...
+    def route(self, method: str, pattern: str, handler: _H | None = None) -> Any:
         """Register *handler* for *method* and *pattern* (``'/vm/{id}'``);
         usable as a decorator.
 
@@ -197,7 +182,7 @@ class NapixServer(object):
         request, the one registered last answers: a test may override a route
         of a shared fixture.
         """
-        def register(function):
+        def register(function: _H) -> _H:
             segments = [re.compile(re.sub(r'\\{(\w+)\\}', r'(?P<\1>.+)', re.escape(part)))
                         for part in pattern.split('/')]
             self.routes.append((method.upper(), segments, function))
@@ -205,41 +190,41 @@ class NapixServer(object):
         return register(handler) if handler is not None else register
 
     # Life cycle
-    def start(self):
+    def start(self) -> NapixServer:
         """Listen on an ephemeral port of 127.0.0.1 and serve in the background."""
         self._server = WSGIServer(('127.0.0.1', 0), self.application, log=None,
-                                  error_log=None, handler_class=_NapixHandler)
+                                  error_log=None, handler_class=NapixHandler)
         self._server.napix = self
         self._server.start()
         return self
 
-    def stop(self, timeout=1):
+    def stop(self, timeout: float = 1) -> None:
         """Stop listening, and close the connections still open."""
         if self._server is not None:
             self._server.stop(timeout=timeout)
             self._server = None
 
-    def __enter__(self):
+    def __enter__(self) -> NapixServer:
         return self.start() if self._server is None else self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
-    def port(self):
-        return self._server.server_port
+    def port(self) -> int:
+        return int(self._server.server_port)
 
     @property
-    def host(self):
+    def host(self) -> str:
         """``'127.0.0.1:<port>'``: what to give a client."""
         return '127.0.0.1:{0}'.format(self.port)
 
     @property
-    def address(self):
+    def address(self) -> str:
         return self.host
 
     # The application
-    def _napix_app(self, environ, start_response):
+    def _napix_app(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
         address = environ.get('REMOTE_ADDR')
         self._by_address[address] = self._by_address.get(address, 0) + 1
         self.in_flight += 1
@@ -255,15 +240,15 @@ class NapixServer(object):
             self.in_flight -= 1
             self._by_address[address] -= 1
 
-    def _serve(self, environ, start_response):
-        raw_path = environ.get('PATH_INFO', '')
+    def _serve(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        raw_path: str = environ.get('PATH_INFO', '')
         path = _unquote(raw_path)
         if self.hosts is not None and environ.get('HTTP_HOST') not in self.hosts:
             raise Reply(400, 'Bad Host header')
         login = self.authenticate(environ, raw_path)
         if self.delay:
             gevent.sleep(self.delay)
-        method = environ['REQUEST_METHOD']
+        method: str = environ['REQUEST_METHOD']
         self.requests.append((login, method, path))
         segments = [_unquote(segment) for segment in raw_path.split('/')]
         allowed = False
@@ -275,7 +260,8 @@ class NapixServer(object):
             if route_method != method:
                 continue
             result = handler(ServerRequest(environ, path, login, self), **placeholders)
-            status, headers = 200, {}
+            status: int = 200
+            headers: Mapping[str, str] = {}
             if isinstance(result, tuple) and len(result) == 3:
                 status, headers, result = result
             elif isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
@@ -285,7 +271,8 @@ class NapixServer(object):
             raise Reply(405, 'Method not allowed')
         raise Reply(404, '`{0}` not found'.format(path))
 
-    def _answer(self, start_response, status, body, headers=None):
+    def _answer(self, start_response: StartResponse, status: int, body: Any,
+                headers: Mapping[str, str] | None = None) -> list[bytes]:
         headers = dict(headers or {})
         if body is None or body == '':
             data = b''
@@ -302,12 +289,12 @@ class NapixServer(object):
         return [data]
 
     # Authentication, as napixd checks it
-    def authenticate(self, environ, path):
+    def authenticate(self, environ: Environ, path: str) -> str | None:
         """Return the login of the request, or raise :class:`Reply` 401/403.
 
         *path* is the path as sent, still percent-encoded: what napixd
         compares the signed path (or the JWT's ``sub``) with."""
-        header = environ.get('HTTP_AUTHORIZATION')
+        header: str | None = environ.get('HTTP_AUTHORIZATION')
         if header:
             if header.startswith('Token '):
                 login = self.tokens.get(header[6:])
@@ -326,18 +313,18 @@ class NapixServer(object):
             return None
         raise Reply(401, 'You need to sign your request')
 
-    def _key(self, login):
+    def _key(self, login: Any) -> bytes:
         key = self.users.get(login)
         if key is None:
             raise Reply(403, 'Unknown user')
         return key.encode('utf-8')
 
-    def _fresh(self, nonce):
+    def _fresh(self, nonce: Any) -> None:
         if not nonce or nonce in self._nonces:
             raise Reply(403, 'Replayed or missing nonce')
         self._nonces.add(nonce)
 
-    def _check_signed(self, environ, path, header):
+    def _check_signed(self, environ: Environ, path: str, header: str) -> str | None:
         msg, _, signature = header.rpartition(':')
         data = {k: v[0] for k, v in parse_qs(msg).items()}
         for key in ('host', 'method', 'path'):
@@ -351,7 +338,7 @@ class NapixServer(object):
             raise Reply(403, 'Bad method')
         if data['path'] != actual_path:
             raise Reply(403, 'Bad path')
-        login = data.get('login')
+        login: str | None = data.get('login')
         expected = hmac.new(self._key(login), msg.encode('utf-8'), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
             raise Reply(403, 'Signature mismatch')
@@ -360,7 +347,7 @@ class NapixServer(object):
         self._fresh(data.get('nonce'))
         return login
 
-    def _check_nonsecure(self, value):
+    def _check_nonsecure(self, value: str) -> str:
         if ':' not in value:
             raise Reply(401, 'Token should be login:signature')
         login, _, signature = value.partition(':')
@@ -369,7 +356,7 @@ class NapixServer(object):
             raise Reply(403, 'Signature mismatch')
         return login
 
-    def _check_jwt(self, environ, path, header):
+    def _check_jwt(self, environ: Environ, path: str, header: str) -> str | None:
         head, payload, signature = header.split('.')
         try:
             head_data = json.loads(base64.urlsafe_b64decode(head.encode('ascii')))
@@ -378,7 +365,7 @@ class NapixServer(object):
             raise Reply(403, 'Invalid token encoding') from None
         if set(head_data) - {'alg', 'typ'}:
             raise Reply(403, 'Unexpected token header')
-        login = claims.get('iss')
+        login: str | None = claims.get('iss')
         message = (head + '.' + payload).encode('ascii')
         expected = hmac.new(self._key(login), message, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
@@ -392,12 +379,12 @@ class NapixServer(object):
         self._fresh(claims.get('jti'))
         return login
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<NapixServer {0}>'.format(self.host if self._server else 'stopped')
 
 
 @contextlib.contextmanager
-def routed(routes):
+def routed(routes: Mapping[str, NapixServer | str]) -> Iterator[None]:
     """Within the block, connect to test servers instead of real hosts.
 
     *routes* maps host names (``'server.napix.nx'``, or ``'name:port'``) to a

@@ -4,12 +4,20 @@ credentials, fan the request out, print the answers, choose the exit status.
 The terminal library (*rich*) is imported only when something is drawn.
 """
 
+from __future__ import annotations
+
+import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from napixd.cli.credentials import CredentialsError, load_credentials
 from napixd.cli.options import METHODS, UsageError, build_parser
+
+if TYPE_CHECKING:
+    from napixd.cli.fanout import Outcome
+    from napixd.client import ClientPool
 
 __all__ = ['main', 'run_command', 'Command', 'EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE',
            'EXIT_INTERRUPTED']
@@ -20,7 +28,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _ask_key(login):
+def _ask_key(login: str) -> str:
     """Ask the terminal for the key of *login*, without echoing it. Ctrl-C
     raises :exc:`KeyboardInterrupt`; Ctrl-D or an empty key is a usage error.
     Either way the prompt's line is ended first."""
@@ -40,7 +48,7 @@ def _ask_key(login):
     return key
 
 
-def _read_hosts_file(name):
+def _read_hosts_file(name: str) -> List[str]:
     try:
         if name == '-':
             text = sys.stdin.read()
@@ -52,7 +60,7 @@ def _read_hosts_file(name):
             name, error.strerror or type(error).__name__))
     except UnicodeDecodeError:
         raise UsageError('cannot read hosts file {0}: not UTF-8 text'.format(name))
-    hosts = []
+    hosts: List[str] = []
     for line in text.splitlines():
         line = line.split('#', 1)[0].strip()
         if line:
@@ -63,19 +71,20 @@ def _read_hosts_file(name):
 class Command(object):
     """The checked arguments of one ``napix METHOD PATH HOST...`` run."""
 
-    def __init__(self, args):
-        from napix.connection import check_url, parse_host
+    def __init__(self, args: argparse.Namespace) -> None:
+        from napix.checks import check_url
+        from napix.connection import parse_host
 
         method = args.method.upper()
         if method not in METHODS:
             raise UsageError('unknown method {0!r}: expected one of {1}'.format(
                 args.method, ', '.join(METHODS)))
-        self.method = method
+        self.method: str = method
         try:
             self.path = check_url(args.path)
         except ValueError as error:
             raise UsageError(str(error).replace('invalid url', 'invalid path', 1))
-        hosts = list(args.hosts)
+        hosts: List[str] = list(args.hosts)
         if args.hosts_file:
             hosts.extend(_read_hosts_file(args.hosts_file))
         if not hosts:
@@ -86,7 +95,8 @@ class Command(object):
             except ValueError as error:
                 raise UsageError(str(error))
         self.hosts = hosts
-        self.body = self.headers = None
+        self.body: Any = None
+        self.headers: Optional[Dict[str, str]] = None
         if args.body is not None:
             try:
                 self.body = json.loads(args.body)
@@ -102,22 +112,22 @@ class Command(object):
                 ask_key=_ask_key if sys.stdin.isatty() and sys.stderr.isatty() else None)
         except CredentialsError as error:
             raise UsageError(str(error))
-        self.simultaneous = args.simultaneous
-        self.timeout = args.timeout
-        self.unordered = args.unordered
-        self.first = args.first
-        self.json = args.json or not sys.stdout.isatty()
+        self.simultaneous: int = args.simultaneous
+        self.timeout: Optional[float] = args.timeout
+        self.unordered: bool = args.unordered
+        self.first: bool = args.first
+        self.json: bool = args.json or not sys.stdout.isatty()
 
-    def make_pool(self):
+    def make_pool(self) -> ClientPool:
         from napixd.client import ClientPool
 
-        options = {}
+        options: Dict[str, Any] = {}
         if self.timeout is not None:
             options['timeout'] = self.timeout
         return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
 
 
-def _raise_file_limit(needed):
+def _raise_file_limit(needed: int) -> None:
     """Let one process hold a socket per host: raise the soft limit of open
     files towards the hard one when the hosts need more."""
     try:
@@ -136,13 +146,13 @@ class _JSONLines(object):
     """Writes outcomes as JSON lines on stdout: at once (*unordered*), or in
     the order of the hosts as soon as the ones before have answered."""
 
-    def __init__(self, total, unordered):
+    def __init__(self, total: int, unordered: bool) -> None:
         self.unordered = unordered
-        self.waiting = {}
+        self.waiting: Dict[int, Outcome] = {}
         self.next = 0
         self.total = total
 
-    def __call__(self, outcome):
+    def __call__(self, outcome: Outcome) -> None:
         if self.unordered:
             self._write(outcome)
             return
@@ -151,18 +161,18 @@ class _JSONLines(object):
             self._write(self.waiting.pop(self.next))
             self.next += 1
 
-    def flush_rest(self, outcomes):
+    def flush_rest(self, outcomes: Sequence[Optional[Outcome]]) -> None:
         """Write what completed but waited behind a host that never answered."""
         for outcome in outcomes:
             if outcome is not None and outcome.index in self.waiting:
                 self._write(self.waiting.pop(outcome.index))
 
-    def _write(self, outcome):
+    def _write(self, outcome: Outcome) -> None:
         sys.stdout.write(json.dumps(outcome.as_json(), ensure_ascii=False, default=str) + '\n')
         sys.stdout.flush()
 
 
-def run_command(command):
+def run_command(command: Command) -> int:
     """Run the fan-out and print it; return the exit status."""
     from napixd.cli.fanout import FanOut, on_sigint
 
@@ -172,7 +182,7 @@ def run_command(command):
     fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,
                     first=command.first, on_result=writer, headers=command.headers,
                     credentials=command.credentials.source)
-    progress = None
+    progress: Optional[ProgressDisplay] = None
     # JSON lines streaming to the same terminal would tear a live bar apart.
     if sys.stderr.isatty() and not (writer is not None and sys.stdout.isatty()):
         from napixd.cli.render import ProgressDisplay, make_console
@@ -213,12 +223,12 @@ def run_command(command):
     return EXIT_OK if fanout.ok == fanout.total else EXIT_FAILED
 
 
-def _fail(message):
+def _fail(message: object) -> int:
     sys.stderr.write('napix: error: {0}\n'.format(message))
     return EXIT_USAGE
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``napix`` command with *argv* (default ``sys.argv[1:]``);
     return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -24,11 +24,17 @@ or refused. No error message ever quotes a key, a token or a line of a file;
 :attr:`Credentials.source` names the place and the login, never a secret.
 """
 
+from __future__ import annotations
+
 import configparser
 import os
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Union
 
 from napix.authenticators import (AnonAuthenticator, JWTAuthenticator, LoginAuthenticator,
                                   NonSecureAuthenticator, TokenIdentifier)
+
+if TYPE_CHECKING:
+    from napix.connection import Authenticator
 
 __all__ = ['Credentials', 'CredentialsError', 'default_config_path', 'load_credentials',
            'load_authenticator', 'PROTOCOLS']
@@ -36,7 +42,7 @@ __all__ = ['Credentials', 'CredentialsError', 'default_config_path', 'load_crede
 SECTION = 'napix'
 
 #: ``--auth`` values: how a login and key sign requests.
-PROTOCOLS = {
+PROTOCOLS: Dict[str, Callable[[str, str], Authenticator]] = {
     'secure': LoginAuthenticator,
     'nonsecure': NonSecureAuthenticator,
     'jwt': JWTAuthenticator,
@@ -48,13 +54,13 @@ class CredentialsError(ValueError):
     safe to print."""
 
 
-def default_config_path(environ=os.environ):
+def default_config_path(environ: Mapping[str, str] = os.environ) -> str:
     """``$XDG_CONFIG_HOME/napix/credentials``, by default under ``~/.config``."""
     base = environ.get('XDG_CONFIG_HOME') or os.path.join(os.path.expanduser('~'), '.config')
     return os.path.join(base, 'napix', 'credentials')
 
 
-def _read_config(path, explicit):
+def _read_config(path: str, explicit: bool) -> Dict[str, str]:
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding='utf-8') as stream:
@@ -72,9 +78,10 @@ def _read_config(path, explicit):
             path)) from None
     except configparser.Error as error:
         # configparser quotes the offending lines: they may hold the key.
-        line = getattr(error, 'lineno', None)
-        if line is None and getattr(error, 'errors', None):
-            line = error.errors[0][0]
+        line: Optional[int] = getattr(error, 'lineno', None)
+        errors = getattr(error, 'errors', None)  # a ParsingError's (line, text) pairs
+        if line is None and errors:
+            line = errors[0][0]
         raise CredentialsError(
             'the credentials file {0} is not in ini form ({1}{2}); expected a [{3}] section '
             'with login and key, or token'.format(
@@ -96,11 +103,11 @@ class Credentials(object):
 
     __slots__ = ('authenticator', 'source')
 
-    def __init__(self, authenticator, source):
+    def __init__(self, authenticator: Authenticator, source: str) -> None:
         self.authenticator = authenticator
         self.source = source
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Credentials from {0}>'.format(self.source)
 
 
@@ -108,39 +115,42 @@ class _Place(object):
     """One place credentials may come from, with the names a user knows its
     values by (``--login``, ``NAPIX_LOGIN``, ``login in FILE``)."""
 
-    def __init__(self, values, names, where, auth=None):
-        self.values = {name: values.get(name) for name in ('login', 'key', 'token')}
+    def __init__(self, values: Mapping[str, Optional[str]], names: Dict[str, str],
+                 where: Union[str, Callable[[str], str]], auth: Optional[str] = None) -> None:
+        self.values: Dict[str, Optional[str]] = {
+            name: values.get(name) for name in ('login', 'key', 'token')}
         self.names = names
         self.where = where  # a string, or a function of the names used
         self.auth = auth
 
-    def holds_any(self):
+    def holds_any(self) -> bool:
         return any(self.values.values())
 
-    def source(self, used, prompted=False):
+    def source(self, used: str, prompted: bool = False) -> str:
         where = self.where(used) if callable(self.where) else self.where
         return where + ' and the key prompt' if prompted else where
 
 
-def _options_place(login, key, token):
+def _options_place(login: Optional[str], key: Optional[str], token: Optional[str]) -> _Place:
     return _Place({'login': login, 'key': key, 'token': token},
                   {'login': '--login', 'key': '--key', 'token': '--token'}, str)
 
 
-def _environment_place(environ):
+def _environment_place(environ: Mapping[str, str]) -> _Place:
     names = {'login': 'NAPIX_LOGIN', 'key': 'NAPIX_KEY', 'token': 'NAPIX_TOKEN'}
     return _Place({name: environ.get(variable) for name, variable in names.items()}, names,
                   '{0} in the environment'.format)
 
 
-def _file_place(path, explicit):
+def _file_place(path: str, explicit: bool) -> _Place:
     values = _read_config(path, explicit)
     names = {name: '{0} in {1}'.format(name, path) for name in ('login', 'key', 'token')}
     where = ('--config ' if explicit else 'the file ') + path
     return _Place(values, names, where, auth=values.get('auth'))
 
 
-def _places(login, key, token, config, environ):
+def _places(login: Optional[str], key: Optional[str], token: Optional[str],
+            config: Optional[str], environ: Mapping[str, str]) -> Iterator[_Place]:
     """The places in their order of precedence; a file is read when reached."""
     yield _options_place(login, key, token)
     if config is not None:
@@ -150,8 +160,11 @@ def _places(login, key, token, config, environ):
         yield _file_place(default_config_path(environ), explicit=False)
 
 
-def load_credentials(login=None, key=None, token=None, protocol=None, config=None,
-                     anonymous=False, environ=os.environ, ask_key=None):
+def load_credentials(login: Optional[str] = None, key: Optional[str] = None,
+                     token: Optional[str] = None, protocol: Optional[str] = None,
+                     config: Optional[str] = None, anonymous: bool = False,
+                     environ: Mapping[str, str] = os.environ,
+                     ask_key: Optional[Callable[[str], Optional[str]]] = None) -> Credentials:
     """Return the :class:`Credentials` the command should use.
 
     :param login, key, token: from the command line options (or ``None``).
@@ -178,6 +191,7 @@ def load_credentials(login=None, key=None, token=None, protocol=None, config=Non
         raise CredentialsError('both a token and a login/key: {0} and {1}; give one or the '
                                'other'.format(names['token'], names['login' if values['login']
                                                                     else 'key']))
+    authenticator: Authenticator
     if values['token']:
         try:
             authenticator = TokenIdentifier(values['token'])
@@ -208,6 +222,6 @@ def load_credentials(login=None, key=None, token=None, protocol=None, config=Non
     return Credentials(authenticator, '{0} ({1})'.format(place.source(used, prompted), detail))
 
 
-def load_authenticator(*args, **kwargs):
+def load_authenticator(*args: Any, **kwargs: Any) -> Authenticator:
     """The authenticator of :func:`load_credentials` (same arguments)."""
     return load_credentials(*args, **kwargs).authenticator

@@ -14,19 +14,25 @@ with :func:`~napixd.testing.routed`, and runs:
 Every request is signed with the standard protocol and checked by the servers.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import socket
 from time import monotonic
+from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import gevent
+from rich.console import Console
 
 from napix.authenticators import LoginAuthenticator
+from napix.exceptions import HTTPError
+from napix.models import Request
 from napixd.cli.fanout import FanOut, describe_error, on_sigint
 from napixd.cli.render import (ProgressDisplay, format_seconds, make_console, outcome_table,
                                summary_text)
 from napixd.client import Client, ClientPool
-from napixd.testing import NapixServer, Reply, routed
+from napixd.testing import NapixServer, Reply, ServerRequest, routed
 
 __all__ = ['main', 'Demo']
 
@@ -51,7 +57,7 @@ Ctrl-C stops it early.
 """
 
 
-def _code(console, text):
+def _code(console: Console, text: str) -> None:
     for line in text.strip('\n').splitlines():
         console.print('    ' + line, style='cyan', markup=False, highlight=False, soft_wrap=True)
     console.print()
@@ -60,24 +66,24 @@ def _code(console, text):
 class Demo(object):
     """The servers of the demo and the four scenarios that use them."""
 
-    def __init__(self, console, progress_console=None):
+    def __init__(self, console: Console, progress_console: Optional[Console] = None) -> None:
         self.console = console
         self.progress_console = progress_console
-        self.servers = []
-        self.routes = {}
+        self.servers: List[NapixServer] = []
+        self.routes: Dict[str, Union[NapixServer, str]] = {}
         self.auth = LoginAuthenticator('root', 'toor')
-        self._closed_socket = None
-        self.fanout = None
-        self._main = None
+        self._closed_socket: Optional[socket.socket] = None
+        self.fanout: Optional[FanOut] = None
+        self._main: Any = None
 
     # The servers
-    def _server(self, name, delay=0):
+    def _server(self, name: str, delay: float = 0) -> NapixServer:
         server = NapixServer(users=USERS, delay=delay).start()
         self.servers.append(server)
         self.routes[name] = server
         return server
 
-    def start_servers(self):
+    def start_servers(self) -> None:
         capacities = [('xen1.enix.org', 8, 0.1), ('xen2.enix.org', 64, 0.4),
                       ('xen3.enix.org', 128, 3.0)]
         for name, size, delay in capacities:
@@ -86,7 +92,7 @@ class Demo(object):
         failing = self._server('xen4.enix.org')
 
         @failing.route('GET', '/capacity/capacity')
-        def broken(request):
+        def broken(request: ServerRequest) -> Any:
             raise RuntimeError('disk array offline')
 
         ip = self._server('ip-allocator.enix.org', delay=0.3)
@@ -98,13 +104,13 @@ class Demo(object):
         inventory = self._server('inventory.enix.org')
 
         @inventory.route('GET', '/vm/{id}')
-        def inventory_vm(request, id):
+        def inventory_vm(request: ServerRequest, id: str) -> Any:
             raise Reply(404, '`{0}` not found'.format(id))
 
         api = self._server('api.enix.org')
 
         @api.route('GET', '/vm/{id}')
-        def api_vm(request, id):
+        def api_vm(request: ServerRequest, id: str) -> Any:
             # A service of api.enix.org asks inventory.enix.org and lets the
             # HTTPError go: its ExceptionsCatcher answers 500 with the chain.
             with Client('inventory.enix.org', {'login': 'api', 'key': 'api-secret'}) as client:
@@ -113,13 +119,13 @@ class Demo(object):
         for number in range(1, FLEET + 1):
             self._fleet_server(number)
 
-    def _fleet_server(self, number):
+    def _fleet_server(self, number: int) -> None:
         name = self.fleet_name(number)
         if number == 57:
             # Bound but not listening: connecting is refused.
-            self._closed_socket = socket.socket()
-            self._closed_socket.bind(('127.0.0.1', 0))
-            self.routes[name] = '127.0.0.1:{0}'.format(self._closed_socket.getsockname()[1])
+            self._closed_socket = closed = socket.socket()
+            closed.bind(('127.0.0.1', 0))
+            self.routes[name] = '127.0.0.1:{0}'.format(closed.getsockname()[1])
             return
         delay = 0.1 + 1.5 * ((number * 37) % 100) / 100.0
         if number == 83:
@@ -128,22 +134,22 @@ class Demo(object):
         free = 16 + (number * 53) % 240
 
         @server.route('GET', '/capacity/capacity')
-        def capacity(request):
+        def capacity(request: ServerRequest) -> Any:
             if number in (12, 64):
                 raise Reply(503, 'maintenance until 14:00')
             return {'size': free}
 
     @staticmethod
-    def fleet_name(number):
+    def fleet_name(number: int) -> str:
         return 'node{0:03d}.demo.enix.org'.format(number)
 
-    def stop_servers(self):
+    def stop_servers(self) -> None:
         gevent.joinall([gevent.spawn(server.stop, 0.5) for server in self.servers])
         if self._closed_socket is not None:
             self._closed_socket.close()
 
     # The scenarios
-    def run(self):
+    def run(self) -> int:
         c = self.console
         started = monotonic()
         c.print('[bold]napix demo[/]: the napixd client library at work.')
@@ -163,18 +169,18 @@ class Demo(object):
                 style='cyan', markup=False, soft_wrap=True)
         return status
 
-    def _interrupt(self):
+    def _interrupt(self) -> None:
         # Ctrl-C: a fan-out stops and prints what it has; elsewhere the demo ends.
         if self.fanout is not None:
             self.fanout.interrupt()
         else:
             self._main.throw(KeyboardInterrupt)
 
-    def _heading(self, text):
+    def _heading(self, text: str) -> None:
         self.console.print()
         self.console.rule('[bold]{0}'.format(text), align='left')
 
-    def create_resource(self):
+    def create_resource(self) -> None:
         c = self.console
         self._heading('1. Create a resource: an IP and a disk at once, with wait()')
         _code(c, """
@@ -191,16 +197,16 @@ ip, filer = cp.wait()     # both answers, in the order of the requests
         elapsed = monotonic() - started
         for response in (ip, filer):
             if isinstance(response, Exception):
-                c.print('  {0:<22} failed: {1}'.format(response.request.host,
+                c.print('  {0:<22} failed: {1}'.format(_host(response),
                                                         describe_error(response)), markup=False)
                 continue
             c.print('  {0:<22} {1} {2:<11} Location: {3}'.format(
-                response.request.host, response.status, response.reason,
+                _host(response), response.status, response.reason,
                 response.headers.get('location')), markup=False)
         c.print('  Both ready in {0}: the servers took 0.3 s and 0.5 s, at the same '
                 'time.'.format(format_seconds(elapsed)))
 
-    def pick_hypervisor(self):
+    def pick_hypervisor(self) -> None:
         c = self.console
         self._heading('2. Pick the first hypervisor with {0} GB free, with '
                       'wait_unordered()'.format(EXPECTED))
@@ -218,10 +224,11 @@ for response in cp.wait_unordered(timeout=10):   # as they come
                 cp.request(name, 'GET', '/capacity/capacity')
             for response in cp.wait_unordered(timeout=10):
                 when = format_seconds(monotonic() - started)
-                host = response.request.host
+                host = _host(response)
                 if response.status != 200:
                     c.print('  {0:>6}  {1}  {2}  disregarded: {3}'.format(
-                        when, host, response.status, describe_error(response).split(' (')[0]),
+                        when, host, response.status,
+                        describe_error(cast(HTTPError, response)).split(' (')[0]),
                         markup=False)
                     continue
                 size = response.body['size']
@@ -239,7 +246,7 @@ for response in cp.wait_unordered(timeout=10):   # as they come
             c.print('  xen3.enix.org (128 GB, but 3 s to answer) was not waited for: leaving '
                     'the `with ClientPool` block cancelled its request.', markup=False)
 
-    def fan_out(self):
+    def fan_out(self) -> int:
         c = self.console
         hosts = [self.fleet_name(n) for n in range(1, FLEET + 1)]
         self._heading('3. Ask {0} hosts at once: what `napix` shows'.format(FLEET))
@@ -267,7 +274,7 @@ for response in cp.wait_unordered(timeout=10):   # as they come
                                                sum(o.seconds for o in done)))
         return 0
 
-    def bubbled_error(self):
+    def bubbled_error(self) -> None:
         c = self.console
         self._heading('4. An error that bubbled through two servers')
         c.print('api.enix.org asks inventory.enix.org for VM 10, which answers 404; '
@@ -277,7 +284,7 @@ for response in cp.wait_unordered(timeout=10):   # as they come
             try:
                 client.request('GET', '/vm/10')
             except Exception as error:
-                failure = error
+                failure: Any = error  # the HTTPError of api.enix.org
             else:  # pragma: no cover - the route always fails
                 raise AssertionError('api.enix.org/vm/10 should fail')
         c.print()
@@ -292,7 +299,12 @@ for response in cp.wait_unordered(timeout=10):   # as they come
             c.print('    ' + line, markup=False, highlight=False, soft_wrap=True)
 
 
-def main(argv=()):
+def _host(result: Any) -> str:
+    """The host a pool's result (a Response or an HTTPError) answers for."""
+    return cast(Request, result.request).host
+
+
+def main(argv: Sequence[str] = ()) -> int:
     """Run the demo; return the exit status (0 when it went as planned)."""
     parser = argparse.ArgumentParser(prog='napix demo', description=DESCRIPTION.format(
         servers=SERVERS, fleet=FLEET, seconds=SECONDS),

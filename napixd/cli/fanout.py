@@ -6,16 +6,25 @@ interrupted (Ctrl-C) or stopped at the first success. Nothing here touches the
 terminal: :mod:`napixd.cli.render` draws, this module only counts and describes.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import signal
 from contextlib import contextmanager
 from time import monotonic
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping,
+                    Optional, cast)
 
 import gevent
 from gevent.queue import SimpleQueue
 
 from napix.exceptions import Cancelled, HTTPError, TransportError
+
+if TYPE_CHECKING:
+    from napix.checks import Body
+    from napix.models import Response
+    from napixd.client.pool import ClientPool
 
 __all__ = ['FanOut', 'Outcome', 'describe_error', 'describe_body', 'on_sigint']
 
@@ -35,7 +44,9 @@ class Outcome(object):
 
     __slots__ = ('index', 'host', 'seconds', 'response', 'error', 'credentials')
 
-    def __init__(self, index, host, seconds, response=None, error=None, credentials=None):
+    def __init__(self, index: int, host: str, seconds: float,
+                 response: Optional[Response] = None, error: Optional[BaseException] = None,
+                 credentials: Optional[str] = None) -> None:
         self.index = index
         self.host = host
         self.seconds = seconds
@@ -44,32 +55,33 @@ class Outcome(object):
         self.credentials = credentials
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         """``True`` when the host answered below 400."""
         return self.error is None
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """``True`` when the request was cancelled before it completed."""
         return isinstance(self.error, Cancelled)
 
     @property
-    def refused_credentials(self):
+    def refused_credentials(self) -> bool:
         """``True`` when the host answered 401 or 403."""
         return self.status in (401, 403)
 
     @property
-    def status(self):
+    def status(self) -> Optional[int]:
         """The HTTP status, or ``None`` when no response came."""
         if self.response is not None:
             return self.response.status
-        return getattr(self.error, 'status', None)
+        status: Optional[int] = getattr(self.error, 'status', None)
+        return status
 
     @property
-    def status_text(self):
+    def status_text(self) -> str:
         """``'200 OK'``, ``'404 Not Found'``, or what went wrong without a status:
         ``'timeout'``, ``'refused'``, ``'cancelled'``, ``'no answer'``."""
-        response = self.response if self.response is not None else \
+        response: Optional[Response] = self.response if self.response is not None else \
             getattr(self.error, 'response', None)
         if response is not None:
             return '{0} {1}'.format(response.status, response.reason or '').strip()
@@ -82,11 +94,11 @@ class Outcome(object):
                 'ResponseTooLarge': 'too large'}.get(name, 'error')
 
     @property
-    def summary(self):
+    def summary(self) -> str:
         """One line: the body of a success, or the error with its bubbled chain
         (and, for a 401 or 403, where the credentials came from)."""
         if self.error is None:
-            return describe_body(self.response)
+            return describe_body(cast('Response', self.response))
         if self.cancelled:
             return 'cancelled before it answered'
         text = describe_error(self.error)
@@ -94,13 +106,14 @@ class Outcome(object):
             text += ' (credentials from {0})'.format(self.credentials)
         return text
 
-    def as_json(self):
+    def as_json(self) -> Dict[str, Any]:
         """A ``dict`` ready for :func:`json.dumps`, one per line of ``--json`` output."""
-        data = {'host': self.host, 'status': self.status, 'ok': self.ok,
+        data: Dict[str, Any] = {'host': self.host, 'status': self.status, 'ok': self.ok,
                 'seconds': round(self.seconds, 4)}
         if self.error is None:
-            data['body'] = self.response.body
-            location = self.response.headers.get('location')
+            response = cast('Response', self.response)
+            data['body'] = response.body
+            location = response.headers.get('location')
             if location:
                 data['location'] = location
             return data
@@ -116,16 +129,16 @@ class Outcome(object):
             data['credentials'] = self.credentials
         return data
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Outcome {0} {1}>'.format(self.host, self.status_text)
 
 
-def _one_line(text, limit=500):
+def _one_line(text: object, limit: int = 500) -> str:
     text = ' '.join(str(text).split())
     return text if len(text) <= limit else text[:limit - 1] + '…'
 
 
-def describe_body(response):
+def describe_body(response: Response) -> str:
     """A one-line summary of a successful response's body (compact JSON, or
     the text); for an empty body, the ``Location`` header if any."""
     body = response.body
@@ -137,10 +150,10 @@ def describe_body(response):
     return _one_line(json.dumps(body, ensure_ascii=False, separators=(', ', ': ')))
 
 
-def describe_remote_error(error):
+def describe_remote_error(error: Any) -> str:
     """The compact form of a ``remote_error``, following the bubbled chain:
     ``GET b.napix.nx/vm/10 → "404 NOT FOUND" `10` not found``."""
-    parts = []
+    parts: List[str] = []
     for _ in range(_MAX_CHAIN):
         if not isinstance(error, dict):
             if error not in (None, ''):
@@ -151,7 +164,7 @@ def describe_remote_error(error):
             parts.append(_one_line(call, 200))
             error = error['remote_error']
             continue
-        text = error.get('error_class') or 'Error'
+        text: str = error.get('error_class') or 'Error'
         if error.get('error_text'):
             text += ': ' + str(error['error_text'])
         where = error.get('filename')
@@ -164,7 +177,7 @@ def describe_remote_error(error):
     return ' → '.join(parts)
 
 
-def describe_error(error):
+def describe_error(error: BaseException) -> str:
     """One line saying why a host failed, never with credentials.
 
     A plain error answer gives its body (the status is shown apart), a JSON
@@ -198,8 +211,11 @@ class FanOut(object):
     :meth:`elapsed` and :meth:`rate` may be read at any time, from any greenlet.
     """
 
-    def __init__(self, pool, method, path, hosts, body=None, first=False, on_result=None,
-                 headers=None, credentials=None):
+    def __init__(self, pool: ClientPool, method: str, path: str, hosts: Iterable[str],
+                 body: Body = None, first: bool = False,
+                 on_result: Optional[Callable[[Outcome], object]] = None,
+                 headers: Optional[Mapping[str, str]] = None,
+                 credentials: Optional[str] = None) -> None:
         self.pool = pool
         self.credentials = credentials
         self.headers = headers
@@ -213,34 +229,35 @@ class FanOut(object):
         self.ok = self.failed = self.cancelled = 0
         self.interrupted = False
         self.stopped_early = False
-        self.outcomes = [None] * self.total
-        self.started = self.finished = None
+        self.outcomes: List[Optional[Outcome]] = [None] * self.total
+        self.started: Optional[float] = None
+        self.finished: Optional[float] = None
 
     @property
-    def done(self):
+    def done(self) -> int:
         """Requests answered, successfully or not (cancelled ones excluded)."""
         return self.ok + self.failed
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         return self.total - self.done - self.cancelled
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         """Seconds since the start (until the end once finished)."""
         if self.started is None:
             return 0.0
         return (self.finished or monotonic()) - self.started
 
-    def rate(self):
+    def rate(self) -> float:
         """Answers per second so far."""
         elapsed = self.elapsed()
         return self.done / elapsed if elapsed > 0 else 0.0
 
-    def run(self):
+    def run(self) -> List[Outcome]:
         """Send every request, wait for them all (or the first success); return
         the outcomes in the order of the hosts."""
         ready = SimpleQueue()
-        self.started = monotonic()
+        self.started = started = monotonic()
         handles = []
         for index, host in enumerate(self.hosts):
             handle = self.pool.request(host, self.method, self.path, self.body,
@@ -250,7 +267,7 @@ class FanOut(object):
         for _ in range(len(handles)):
             index, handle, when = ready.get()
             error = handle.exception
-            outcome = Outcome(index, self.hosts[index], when - self.started,
+            outcome = Outcome(index, self.hosts[index], when - started,
                               response=handle.value if error is None else None, error=error,
                               credentials=self.credentials)
             self.outcomes[index] = outcome
@@ -266,9 +283,9 @@ class FanOut(object):
                 self.stopped_early = True
                 self.pool.cancel()
         self.finished = monotonic()
-        return self.outcomes
+        return cast(List[Outcome], self.outcomes)  # every one is in now
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         """Cancel what is pending (Ctrl-C): :meth:`run` returns promptly with
         the cancelled requests marked so."""
         if not self.interrupted:
@@ -277,7 +294,7 @@ class FanOut(object):
 
 
 @contextmanager
-def on_sigint(callback):
+def on_sigint(callback: Callable[[], object]) -> Iterator[None]:
     """Within the block, call *callback* in a new greenlet on SIGINT (Ctrl-C)
     instead of raising :exc:`KeyboardInterrupt`."""
     previous = signal.getsignal(signal.SIGINT)

@@ -2,8 +2,11 @@
 text, and the error that bad input raises (printed on one line, exit status 2).
 """
 
+from __future__ import annotations
+
 import argparse
 import math
+from typing import NoReturn
 
 from napixd.cli.credentials import PROTOCOLS
 
@@ -68,11 +71,11 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit with status 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -82,7 +85,7 @@ def _positive_int(text):
     return value
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -94,7 +97,7 @@ def _seconds(text):
     return value
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``napix METHOD PATH HOST...``."""
 
     parser = _Parser(prog='napix', description=DESCRIPTION, epilog=EPILOG,

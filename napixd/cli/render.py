@@ -5,20 +5,30 @@ This is the only module of the package that imports *rich*, and only the
 ``napix`` command imports it: the library itself never does.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Tuple
+
 import gevent
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, Task,
+                           TextColumn)
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from napixd.cli.fanout import FanOut, Outcome
 
 __all__ = ['ProgressDisplay', 'outcome_table', 'summary_text', 'format_seconds',
            'make_console']
 
 REFRESH = 0.1
 
+_Row = Tuple[Text, Text, Text, Text]
 
-def make_console(stderr=False, force_plain=False):
+
+def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
     """A :class:`rich.console.Console` on stdout (or stderr); *force_plain*
     disables colours and cursor moves whatever the output is."""
     if force_plain:
@@ -26,7 +36,7 @@ def make_console(stderr=False, force_plain=False):
     return Console(stderr=stderr, highlight=False)
 
 
-def format_seconds(seconds):
+def format_seconds(seconds: float) -> str:
     """``'12 ms'`` below a second, ``'1.23 s'`` above."""
     if seconds < 1:
         return '{0:.0f} ms'.format(seconds * 1000)
@@ -34,11 +44,11 @@ def format_seconds(seconds):
 
 
 class _Counts(TextColumn):
-    def __init__(self, fanout):
+    def __init__(self, fanout: FanOut) -> None:
         TextColumn.__init__(self, '')
         self.fanout = fanout
 
-    def render(self, task):
+    def render(self, task: Task) -> Text:
         f = self.fanout
         text = Text()
         text.append('{0} ok'.format(f.ok), style='green')
@@ -54,7 +64,7 @@ class ProgressDisplay(object):
     """A live progress bar of *fanout* on *console* (meant for stderr), redrawn
     every 0.1 s by a greenlet while the ``with`` block runs, and erased at its end."""
 
-    def __init__(self, fanout, console, label):
+    def __init__(self, fanout: FanOut, console: Console, label: str) -> None:
         self.fanout = fanout
         self.progress = Progress(
             SpinnerColumn(), TextColumn('{task.description}'), BarColumn(),
@@ -62,29 +72,29 @@ class ProgressDisplay(object):
             console=console, auto_refresh=False, transient=True,
             redirect_stdout=False, redirect_stderr=False)
         self.task = self.progress.add_task(label, total=fanout.total)
-        self._greenlet = None
+        self._greenlet: Any = None
 
-    def _refresh(self):
+    def _refresh(self) -> None:
         while True:
             self.update()
             gevent.sleep(REFRESH)
 
-    def update(self):
+    def update(self) -> None:
         self.progress.update(self.task, completed=self.fanout.done + self.fanout.cancelled)
         self.progress.refresh()
 
-    def __enter__(self):
+    def __enter__(self) -> ProgressDisplay:
         self.progress.start()
         self._greenlet = gevent.spawn(self._refresh)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self._greenlet.kill()
         self.update()
         self.progress.stop()
 
 
-def _status_style(outcome):
+def _status_style(outcome: Outcome) -> str:
     if outcome.ok:
         return 'green'
     if outcome.cancelled:
@@ -96,7 +106,7 @@ _TABLE_EXTRA = 9  # the padding between the 4 columns of the table
 _MIN_ANSWER = 24
 
 
-def _widths(rows, total):
+def _widths(rows: List[_Row], total: int) -> List[int]:
     """Column widths: host, status and time as wide as their content, the
     answer takes the rest. The host is never shortened: when the terminal is
     narrow, the status keeps its code alone (by the caller) then shrinks, and
@@ -118,7 +128,7 @@ def _widths(rows, total):
     return widths
 
 
-def _answer(outcome):
+def _answer(outcome: Outcome) -> Text:
     # A body is cut to one line; an error wraps, since the end of a bubbled
     # chain ("404 NOT FOUND" `10` not found) is what matters most.
     if outcome.ok:
@@ -126,7 +136,8 @@ def _answer(outcome):
     return Text(outcome.summary, style='red' if not outcome.cancelled else 'dim')
 
 
-def outcome_table(outcomes, width=80, limit=None, title=None):
+def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[int] = None,
+                  title: Optional[str] = None) -> Table:
     """A table of *outcomes*: host, status, time, one-line answer, at most
     *width* columns wide: a successful answer is cut to one line with an
     ellipsis, an error wraps to show its whole chain, a host is never cut.
@@ -138,7 +149,7 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify='left', pad_edge=False,
                   show_edge=False)
     shown = list(outcomes)
-    hidden = []
+    hidden: List[Outcome] = []
     if limit is not None and len(shown) > limit:
         failures = sum(1 for o in shown if not o.ok)
         keep = max(limit - failures - 1, 3)
@@ -149,8 +160,8 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
                 kept += outcome.ok
             else:
                 hidden.append(outcome)
-    rows = [(Text(o.host), Text(o.status_text, _status_style(o)), Text(format_seconds(o.seconds)),
-             _answer(o)) for o in shown]
+    rows: List[_Row] = [(Text(o.host), Text(o.status_text, _status_style(o)),
+                         Text(format_seconds(o.seconds)), _answer(o)) for o in shown]
     if hidden:
         slowest = max(o.seconds for o in hidden)
         statuses = sorted(set(o.status_text for o in hidden))
@@ -174,7 +185,7 @@ def outcome_table(outcomes, width=80, limit=None, title=None):
     return table
 
 
-def summary_text(fanout):
+def summary_text(fanout: FanOut) -> Text:
     """One line under the table: ``100 hosts: 97 ok, 3 failed in 1.24 s (81 req/s)``."""
     text = Text('{0} host{1}: '.format(fanout.total, 's' if fanout.total != 1 else ''))
     text.append('{0} ok'.format(fanout.ok), 'green')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, Optional
 
-from napix.authenticators import from_credentials
+from napix.authenticators import Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
 from napix.connection import Connection
 from napix.exceptions import HTTPError
@@ -37,7 +37,7 @@ class Client(object):
     <Response 200 OK>
     """
 
-    def __init__(self, host: str, authenticator: Any, **options: Any) -> None:
+    def __init__(self, host: str, authenticator: Credentials, **options: Any) -> None:
         self.host = host
         self.authenticator = from_credentials(authenticator)
         self.connection = Connection(host, self.authenticator, **options)

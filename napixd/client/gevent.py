@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from napix.authenticators import Credentials
 from napixd.client.client import Client as BaseClient
 
 __all__ = ['Client', 'check_simultaneous']
@@ -31,7 +32,7 @@ class Client(BaseClient):
     stay within it; ``share_limit=False`` gives this client its own.
     """
 
-    def __init__(self, host: str, authenticator: Any, simultaneous: int = 2,
+    def __init__(self, host: str, authenticator: Credentials, simultaneous: int = 2,
                  **options: Any) -> None:
         self.simultaneous = check_simultaneous(simultaneous)
         if options.setdefault('maxsize', simultaneous) != simultaneous:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
-from typing import Any, Deque, Dict, Iterator, List, Optional, Set, Union
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Set, Union
 
 import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.authenticators import from_credentials
+from napix.authenticators import Credentials, from_credentials
+from napix.checks import Body, Params, TimeoutArg
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
 from napixd.client.client import Client as BaseClient
@@ -41,7 +42,7 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 Result = Union[Response, HTTPError]
 
 
-class PendingRequest(AsyncResult):  # type: ignore[misc]
+class PendingRequest(AsyncResult):
     """A request started by :meth:`ClientPool.request`.
 
     It is a :class:`gevent.event.AsyncResult`, so gevent's own waiting
@@ -218,7 +219,7 @@ class ClientPool(object):
     cancels on exit what is still pending.
     """
 
-    def __init__(self, authenticator: Any, simultaneous: int = 2,
+    def __init__(self, authenticator: Credentials, simultaneous: int = 2,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, **client_options: Any) -> None:
         self.authenticator = from_credentials(authenticator)
         self.simultaneous = check_simultaneous(simultaneous)
@@ -248,9 +249,9 @@ class ClientPool(object):
             self._queues[host] = _HostQueue(client, self.simultaneous, self._workers)
         return client
 
-    def request(self, host: str, method: str, url: str, body: Any = None,
-                headers: Optional[Dict[str, str]] = None, params: Any = None,
-                timeout: Any = None) -> PendingRequest:
+    def request(self, host: str, method: str, url: str, body: Body = None,
+                headers: Optional[Mapping[str, str]] = None, params: Params = None,
+                timeout: Optional[TimeoutArg] = None) -> PendingRequest:
         """Start a request; return its :class:`~napixd.client.pool.PendingRequest`.
 
         The arguments are as for :meth:`napixd.client.Client.request`, checked

@@ -15,13 +15,20 @@ chain. No credential is ever part of it: ``remote_call`` is the request
 without its signature or token, and the request's headers are not included.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
 import sys
 import traceback
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 from napix.exceptions import HTTPError
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ['ExceptionsCatcher']
 
@@ -44,11 +51,12 @@ class ExceptionsCatcher(object):
     ``text/plain`` explanation, still with status 500.
     """
 
-    def __init__(self, application, show_errors=False):
+    def __init__(self, application: WSGIApplication, show_errors: bool = False) -> None:
         self.application = application
         self.show_errors = show_errors
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         try:
             return self.application(environ, start_response)
         except _NEVER_CAUGHT:
@@ -72,14 +80,15 @@ class ExceptionsCatcher(object):
                 exc_info)
             return [body]
 
-    def extract_error(self, environ, error, tb):
+    def extract_error(self, environ: WSGIEnvironment, error: BaseException,
+                      tb: Optional[TracebackType]) -> Dict[str, Any]:
         """The JSON-ready ``dict`` describing *error* (see the module's doc)."""
-        frames = traceback.extract_tb(tb)
+        frames: List[traceback.FrameSummary] = traceback.extract_tb(tb)
         start = 0
         while start < len(frames) - 1 and frames[start].filename.startswith(_FRAMEWORK_DIRS):
             start += 1
         frames = frames[start:]
-        report = {
+        report: Dict[str, Any] = {
             'request': {
                 'method': environ.get('REQUEST_METHOD'),
                 'path': environ.get('PATH_INFO'),
