@@ -30,9 +30,7 @@ class Budget(BoundedSemaphore):
     """A :class:`gevent.lock.BoundedSemaphore` of *limit* requests in flight
     to one destination; use it as a context manager around a request."""
 
-    def __init__(self, limit: int) -> None:
-        BoundedSemaphore.__init__(self, limit)
-        self.limit = limit
+    __slots__ = ()
 
 
 def budget_for(destination: Hashable, limit: int) -> Budget:

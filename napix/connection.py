@@ -74,6 +74,10 @@ class Connection(object):
         default) to send each request once.
     """
 
+    __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
+                 'maxsize', 'transport', 'retry', '_destination', '_own_budget', '_hub',
+                 '_budget')
+
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
                  verify: Verify = True, resolve: Optional[Mapping[str, str]] = None,

@@ -10,13 +10,13 @@ transport to the same destination.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import ssl
 from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
 import gevent.ssl as gssl
+from gevent.monkey import get_original
 
 from napix import __version__
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
@@ -57,6 +57,10 @@ class GeventTransport(object):
     in flight: :class:`~napix.connection.Connection` does.
     """
 
+    __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
+                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', '_target',
+                 'key', '_default_head')
+
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
                  timeout: Tuple[float, float] = DEFAULT_TIMEOUT,
@@ -75,12 +79,7 @@ class GeventTransport(object):
                 idle_timeout))
         self.idle_timeout = float(idle_timeout)
         self._ssl_context = _ssl_context(verify) if scheme == 'https' else None
-        try:
-            ip = ipaddress.ip_address(self.address)
-        except ValueError:
-            self._family: Optional[int] = None
-        else:
-            self._family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        self._family: Optional[int] = _numeric_family(self.address)
         self._target = ('[{0}]:{1}' if ':' in self.address else '{0}:{1}').format(
             self.address, self.connect_port)
         # Transports that would make interchangeable sockets share them.
@@ -154,6 +153,19 @@ class GeventTransport(object):
         sockets.reserve()
         sock = None
         try:
+            if self._family is not None and self._ssl_context is None:
+                # The common case, cheapest: no name to resolve, no TLS.
+                sock = _RealSocket(self._family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = http11.HTTP11Connection(sock)
+                try:
+                    conn.connect((self.address, self.connect_port), timeout)
+                except BaseException:
+                    conn.close()
+                    sock = None
+                    raise
+                return conn
             if self._family is not None:
                 sock = gsocket.socket(self._family, socket.SOCK_STREAM)
                 sock.settimeout(timeout)
@@ -166,7 +178,7 @@ class GeventTransport(object):
                 sock.settimeout(None)  # the exchange's timer bounds it
                 return http11.TLSConnection(sock)
             family = sock.family
-            sock = socket.socket(family, socket.SOCK_STREAM, fileno=sock.detach())
+            sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
             sock.setblocking(False)
             return http11.HTTP11Connection(sock)
         except BaseException as error:
@@ -230,6 +242,22 @@ class GeventTransport(object):
 
     def __repr__(self) -> str:
         return '<GeventTransport {0}://{1}>'.format(self.scheme, self._target)
+
+
+# The system's socket, even in a monkey-patched process: the connection waits
+# on the hub's watchers itself.
+_RealSocket = get_original('socket', 'socket')
+
+
+def _numeric_family(address: str) -> Optional[int]:
+    """The address family of a numeric address, ``None`` for a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
 
 
 _contexts: Dict[Verify, Any] = {}

@@ -19,6 +19,8 @@ socket waited on through the hub's watchers (cheaper than a gevent socket's
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import socket
 from time import perf_counter
@@ -36,6 +38,7 @@ _RECV_SIZE = 65536
 # that writes head and body in two sends without TCP_NODELAY (gevent's pywsgi,
 # napixd's server) is not held back ~40 ms by our delayed ACK.
 _QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 # The system's poll, even in a monkey-patched process: a check that never waits.
 _poll = get_original('select', 'poll')
 
@@ -183,6 +186,33 @@ class HTTP11Connection(object):
         it nor sent anything since the last response (one ``poll``)."""
         return not self._readable()
 
+    def _new_timer(self, timeout: float) -> Any:
+        if self.timer is not None:
+            self.timer.close()
+        timer = self.timer = self.hub.loop.timer(timeout)
+        self.timer_after = timeout
+        return timer
+
+    def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
+        """Connect the (non-blocking, unconnected) socket to *address* within
+        *timeout* seconds; :exc:`socket.timeout` or :exc:`OSError` when it cannot."""
+        sock = self.sock
+        error = sock.connect_ex(address)
+        if error in _IN_PROGRESS:
+            timer = self.timer
+            if timer is None or self.timer_after != timeout:
+                timer = self._new_timer(timeout)
+            timer.start(getcurrent().throw, TimedOut, update=True)
+            try:
+                self.hub.wait(self.writer)
+            except TimedOut:
+                raise socket.timeout() from None
+            finally:
+                timer.stop()
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
+
     def exchange(self, payload: bytes, limit: int, head_only: bool,
                  timeout: float) -> Tuple[int, str, str, bytes, float]:
         """Send *payload* and read one response within *timeout* seconds.
@@ -203,10 +233,7 @@ class HTTP11Connection(object):
         size = 0
         timer = self.timer
         if timer is None or self.timer_after != timeout:
-            if timer is not None:
-                timer.close()
-            timer = self.timer = self.hub.loop.timer(timeout)
-            self.timer_after = timeout
+            timer = self._new_timer(timeout)
         timer.start(getcurrent().throw, TimedOut, update=True)
         started = perf_counter()
         try:

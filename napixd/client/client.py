@@ -37,6 +37,8 @@ class Client(object):
     <Response 200 OK>
     """
 
+    __slots__ = ('host', 'authenticator', 'connection')
+
     def __init__(self, host: str, authenticator: Credentials, **options: Any) -> None:
         self.host = host
         self.authenticator = from_credentials(authenticator)

@@ -32,6 +32,8 @@ class Client(BaseClient):
     stay within it; ``share_limit=False`` gives this client its own.
     """
 
+    __slots__ = ('simultaneous',)
+
     def __init__(self, host: str, authenticator: Credentials, simultaneous: int = 2,
                  **options: Any) -> None:
         self.simultaneous = check_simultaneous(simultaneous)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Set, Union
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 
 import gevent
 from gevent import GreenletExit, getcurrent
@@ -97,7 +97,7 @@ class _Workers(object):
             return
         if self.running < self.max_in_flight:
             self.running += 1
-            queue.workers.add(gevent.spawn(_work, self, queue))
+            queue.workers.append(gevent.spawn(_work, self, queue))
         elif not queue.in_line:
             queue.in_line = True
             self.waiting.append(queue)
@@ -120,17 +120,21 @@ class _HostQueue(object):
 
     def __init__(self, client: Client, simultaneous: int, workers: _Workers) -> None:
         self.client = client
-        self.queue: Deque[PendingRequest] = deque()
-        self.workers: Set[Any] = set()
+        # Made on demand and dropped when drained: a pool of 100,000 hosts
+        # holds no empty queue (a deque is ~600 bytes).
+        self.queue: Optional[Deque[PendingRequest]] = None
+        self.workers: List[Any] = []  # at most *simultaneous* greenlets
         self.simultaneous = simultaneous
         self.in_line = False
         self.pool_workers = workers
 
     def wants_worker(self) -> bool:
-        return len(self.queue) > 0 and len(self.workers) < self.simultaneous
+        return bool(self.queue) and len(self.workers) < self.simultaneous
 
     def cancel(self, handle: PendingRequest) -> None:
         try:
+            if self.queue is None:
+                raise ValueError('not queued')
             self.queue.remove(handle)
         except ValueError:
             worker = handle._worker
@@ -145,20 +149,24 @@ def _work(workers: _Workers, queue: Optional[_HostQueue]) -> None:
     me = getcurrent()
     try:
         while queue is not None:
-            queue.workers.add(me)
+            if me not in queue.workers:
+                queue.workers.append(me)
             try:
                 _drain(queue, me)
             finally:
-                queue.workers.discard(me)
+                queue.workers.remove(me)
             queue = workers.next_queue()
     finally:
         workers.running -= 1
 
 
 def _drain(queue: _HostQueue, me: Any) -> None:
-    pending = queue.queue
     client = queue.client
-    while pending:
+    while True:
+        pending = queue.queue  # read again each time: a request may bring a new one
+        if not pending:
+            queue.queue = None
+            return
         handle = pending.popleft()
         handle._worker = me
         try:
@@ -266,7 +274,10 @@ class ClientPool(object):
         handle = PendingRequest(queue, queue.client.connection.build_request(
             method, url, body, headers, params, timeout))
         self._pending[handle] = None
-        queue.queue.append(handle)
+        pending = queue.queue
+        if pending is None:
+            pending = queue.queue = deque()
+        pending.append(handle)
         if len(queue.workers) < queue.simultaneous:
             self._workers.offer(queue)
         return handle
