@@ -28,6 +28,7 @@ from napix.transports.sockets import socket_pool
 __all__ = ['GeventTransport']
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
+_DEFAULT_HEAD = 'Accept: application/json\r\nUser-Agent: {0}\r\n'.format(_USER_AGENT)
 
 
 Verify = Union[bool, str]
@@ -58,8 +59,7 @@ class GeventTransport(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', '_target',
-                 'key', '_default_head')
+                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
@@ -80,13 +80,15 @@ class GeventTransport(object):
         self.idle_timeout = float(idle_timeout)
         self._ssl_context = _ssl_context(verify) if scheme == 'https' else None
         self._family: Optional[int] = _numeric_family(self.address)
-        self._target = ('[{0}]:{1}' if ':' in self.address else '{0}:{1}').format(
-            self.address, self.connect_port)
         # Transports that would make interchangeable sockets share them.
         self.key: Hashable = (scheme, self.address, self.connect_port, name,
                               verify if scheme == 'https' else None)
-        self._default_head = 'Accept: application/json\r\nUser-Agent: {0}\r\n'.format(
-            _USER_AGENT)
+
+    @property
+    def _target(self) -> str:
+        """Where it connects, ``address:port``, for messages."""
+        address = '[{0}]'.format(self.address) if ':' in self.address else self.address
+        return '{0}:{1}'.format(address, self.connect_port)
 
     @property
     def connect_timeout(self) -> float:
@@ -216,9 +218,9 @@ class GeventTransport(object):
         lines = [request.method, ' ', request.url, ' HTTP/1.1\r\nHost: ', request.authority,
                  '\r\n']
         if not items:
-            lines.append(self._default_head)
+            lines.append(_DEFAULT_HEAD)
         elif len(items) == 1 and items[0][0] == 'Authorization':  # a signed request
-            lines.append(self._default_head)
+            lines.append(_DEFAULT_HEAD)
             lines.append('Authorization: ' + items[0][1] + '\r\n')
         else:
             names = {name.lower() for name, _ in items}
