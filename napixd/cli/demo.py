@@ -127,7 +127,7 @@ class Demo(object):
             closed.bind(('127.0.0.1', 0))
             self.routes[name] = '127.0.0.1:{0}'.format(closed.getsockname()[1])
             return
-        delay = 0.1 + 1.5 * ((number * 37) % 100) / 100.0
+        delay = 0.1 + 1.0 * ((number * 37) % 100) / 100.0  # 0.9 s within the timeout
         if number == 83:
             delay = 5  # longer than the fan-out's timeout
         server = self._server(name, delay=delay)
