@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Union
 from urllib.parse import quote
@@ -98,8 +99,16 @@ def _q(value: str) -> str:
     return quoted
 
 
+# Nonces need to be unique, not secret (the HMAC covers them): 128 bits from a
+# generator seeded by the system, without a system call per request, seeded
+# again in a forked child so that two processes never share a sequence.
+_nonces = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _nonces.seed(os.urandom(32)))
+_nonce_bits = _nonces.getrandbits
+
+
 def _nonce() -> str:
-    return os.urandom(16).hex()
+    return '%032x' % _nonce_bits(128)
 
 
 class LoginAuthenticator(object):

@@ -38,7 +38,6 @@ _CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie
 # A header line of a response head: its name, and its value (leading blanks
 # removed, trailing ones kept, as httptools gives them).
 _HEADER_LINES = re.compile(r'\r\n([^:\r\n]*):[ \t]*([^\r]*)')
-_ONE_HEADER: Dict[str, 're.Pattern[str]'] = {}
 
 HeadersInput = Union['Headers', Mapping[str, str], Iterable[Tuple[str, str]], None]
 
@@ -90,19 +89,13 @@ class Headers(MutableMapping[str, str]):
         return store
 
     def get(self, key: str, default: Any = None) -> Any:
-        if self._store is None:
-            # One header out of an unparsed head (the Content-Type of every
-            # response): one regex search instead of parsing them all.
-            pattern = _ONE_HEADER.get(key)
-            if pattern is None:
-                pattern = re.compile(r'\r\n' + re.escape(key) + r':[ \t]*([^\r]*)', re.I)
-                if len(_ONE_HEADER) < 64:
-                    _ONE_HEADER[key] = pattern
-            values = pattern.findall(self._head or '')
-            if not values:
-                return default
-            return values[0] if len(values) == 1 else ', '.join(values)
-        item = self._store.get(key.lower())
+        store = self._store
+        if store is None:
+            value = _find_header(self._head or '', key)
+            if value is not _REPEATED:
+                return default if value is None else value
+            store = self._parsed()
+        item = store.get(key.lower())
         return default if item is None else item[1]
 
     def __getitem__(self, key: str) -> str:
@@ -155,6 +148,25 @@ class Headers(MutableMapping[str, str]):
                      for name, value in self.raw_items()})
 
     __str__ = __repr__
+
+
+_REPEATED = ''.join(['re', 'peated'])  # a sentinel no header value is
+
+
+def _find_header(head: str, name: str) -> Optional[str]:
+    """The value of header *name* in a raw response head, without parsing
+    the others: ``None`` when absent, ``_REPEATED`` when it appears twice
+    (then the parsed headers join the values)."""
+    needle = '\r\n' + name.lower() + ':'
+    lowered = head.lower()
+    start = lowered.find(needle)
+    if start < 0:
+        return None
+    start += len(needle)
+    if lowered.find(needle, start) >= 0:
+        return _REPEATED
+    end = head.find('\r', start)
+    return head[start:end if end >= 0 else len(head)].lstrip(' \t')
 
 
 #: Kept for code written against 0.1: request headers are :class:`Headers`.
@@ -239,24 +251,36 @@ class Response(object):
     ``None`` when the transport does not measure it).
 
     A transport gives *headers* as :class:`Headers` (or any mapping, or the
-    raw response head as text, parsed only when read).
+    raw response head as text: then :class:`Headers` are made the first time
+    ``headers`` is read, and only the ``Content-Type`` is looked up before).
     """
 
-    __slots__ = ('status', 'reason', 'headers', 'content', 'request', 'body', 'elapsed')
+    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed')
 
     def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,
                  elapsed: Optional[float] = None) -> None:
         self.status = status
         self.reason = reason
-        if type(headers) is not Headers:
-            headers = (Headers.from_head(headers) if isinstance(headers, str)
-                       else Headers(headers))
-        self.headers: Headers = headers
+        self._headers: Union[Headers, str] = (
+            headers if type(headers) is Headers or type(headers) is str
+            else Headers(headers))  # type: ignore[arg-type]
         self.content = content
         self.request = request
         self.body = body
         self.elapsed = elapsed
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers, case-insensitive."""
+        headers = self._headers
+        if type(headers) is str:
+            headers = self._headers = Headers.from_head(headers)
+        return headers  # type: ignore[return-value]
+
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        self._headers = headers
 
     @property
     def ok(self) -> bool:
@@ -271,8 +295,11 @@ class Response(object):
 
     def content_type(self) -> str:
         """The ``Content-Type`` header, ``''`` when there is none."""
-        ctype: str = self.headers.get('content-type', '')
-        return ctype.rstrip(' \t')
+        headers = self._headers
+        ctype = _find_header(headers, 'content-type') if type(headers) is str else _REPEATED
+        if ctype is _REPEATED:
+            ctype = self.headers.get('content-type', '')
+        return (ctype or '').rstrip(' \t')
 
     def decode(self) -> None:
         """Decode ``content`` into ``body``; :exc:`ValueError` when it is not
@@ -281,7 +308,7 @@ class Response(object):
         if not content:
             self.body = None
             return
-        ctype: str = self.headers.get('content-type', '')
+        ctype = self.content_type()
         if 'json' in ctype:
             self.body = loads(content)
         else:

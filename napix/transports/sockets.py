@@ -21,7 +21,6 @@ that made them.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from time import monotonic
 from typing import Any, Dict, Hashable, List, Optional
 
@@ -88,7 +87,8 @@ class SocketPool(object):
         self.hub = hub if hub is not None else get_hub()
         self._places = Semaphore(limit)
         self._idle: Dict[Hashable, List[HTTP11Connection]] = {}
-        self._lru: 'OrderedDict[HTTP11Connection, Hashable]' = OrderedDict()
+        # Idle sockets, least recently used first (a dict keeps insertion order).
+        self._lru: Dict[HTTP11Connection, Hashable] = {}
         self._timer: Any = None
         self._waiting = 0  # greenlets waiting in reserve() for a place
 
@@ -185,7 +185,8 @@ class SocketPool(object):
         self._stop_timer_if_idle()
 
     def _evict_oldest(self) -> None:
-        conn, key = self._lru.popitem(last=False)
+        conn = next(iter(self._lru))
+        key = self._lru.pop(conn)
         self._remove_idle(conn, key)
         self.discard(conn)
         self._stop_timer_if_idle()
