@@ -47,6 +47,7 @@ setup(
         ],
         'docs': ['sphinx>=7,<10'],
         'typing': ['mypy>=1.8,<2'],
+        'packaging': ['build>=1,<2', 'twine>=5,<8'],
         'lint': ['ruff>=0.5'],
         'bench': ['orjson>=3.6,<4', 'trustme>=1.0,<2', 'grequests>=0.7', 'geventhttpclient>=2',
                   'aiohttp>=3.8',
