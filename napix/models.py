@@ -21,11 +21,13 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
 #: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
-loads: Callable[[bytes], Any]
+loads: Callable[[bytes], Any] = json.loads
 try:
-    from orjson import loads
+    import orjson
 except ImportError:  # pragma: no cover - orjson is optional
-    loads = json.loads
+    pass
+else:
+    loads = orjson.loads
 
 
 def dumps(value: Any) -> bytes:
