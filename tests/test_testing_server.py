@@ -141,15 +141,20 @@ def test_a_request_signed_with_the_decoded_path_is_refused(server, client, auth)
     assert server.requests == []
 
 
+def send_signed_as(server, client, target, signed_path, auth=None):
+    """Send GET *target*, signed (by *auth*, default the standard protocol)
+    for *signed_path*; return ``(status, body)``."""
+    auth = auth or signed
+    return client.exchange('GET', target, server.host,
+                           [auth(server.host, 'GET', signed_path)])
+
+
 @pytest.mark.parametrize('auth', [signed, jwt])
 def test_an_escaped_slash_is_one_segment(server, client, auth):
-    status, body = client.exchange('GET', '/vm/a%2Fb', server.host,
-                                   [auth(server.host, 'GET', '/vm/a%2Fb')])
-    assert (status, body) == (200, {'id': 'a/b', 'by': 'root'})
+    assert send_signed_as(server, client, '/vm/a%2Fb', '/vm/a%2Fb', auth) == (
+        200, {'id': 'a/b', 'by': 'root'})
     # Signed as decoded, it is another path: refused.
-    status, _ = client.exchange('GET', '/vm/a%2Fb', server.host,
-                                [auth(server.host, 'GET', '/vm/a/b')])
-    assert status == 403
+    assert send_signed_as(server, client, '/vm/a%2Fb', '/vm/a/b', auth)[0] == 403
 
 
 def test_a_handler_sees_the_decoded_and_the_raw_path(server, client):
@@ -165,12 +170,9 @@ def test_a_handler_sees_the_decoded_and_the_raw_path(server, client):
 
 
 def test_an_empty_query_is_not_part_of_the_signed_path(server, client):
-    status, body = client.exchange('GET', '/vm/1?', server.host,
-                                   [signed(server.host, 'GET', '/vm/1')])
-    assert (status, body) == (200, {'id': '1', 'by': 'root'})
-    status, _ = client.exchange('GET', '/vm/1?', server.host,
-                                [signed(server.host, 'GET', '/vm/1?')])
-    assert status == 403
+    assert send_signed_as(server, client, '/vm/1?', '/vm/1') == (
+        200, {'id': '1', 'by': 'root'})
+    assert send_signed_as(server, client, '/vm/1?', '/vm/1?')[0] == 403
 
 
 def test_a_wrong_key_is_still_refused(server, client):
