@@ -129,9 +129,14 @@ class LoginAuthenticator(object):
         self._hmac = hmac.new(self._key, digestmod=_sha256)  # copied for each request
 
     def __call__(self, request: Request) -> Request:
-        msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%s&timestamp=%d' % (
-            _q(request.authority), request.method, _q(signed_path(request.url)),
-            self._login_q, _nonce(), time.time())
+        url = request.url
+        if url[-1] == '?':
+            url = signed_path(url)
+        # Hosts and paths are signed again and again: their quoted forms are kept.
+        host = _quoted.get(request.authority) or _q(request.authority)
+        path = _quoted.get(url) or _q(url)
+        msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%032x&timestamp=%d' % (
+            host, request.method, path, self._login_q, _nonce_bits(128), time.time())
         mac = self._hmac.copy()
         mac.update(msg.encode('ascii'))
         request.headers['Authorization'] = msg + ':' + mac.hexdigest()
