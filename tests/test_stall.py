@@ -40,6 +40,7 @@ def test_sequential_keep_alive_requests_do_not_stall(plain_pywsgi):
         start = time.perf_counter()
         assert conn.request('GET', '/').body == {'ok': True}
         times.append(time.perf_counter() - start)
-    # ~40 ms each when stalled; well under 2 ms here when not. The bound
-    # leaves room for a loaded machine and still fails on the stall.
-    assert statistics.median(times[1:]) < 0.010, ['{0:.1f} ms'.format(t * 1e3) for t in times]
+    # A stalled request waits for the delayed-ACK timer: 40 ms at the least,
+    # every one of them; ~0.5 ms here when not. The bound leaves room for a
+    # loaded machine (four test workers on two cores) and still fails on the stall.
+    assert statistics.median(times[1:]) < 0.030, ['{0:.1f} ms'.format(t * 1e3) for t in times]

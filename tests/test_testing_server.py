@@ -118,7 +118,9 @@ def test_keep_alive_requests_are_answered_without_a_delayed_ack_stall(server, cl
     print('\nkeep-alive requests 2..12 (ms): median {0:.2f}, max {1:.2f}'.format(
         statistics.median(later) * 1000, max(later) * 1000))
     # A delayed-ACK stall costs ~40 ms per request; a served one takes well under 2 ms.
-    assert statistics.median(later) < 0.010, later
+    # A stalled request waits for the delayed-ACK timer: 40 ms at the least,
+    # every one of them. A loaded machine delays some requests by a few ms.
+    assert statistics.median(later) < 0.030, later
 
 
 # Signed paths, as napixd checks them
