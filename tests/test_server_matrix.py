@@ -20,6 +20,7 @@ server.
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -211,8 +212,24 @@ FAMILIES = ['waitress', 'gunicorn', 'uvicorn-httptools', 'uvicorn-h11', 'hyperco
             'tornado', 'aiohttp', 'wsgiref-http1.0']
 
 
+# One worker runs this module: its servers are started once (a module fixture).
+pytestmark = pytest.mark.xdist_group('server-matrix')
+
+
 # The fixtures -------------------------------------------------------------------
 
+
+
+def _port_below_ephemeral_range():
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        return port
+    return free_port()
 
 
 class ServerProcess(object):
@@ -221,13 +238,20 @@ class ServerProcess(object):
     def __init__(self, family, logdir):
         self.family = family
         self.error = None
-        self.port = free_port()
         self.log_path = os.path.join(logdir, family + '.log')
-        env = dict(os.environ, NAPIX_MATRIX_FAMILY=family, NAPIX_MATRIX_PARENT=str(os.getpid()),
-                   PYTHONUNBUFFERED='1')
+        self.tries = 0
+        self.spawn()
+
+    def spawn(self):
+        """Start the server on a free port below the ephemeral range, where no
+        other test's socket can be given the port in the meantime."""
+        self.tries += 1
+        self.port = _port_below_ephemeral_range()
+        env = dict(os.environ, NAPIX_MATRIX_FAMILY=self.family,
+                   NAPIX_MATRIX_PARENT=str(os.getpid()), PYTHONUNBUFFERED='1')
         with open(self.log_path, 'wb') as log:
             self.process = subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), family, str(self.port)],
+                [sys.executable, os.path.abspath(__file__), self.family, str(self.port)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True)
 
@@ -244,6 +268,9 @@ class ServerProcess(object):
         server's log when it died or *deadline* (monotonic) passed."""
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if 'already in use' in self.log() and self.tries < 3:
+                    self.spawn()  # another process took the port first
+                    continue
                 break
             try:
                 socket.create_connection(('127.0.0.1', self.port), timeout=0.5).close()
