@@ -344,7 +344,3 @@ def _charset(ctype: str) -> str:
             return value.strip('"')
     return 'utf-8'
 
-
-def parse_head(text: str) -> Headers:
-    """The :class:`Headers` of a response head (kept for 0.1 callers)."""
-    return Headers.from_head(text)

@@ -157,7 +157,7 @@ class HTTP11Connection(object):
             self.either = self.hub.loop.io(sock.fileno(), 3)
         while sent < len(payload):
             self.hub.wait(self.either)
-            if self._readable():
+            if self.readable():
                 return False
             try:
                 sent += sock.send(view[sent:])
@@ -165,7 +165,10 @@ class HTTP11Connection(object):
                 pass
         return True
 
-    def _readable(self) -> bool:
+    def readable(self) -> bool:
+        """True when the server closed the socket or sent something (one
+        ``poll``, which takes descriptors of any number): an idle socket is
+        reused only when this is False."""
         poller = self.poller
         if poller is None:
             poller = self.poller = _poll()
@@ -180,11 +183,6 @@ class HTTP11Connection(object):
                 return data
             except BlockingIOError:
                 pass
-
-    def is_clean(self) -> bool:
-        """True when an idle socket can be reused: the server neither closed
-        it nor sent anything since the last response (one ``poll``)."""
-        return not self._readable()
 
     def _new_timer(self, timeout: float) -> Any:
         if self.timer is not None:
@@ -310,8 +308,8 @@ class TLSConnection(HTTP11Connection):
         data: bytes = self.sock.recv(_RECV_SIZE)
         return data
 
-    def _readable(self) -> bool:
-        return bool(self.sock.pending()) or HTTP11Connection._readable(self)
+    def readable(self) -> bool:
+        return bool(self.sock.pending()) or HTTP11Connection.readable(self)
 
 
 def _final_head(received: List[bytes]) -> Tuple[str, str, bool]:

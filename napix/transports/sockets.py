@@ -133,7 +133,7 @@ class SocketPool(object):
             del self._lru[conn]
             if now is None:
                 now = monotonic()
-            if conn.expires > now and not conn._readable():
+            if conn.expires > now and not conn.readable():
                 if not idle:
                     del self._idle[key]
                 return conn
