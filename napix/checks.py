@@ -86,20 +86,20 @@ def encode_params(url: str, params: Params) -> str:
         raise TypeError('params must be a mapping or a list of (name, value) pairs, not '
                         '{0} (put a ready query string in the url)'.format(
                             type(params).__name__))
+    expected = 'params must be a mapping or a list of (name, value) pairs'
     items = params.items() if isinstance(params, Mapping) else params
+    if not isinstance(items, Iterable):
+        raise TypeError(expected)
     pairs = []
-    try:
-        for name, value in items:
-            values = value if isinstance(value, (list, tuple)) else [value]
-            for one in values:
-                if isinstance(one, bool) or not isinstance(one, (str, int, float)):
-                    raise TypeError('param {0!r} must be a str or a number, not {1}'.format(
-                        name, type(one).__name__))
-                pairs.append((str(name), str(one)))
-    except (TypeError, ValueError) as error:
-        if 'param ' in str(error):
-            raise
-        raise TypeError('params must be a mapping or a list of (name, value) pairs') from None
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError('{0}, not {1!r} among them'.format(expected, item))
+        name, value = item
+        for one in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(one, bool) or not isinstance(one, (str, int, float)):
+                raise TypeError('param {0!r} must be a str or a number, not {1}'.format(
+                    name, type(one).__name__))
+            pairs.append((str(name), str(one)))
     if not pairs:
         return url
     query = urlencode(pairs, quote_via=quote, safe='')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple, Union, cast
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
 
@@ -152,7 +152,8 @@ class Headers(MutableMapping[str, str]):
     __str__ = __repr__
 
 
-_REPEATED = ''.join(['re', 'peated'])  # a sentinel no header value is
+# What _find_header returns for a header given twice (compared by identity).
+_REPEATED = cast(str, object())
 
 
 def _find_header(head: str, name: str) -> Optional[str]:
