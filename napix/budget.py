@@ -14,7 +14,8 @@ and each thread has its own (a gevent semaphore belongs to its hub).
 from __future__ import annotations
 
 import weakref
-from typing import Hashable, Tuple
+from functools import partial
+from typing import Dict, Hashable, Optional, Tuple
 
 from gevent.monkey import get_original
 from gevent.lock import BoundedSemaphore
@@ -35,18 +36,22 @@ class Budget(BoundedSemaphore):
 
 def budget_for(destination: Hashable, limit: int) -> Budget:
     """The current thread's budget of *limit* requests in flight to *destination*."""
-    registry = getattr(_local, 'budgets', None)
+    registry: Optional[Dict[Tuple[Hashable, int], 'weakref.ref[Budget]']] = getattr(
+        _local, 'budgets', None)
     if registry is None:
-        registry = _new_registry()
+        registry = _local.budgets = {}
     key = (destination, limit)
-    budget = registry.get(key)
+    ref = registry.get(key)
+    budget = ref() if ref is not None else None
     if budget is None:
-        budget = registry[key] = Budget(limit)
+        budget = Budget(limit)
+        # A plain weak reference (a WeakValueDictionary's costs a few Python
+        # calls per destination: a fan-out to 100,000 hosts makes 100,000).
+        registry[key] = weakref.ref(budget, partial(_forget, key))
     return budget
 
 
-def _new_registry() -> 'weakref.WeakValueDictionary[Tuple[Hashable, int], Budget]':
-    registry: 'weakref.WeakValueDictionary[Tuple[Hashable, int], Budget]' = \
-        weakref.WeakValueDictionary()
-    _local.budgets = registry
-    return registry
+def _forget(key: Tuple[Hashable, int], ref: 'weakref.ref[Budget]') -> None:
+    registry = getattr(_local, 'budgets', None)
+    if registry is not None and registry.get(key) is ref:
+        del registry[key]

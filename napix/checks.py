@@ -7,7 +7,8 @@ Each function returns its argument ready to send, or raises
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
 from napix.models import Headers, dumps

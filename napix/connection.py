@@ -18,7 +18,8 @@ The models and helpers it uses stay importable from here, as in 0.1:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from gevent import get_hub
 

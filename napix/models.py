@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
 from typing import Optional, Tuple, Union, cast
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']

@@ -103,6 +103,25 @@ def test_idle_sockets_are_closed_after_their_idle_time_without_new_requests(napi
     assert napix_server.open_connections == 0
 
 
+def test_a_short_idle_time_expires_behind_sockets_with_longer_ones(make_napix_server):
+    # The sweep walks idle sockets oldest first and stops early: a socket
+    # kept 60 s, checked in first, must not hide one kept 0.3 s behind it.
+    patient, brief = make_napix_server(), make_napix_server()
+    sockets = socket_pool()
+    sockets.close_idle()
+    keeper = Connection(patient.host, AUTH, idle_timeout=60)
+    keeper.request('GET', '/vm/1')
+    Connection(brief.host, AUTH, idle_timeout=0.3).request('GET', '/vm/1')
+    assert (patient.open_connections, brief.open_connections) == (1, 1)
+    deadline = 50
+    while brief.open_connections and deadline:
+        gevent.sleep(0.1)
+        deadline -= 1
+    assert brief.open_connections == 0
+    assert patient.open_connections == 1
+    keeper.close()
+
+
 def test_concurrent_pools_share_the_destination_budget(make_napix_server):
     server = make_napix_server()  # napixd's default: 2 requests in flight per client
     results = []

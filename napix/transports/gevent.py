@@ -9,6 +9,7 @@ transport to the same destination.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import socket
 import ssl
@@ -16,7 +17,6 @@ from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
 import gevent.ssl as gssl
-from gevent.monkey import get_original
 
 from napix import __version__
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
@@ -246,9 +246,10 @@ class GeventTransport(object):
         return '<GeventTransport {0}://{1}>'.format(self.scheme, self._target)
 
 
-# The system's socket, even in a monkey-patched process: the connection waits
-# on the hub's watchers itself.
-_RealSocket = get_original('socket', 'socket')
+# The system's socket, even in a monkey-patched process (the connection waits
+# on the hub's watchers itself); the C type, without the Python wrapper that
+# socket.socket adds (a Python __init__ and close per connection).
+_RealSocket = _socket.socket
 
 
 def _numeric_family(address: str) -> Optional[int]:

@@ -91,6 +91,10 @@ class SocketPool(object):
         self._lru: Dict[HTTP11Connection, Hashable] = {}
         self._timer: Any = None
         self._waiting = 0  # greenlets waiting in reserve() for a place
+        # The shortest and longest idle timeouts given to checkin(): sweep()
+        # stops where no later socket can have expired.
+        self._min_idle = float('inf')
+        self._max_idle = 0.0
 
     @property
     def open(self) -> int:
@@ -145,6 +149,10 @@ class SocketPool(object):
     def checkin(self, key: Hashable, conn: HTTP11Connection, idle_timeout: float) -> None:
         """Keep *conn* idle for *idle_timeout* seconds for the next request to *key*."""
         conn.expires = monotonic() + idle_timeout
+        if idle_timeout < self._min_idle:
+            self._min_idle = idle_timeout
+        if idle_timeout > self._max_idle:
+            self._max_idle = idle_timeout
         idle = self._idle.get(key)
         if idle is None:
             idle = self._idle[key] = []
@@ -177,7 +185,16 @@ class SocketPool(object):
         """Close the sockets idle for longer than their idle timeout."""
         now = monotonic()
         lru = self._lru
-        expired = [(conn, key) for conn, key in lru.items() if conn.expires <= now]
+        # In least recently used order, a socket checked in at t expires at
+        # t + its timeout: once t + the shortest timeout is in the future
+        # (t >= expires - the longest timeout), no later socket has expired.
+        horizon = now + self._max_idle - self._min_idle
+        expired = []
+        for conn, key in lru.items():
+            if conn.expires <= now:
+                expired.append((conn, key))
+            elif conn.expires > horizon:
+                break
         for conn, key in expired:
             del lru[conn]
             self._remove_idle(conn, key)

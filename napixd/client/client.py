@@ -37,7 +37,7 @@ class Client(object):
     <Response 200 OK>
     """
 
-    __slots__ = ('host', 'authenticator', 'connection')
+    __slots__ = ('host', 'authenticator', 'connection', '__weakref__')
 
     def __init__(self, host: str, authenticator: Credentials, **options: Any) -> None:
         self.host = host

@@ -22,6 +22,7 @@ from __future__ import annotations
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
+from weakref import WeakValueDictionary
 
 import gevent
 from gevent import GreenletExit, getcurrent
@@ -116,7 +117,8 @@ class _Workers(object):
 class _HostQueue(object):
     """The requests of one host not yet taken by a worker, and its workers."""
 
-    __slots__ = ('client', 'queue', 'workers', 'simultaneous', 'in_line', 'pool_workers')
+    __slots__ = ('client', 'queue', 'workers', 'simultaneous', 'in_line', 'pool_workers',
+                 '__weakref__')
 
     def __init__(self, client: Client, simultaneous: int, workers: _Workers) -> None:
         self.client = client
@@ -241,21 +243,31 @@ class ClientPool(object):
         # Check the options now rather than at the first request of each host.
         Client('localhost', self.authenticator, simultaneous, **client_options).close()
         self.client_options = client_options
-        self.clients: Dict[str, Client] = {}
-        self._queues: Dict[str, _HostQueue] = {}
+        # A host's client and queue live while it has requests not done (or
+        # while the user holds the client): a pool that has sent to 100,000
+        # hosts keeps, of each, only its transport (for close()).
+        self.clients: 'WeakValueDictionary[str, Client]' = WeakValueDictionary()
+        self._queues: 'WeakValueDictionary[str, _HostQueue]' = WeakValueDictionary()
+        self._transports: Dict[str, Any] = {}
         self._pending: Dict[PendingRequest, None] = {}
         self._workers = _Workers(max_in_flight)
 
     def get_client(self, host: str) -> Client:
-        """The :class:`~napixd.client.gevent.Client` of *host*, created on first use."""
+        """The :class:`~napixd.client.gevent.Client` of *host*: the same one
+        while the host has requests in the pool or the caller holds it."""
         # A host that is not a str is refused by Client, with a message.
         client = self.clients.get(host) if isinstance(host, str) else None
         if client is None:
             client = Client(host, self.authenticator, self.simultaneous,
                             **self.client_options)
             self.clients[host] = client
-            self._queues[host] = _HostQueue(client, self.simultaneous, self._workers)
+            self._transports[host] = client.connection.transport
         return client
+
+    def _queue(self, host: str) -> '_HostQueue':
+        client = self.get_client(host)
+        queue = self._queues[host] = _HostQueue(client, self.simultaneous, self._workers)
+        return queue
 
     def request(self, host: str, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -269,8 +281,7 @@ class ClientPool(object):
         """
         queue = self._queues.get(host) if isinstance(host, str) else None
         if queue is None:
-            self.get_client(host)
-            queue = self._queues[host]
+            queue = self._queue(host)
         handle = PendingRequest(queue, queue.client.connection.build_request(
             method, url, body, headers, params, timeout))
         self._pending[handle] = None
@@ -353,18 +364,19 @@ class ClientPool(object):
     def cancel(self) -> None:
         """Cancel every request not done yet; their results become
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
-        for queue in self._queues.values():
+        queues = list(self._queues.values())
+        for queue in queues:
             while queue.queue:
                 handle = queue.queue.popleft()
                 _settle(handle, None, Cancelled(handle.request, 'cancelled'))
-        workers = [w for queue in self._queues.values() for w in queue.workers]
+        workers = [w for queue in queues for w in queue.workers]
         gevent.killall(workers, block=True)
 
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""
         self.cancel()
-        for client in self.clients.values():
-            client.close()
+        for transport in self._transports.values():
+            transport.close()
 
     def __enter__(self) -> 'ClientPool':
         return self
@@ -377,5 +389,5 @@ class ClientPool(object):
         return len(self._pending)
 
     def __repr__(self) -> str:
-        return '<ClientPool {0} hosts, {1} pending>'.format(len(self.clients),
+        return '<ClientPool {0} hosts, {1} pending>'.format(len(self._transports),
                                                            len(self._pending))
