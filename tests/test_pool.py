@@ -78,23 +78,28 @@ def test_pool_bound_holds_with_requests_added_while_running(make_napix_server):
 
 # One client per host
 
-def test_one_client_per_host_created_on_first_use_and_reused(make_napix_server):
+def test_one_client_per_host_shared_while_needed_then_released(make_napix_server):
     one, two = make_napix_server(), make_napix_server()
     pool = ClientPool(ROOT)
     assert pool.clients == {}
-    pool.request(one.host, 'GET', '/vm/1')
-    first = pool.clients[one.host]
+    first = pool.get_client(one.host)
     assert isinstance(first, GeventClient)
+    assert pool.get_client(one.host) is first
+    pool.request(one.host, 'GET', '/vm/1')
     for i in range(5):
         pool.request(one.host, 'GET', '/vm/{0}'.format(i))
         pool.request(two.host, 'GET', '/vm/{0}'.format(i))
+    gevent.sleep(0)  # the workers start, each host's client made once
     assert set(pool.clients) == {one.host, two.host}
-    assert pool.clients[one.host] is first
-    assert pool.get_client(one.host) is first
+    assert pool.clients[one.host] is first  # the client the caller holds is the pool's
     assert len(pool.wait()) == 11
+    # A finished host's client is released, unless the caller holds it.
+    assert set(pool.clients) == {one.host}
     pool.request(one.host, 'GET', '/vm/9')
+    assert pool.wait()[0].status == 200
     assert pool.clients[one.host] is first
-    pool.wait()
+    del first
+    assert pool.clients == {}
     # Its keep-alive sockets are shared by every request to the host.
     assert one.connections_opened <= 2
     assert len(one.requests) == 7

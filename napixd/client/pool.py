@@ -6,34 +6,33 @@
 >>> pool.wait()                                             # doctest: +SKIP
 [<Response 200 OK>]
 
-Each host gets one :class:`napixd.client.gevent.Client` and a queue; worker
+Each host with pending requests gets a queue and a
+:class:`napixd.client.gevent.Client`, released when they are done; worker
 greenlets, at most *simultaneous* per host and *max_in_flight* in all, take
-requests from the queues in turn. A thousand requests to one host cost two
-greenlets, not a thousand, and a hundred thousand hosts cost a thousand.
+requests from the queues in turn (:mod:`napixd.client.workers`). A thousand
+requests to one host cost two greenlets, not a thousand, and a hundred
+thousand hosts cost a thousand.
 
 Nothing in a pool refers back to it: a pool dropped without
-:meth:`ClientPool.close` is freed at once by reference counting, and its kept-alive sockets go back
-to the thread's :class:`~napix.transports.sockets.SocketPool` for the next
-pool to reuse.
+:meth:`ClientPool.close` is freed at once by reference counting, and its
+kept-alive sockets go back to the thread's
+:class:`~napix.transports.sockets.SocketPool` for the next pool to reuse.
 """
 
 from __future__ import annotations
 
-import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
-from collections import deque
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 from weakref import WeakValueDictionary
 
 import gevent
-from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
 from napix.authenticators import Credentials, from_credentials
-from napix.checks import Body, Params, TimeoutArg
+from napix.checks import Body, Params, TimeoutArg, build_request
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
-from napixd.client.client import Client as BaseClient
 from napixd.client.gevent import Client, check_simultaneous
+from napixd.client.workers import Clients, HostQueue, Workers, settle
 
 __all__ = ['ClientPool', 'PendingRequest', 'DEFAULT_MAX_IN_FLIGHT']
 
@@ -56,10 +55,10 @@ class PendingRequest(AsyncResult):
 
     __slots__ = ('request', '_queue', '_worker')
 
-    def __init__(self, queue: '_HostQueue', request: Request) -> None:
+    def __init__(self, queue: 'HostQueue', request: Request) -> None:
         AsyncResult.__init__(self)
         self.request = request
-        self._queue: Optional[_HostQueue] = queue
+        self._queue: Optional[HostQueue] = queue
         self._worker: Any = None
 
     def cancel(self) -> None:
@@ -79,132 +78,6 @@ class PendingRequest(AsyncResult):
         return '<PendingRequest {0} {1}>'.format(self.request, state)
 
     __str__ = __repr__
-
-
-class _Workers(object):
-    """The worker greenlets of one pool: how many run, and the host queues
-    that wait for one."""
-
-    __slots__ = ('max_in_flight', 'running', 'waiting')
-
-    def __init__(self, max_in_flight: int) -> None:
-        self.max_in_flight = max_in_flight
-        self.running = 0
-        self.waiting: Deque[_HostQueue] = deque()
-
-    def offer(self, queue: '_HostQueue') -> None:
-        """*queue* has work: start a worker on it, or put it in line for one."""
-        if not queue.wants_worker():
-            return
-        if self.running < self.max_in_flight:
-            self.running += 1
-            queue.workers.append(gevent.spawn(_work, self, queue))
-        elif not queue.in_line:
-            queue.in_line = True
-            self.waiting.append(queue)
-
-    def next_queue(self) -> Optional['_HostQueue']:
-        """A queue in line that still wants a worker, or ``None``."""
-        waiting = self.waiting
-        while waiting:
-            queue = waiting.popleft()
-            queue.in_line = False
-            if queue.wants_worker():
-                return queue
-        return None
-
-
-class _HostQueue(object):
-    """The requests of one host not yet taken by a worker, and its workers."""
-
-    __slots__ = ('client', 'queue', 'workers', 'simultaneous', 'in_line', 'pool_workers',
-                 '__weakref__')
-
-    def __init__(self, client: Client, simultaneous: int, workers: _Workers) -> None:
-        self.client = client
-        # Made on demand and dropped when drained: a pool of 100,000 hosts
-        # holds no empty queue (a deque is ~600 bytes).
-        self.queue: Optional[Deque[PendingRequest]] = None
-        self.workers: List[Any] = []  # at most *simultaneous* greenlets
-        self.simultaneous = simultaneous
-        self.in_line = False
-        self.pool_workers = workers
-
-    def wants_worker(self) -> bool:
-        return bool(self.queue) and len(self.workers) < self.simultaneous
-
-    def cancel(self, handle: PendingRequest) -> None:
-        try:
-            if self.queue is None:
-                raise ValueError('not queued')
-            self.queue.remove(handle)
-        except ValueError:
-            worker = handle._worker
-            if worker is not None:
-                worker.kill(block=True)
-        _settle(handle, None, Cancelled(handle.request, 'cancelled'))
-        self.pool_workers.offer(self)  # the killed worker may have left requests
-
-
-def _work(workers: _Workers, queue: Optional[_HostQueue]) -> None:
-    """A worker: drain *queue*, then the queues in line, then stop."""
-    me = getcurrent()
-    try:
-        while queue is not None:
-            if me not in queue.workers:
-                queue.workers.append(me)
-            try:
-                _drain(queue, me)
-            finally:
-                queue.workers.remove(me)
-            queue = workers.next_queue()
-    finally:
-        workers.running -= 1
-
-
-def _drain(queue: _HostQueue, me: Any) -> None:
-    client = queue.client
-    while True:
-        pending = queue.queue  # read again each time: a request may bring a new one
-        if not pending:
-            queue.queue = None
-            return
-        handle = pending.popleft()
-        handle._worker = me
-        try:
-            # The pool bounds the workers of a host: the client's own limit
-            # (the destination's budget, in the connection) is the only one.
-            response = BaseClient.send(client, handle.request)
-        except GreenletExit:
-            _settle(handle, None, Cancelled(handle.request, 'cancelled'))
-            raise
-        except BaseException as error:  # an HTTPError, or a bug: wait() raises the latter
-            _settle(handle, None, error)
-        else:
-            if not handle.ready():  # not cancelled meanwhile
-                handle._queue = None
-                handle.set(response)
-        finally:
-            handle._worker = None
-
-
-def _settle(handle: PendingRequest, response: Optional[Response],
-            error: Optional[BaseException]) -> None:
-    """Resolve *handle* once, whatever fails on the way."""
-    if handle.ready():
-        return
-    handle._queue = None
-    if error is None:
-        handle.set(response)
-        return
-    if error.__traceback__ is not None:
-        # Drop this module's frames: they refer to the handle (a cycle).
-        error.__traceback__ = error.__traceback__.tb_next
-    try:
-        handle.set_exception(error)
-    except BaseException:  # even this can fail (no descriptor left): keep the error
-        AsyncResult.set_exception(handle, Cancelled(handle.request, 'failed: {0}'.format(
-            type(error).__name__)))
 
 
 class ClientPool(object):
@@ -240,33 +113,28 @@ class ClientPool(object):
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
                             'of its connections (timeout, verify, ...), not a transport')
-        # Check the options now rather than at the first request of each host.
-        Client('localhost', self.authenticator, simultaneous, **client_options).close()
+        # Check the options now rather than when a worker makes each host's client.
+        for probe in ('localhost', 'https://localhost'):
+            Client(probe, self.authenticator, simultaneous, **client_options).close()
         self.client_options = client_options
-        # A host's client and queue live while it has requests not done (or
-        # while the user holds the client): a pool that has sent to 100,000
-        # hosts keeps, of each, only its transport (for close()).
-        self.clients: 'WeakValueDictionary[str, Client]' = WeakValueDictionary()
-        self._queues: 'WeakValueDictionary[str, _HostQueue]' = WeakValueDictionary()
-        self._transports: Dict[str, Any] = {}
+        self._clients = Clients(self.authenticator, self.simultaneous, client_options)
+        #: The live clients by host: a host's client lives while it has
+        #: requests in the pool, or while the caller holds it.
+        self.clients = self._clients.by_host
+        self._queues: 'WeakValueDictionary[str, HostQueue]' = WeakValueDictionary()
         self._pending: Dict[PendingRequest, None] = {}
-        self._workers = _Workers(max_in_flight)
+        self._workers = Workers(max_in_flight)
 
     def get_client(self, host: str) -> Client:
         """The :class:`~napixd.client.gevent.Client` of *host*: the same one
         while the host has requests in the pool or the caller holds it."""
-        # A host that is not a str is refused by Client, with a message.
-        client = self.clients.get(host) if isinstance(host, str) else None
-        if client is None:
-            client = Client(host, self.authenticator, self.simultaneous,
-                            **self.client_options)
-            self.clients[host] = client
-            self._transports[host] = client.connection.transport
-        return client
+        return self._clients.get(host)
 
-    def _queue(self, host: str) -> '_HostQueue':
-        client = self.get_client(host)
-        queue = self._queues[host] = _HostQueue(client, self.simultaneous, self._workers)
+    def _queue(self, host: str) -> HostQueue:
+        """A new queue for *host*, with its client (made now: a bad host or
+        resolve entry raises here)."""
+        client = self._clients.get(host)
+        queue = self._queues[host] = HostQueue(client, self.simultaneous, self._workers)
         return queue
 
     def request(self, host: str, method: str, url: str, body: Body = None,
@@ -282,13 +150,11 @@ class ClientPool(object):
         queue = self._queues.get(host) if isinstance(host, str) else None
         if queue is None:
             queue = self._queue(host)
-        handle = PendingRequest(queue, queue.client.connection.build_request(
-            method, url, body, headers, params, timeout))
+        handle = PendingRequest(queue, build_request(
+            host, queue.client.connection.authority, method, url, body, headers, params,
+            timeout))
         self._pending[handle] = None
-        pending = queue.queue
-        if pending is None:
-            pending = queue.queue = deque()
-        pending.append(handle)
+        queue.push(handle)
         if len(queue.workers) < queue.simultaneous:
             self._workers.offer(queue)
         return handle
@@ -366,16 +232,17 @@ class ClientPool(object):
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
         queues = list(self._queues.values())
         for queue in queues:
-            while queue.queue:
-                handle = queue.queue.popleft()
-                _settle(handle, None, Cancelled(handle.request, 'cancelled'))
+            handle = queue.pop()
+            while handle is not None:
+                settle(handle, None, Cancelled(handle.request, 'cancelled'))
+                handle = queue.pop()
         workers = [w for queue in queues for w in queue.workers]
         gevent.killall(workers, block=True)
 
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""
         self.cancel()
-        for transport in self._transports.values():
+        for transport in self._clients.transports.values():
             transport.close()
 
     def __enter__(self) -> 'ClientPool':
@@ -389,5 +256,6 @@ class ClientPool(object):
         return len(self._pending)
 
     def __repr__(self) -> str:
-        return '<ClientPool {0} hosts, {1} pending>'.format(len(self._transports),
+        hosts = set(self._queues.keys()).union(self._clients.transports)
+        return '<ClientPool {0} hosts, {1} pending>'.format(len(hosts),
                                                            len(self._pending))

@@ -1,0 +1,220 @@
+"""The machinery of a :class:`~napixd.client.pool.ClientPool`: host queues,
+the worker greenlets that drain them, and the clients they send through.
+
+Each host with pending requests has a :class:`HostQueue` and a client
+(:class:`Clients`), which live while its requests do; worker greenlets, at
+most *simultaneous* per host and *max_in_flight* in all (:class:`Workers`),
+take requests from the queues in turn. Nothing here refers back to the pool.
+"""
+
+from __future__ import annotations
+
+import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Protocol, Tuple, Union
+from weakref import WeakValueDictionary
+
+import gevent
+from gevent import GreenletExit, getcurrent
+from gevent.event import AsyncResult
+
+from napix.exceptions import Cancelled
+from napix.models import Request, Response
+from napixd.client.client import Client as BaseClient
+from napixd.client.gevent import Client
+
+__all__ = ['Handle', 'HostQueue', 'Workers', 'Clients', 'settle']
+
+
+class Handle(Protocol):
+    """What a worker resolves: a :class:`~napixd.client.pool.PendingRequest`."""
+
+    request: Request
+    _queue: Optional['HostQueue']
+    _worker: Any
+
+    def ready(self) -> bool: ...
+
+    def set(self, value: Any = None) -> None: ...
+
+    def set_exception(self, exception: BaseException, exc_info: Any = None) -> None: ...
+
+
+class Workers(object):
+    """The worker greenlets of one pool: how many run, and the host queues
+    that wait for one."""
+
+    __slots__ = ('max_in_flight', 'running', 'waiting')
+
+    def __init__(self, max_in_flight: int) -> None:
+        self.max_in_flight = max_in_flight
+        self.running = 0
+        self.waiting: Deque[HostQueue] = deque()
+
+    def offer(self, queue: 'HostQueue') -> None:
+        """*queue* has work: start a worker on it, or put it in line for one."""
+        if not queue.wants_worker():
+            return
+        if self.running < self.max_in_flight:
+            self.running += 1
+            queue.add_worker(gevent.spawn(_work, self, queue))
+        elif not queue.in_line:
+            queue.in_line = True
+            self.waiting.append(queue)
+
+    def next_queue(self) -> Optional['HostQueue']:
+        """A queue in line that still wants a worker, or ``None``."""
+        waiting = self.waiting
+        while waiting:
+            queue = waiting.popleft()
+            queue.in_line = False
+            if queue.wants_worker():
+                return queue
+        return None
+
+
+class Clients(object):
+    """Makes the clients of a pool's hosts, and remembers them: weakly (a
+    host's client lives while its requests do, or while the user holds it)
+    and by transport (what :meth:`~napixd.client.pool.ClientPool.close` closes)."""
+
+    __slots__ = ('authenticator', 'simultaneous', 'options', 'by_host', 'transports')
+
+    def __init__(self, authenticator: Any, simultaneous: int, options: Dict[str, Any]) -> None:
+        self.authenticator = authenticator
+        self.simultaneous = simultaneous
+        self.options = options
+        self.by_host: 'WeakValueDictionary[str, Client]' = WeakValueDictionary()
+        self.transports: Dict[str, Any] = {}
+
+    def get(self, host: str) -> Client:
+        # A host that is not a str is refused by Client, with a message.
+        client = self.by_host.get(host) if isinstance(host, str) else None
+        if client is None:
+            client = Client(host, self.authenticator, self.simultaneous, **self.options)
+            self.by_host[host] = client
+            self.transports[host] = client.connection.transport
+        return client
+
+
+class HostQueue(object):
+    """The requests of one host not yet taken by a worker, its client, and
+    its workers. It lives while one of its requests is pending."""
+
+    __slots__ = ('client', 'head', 'rest', 'workers', 'simultaneous', 'in_line',
+                 'pool_workers', '__weakref__')
+
+    def __init__(self, client: Client, simultaneous: int, workers: Workers) -> None:
+        self.client = client
+        # The oldest request, then the others: most hosts of a fan-out get
+        # one request, and a deque costs ~600 bytes.
+        self.head: Optional[Handle] = None
+        self.rest: Optional[Deque[Handle]] = None
+        self.workers: Union[List[Any], Tuple[()]] = ()  # at most *simultaneous* greenlets
+        self.simultaneous = simultaneous
+        self.in_line = False
+        self.pool_workers = workers
+
+    def push(self, handle: Handle) -> None:
+        if self.head is None and not self.rest:
+            self.head = handle
+            return
+        rest = self.rest
+        if rest is None:
+            rest = self.rest = deque()
+        rest.append(handle)
+
+    def pop(self) -> Optional[Handle]:
+        handle = self.head
+        if handle is not None:
+            self.head = None
+            return handle
+        rest = self.rest
+        if rest:
+            return rest.popleft()
+        self.rest = None
+        return None
+
+    def __bool__(self) -> bool:
+        """True while requests wait in the queue."""
+        return self.head is not None or bool(self.rest)
+
+    def wants_worker(self) -> bool:
+        return (self.head is not None or bool(self.rest)) \
+            and len(self.workers) < self.simultaneous
+
+    def add_worker(self, worker: Any) -> None:
+        workers = self.workers
+        if not workers:
+            workers = self.workers = []
+        workers.append(worker)
+
+    def cancel(self, handle: Handle) -> None:
+        if self.head is handle:
+            self.head = None
+        elif self.rest is not None and handle in self.rest:
+            self.rest.remove(handle)
+        else:
+            worker = handle._worker
+            if worker is not None:
+                worker.kill(block=True)
+        settle(handle, None, Cancelled(handle.request, 'cancelled'))
+        self.pool_workers.offer(self)  # the killed worker may have left requests
+
+
+def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
+    """A worker: drain *queue*, then the queues in line, then stop."""
+    me = getcurrent()
+    try:
+        while queue is not None:
+            if me not in queue.workers:
+                queue.add_worker(me)
+            try:
+                _drain(queue, me)
+            finally:
+                queue.workers.remove(me)  # type: ignore[union-attr]
+            queue = workers.next_queue()
+    finally:
+        workers.running -= 1
+
+
+def _drain(queue: HostQueue, me: Any) -> None:
+    while True:
+        handle = queue.pop()  # again each time: a request may bring a new one
+        if handle is None:
+            return
+        handle._worker = me
+        try:
+            # The pool bounds the workers of a host: the client's own limit
+            # (the destination's budget, in the connection) is the only one.
+            response = BaseClient.send(queue.client, handle.request)
+        except GreenletExit:
+            settle(handle, None, Cancelled(handle.request, 'cancelled'))
+            raise
+        except BaseException as error:  # an HTTPError, or a bug: wait() raises the latter
+            settle(handle, None, error)
+        else:
+            if not handle.ready():  # not cancelled meanwhile
+                handle._queue = None
+                handle.set(response)
+        finally:
+            handle._worker = None
+
+
+def settle(handle: Handle, response: Optional[Response],
+            error: Optional[BaseException]) -> None:
+    """Resolve *handle* once, whatever fails on the way."""
+    if handle.ready():
+        return
+    handle._queue = None
+    if error is None:
+        handle.set(response)
+        return
+    if error.__traceback__ is not None:
+        # Drop this module's frames: they refer to the handle (a cycle).
+        error.__traceback__ = error.__traceback__.tb_next
+    try:
+        handle.set_exception(error)
+    except BaseException:  # even this can fail (no descriptor left): keep the error
+        AsyncResult.set_exception(handle, Cancelled(handle.request, 'failed: {0}'.format(
+            type(error).__name__)))
