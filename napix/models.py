@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from sys import intern
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
 from typing import Optional, Tuple, Union, cast
@@ -106,7 +107,7 @@ class Headers(MutableMapping[str, str]):
 
     def __setitem__(self, key: str, value: str) -> None:
         store = self._store if self._store is not None else self._parsed()
-        lower = key.lower()
+        lower = intern(key.lower())  # stored: one 'authorization' for all requests
         item = store.get(lower)
         store[lower] = (key if item is None else item[0], value)
 

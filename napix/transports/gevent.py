@@ -13,6 +13,7 @@ import _socket
 import errno
 import socket
 import ssl
+from sys import intern
 from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
@@ -69,7 +70,8 @@ class GeventTransport(object):
         self.scheme = scheme
         self.name = name
         self.port = port
-        self.address = address or name.strip('[]')
+        # Interned: the transports of many hosts resolved to one address share it.
+        self.address = intern(address or name.strip('[]'))
         self.connect_port = connect_port or port
         self.timeout = timeout
         self.max_response_size = max_response_size

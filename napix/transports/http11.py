@@ -23,6 +23,7 @@ import errno
 import os
 import select
 import socket
+from sys import intern
 from time import perf_counter
 from typing import Any, List, Tuple
 
@@ -62,6 +63,9 @@ class InvalidResponse(Exception):
 
 class TimedOut(Exception):
     """Thrown into the greenlet by an exchange's timer."""
+
+
+_NO_CHUNKS: List[bytes] = []  # never appended to: no exchange is in progress
 
 
 class _TrailingData(Exception):
@@ -272,6 +276,7 @@ class HTTP11Connection(object):
         finally:
             timer.stop()
             state.parser = None
+            state.chunks = _NO_CHUNKS  # the body is the response's, not the idle socket's
         elapsed = perf_counter() - started
         status = state.status
         if not 100 <= status <= 599:
@@ -327,7 +332,8 @@ def _final_head(received: List[bytes]) -> Tuple[str, str, bool]:
     head = data[start:end].decode('latin-1')
     line_end = head.find('\r\n')
     parts = (head[:line_end] if line_end >= 0 else head).split(' ', 2)
-    return head, parts[2] if len(parts) > 2 else '', end + 4 < len(data)
+    # Interned: a pool's 100,000 responses share one 'OK'.
+    return head, intern(parts[2]) if len(parts) > 2 else '', end + 4 < len(data)
 
 
 def _delimited_by_close(received: List[bytes]) -> bool:

@@ -46,8 +46,10 @@ def _default_max_sockets() -> int:
         return 512
     if soft == resource.RLIM_INFINITY or soft > 1 << 20:
         soft = 1 << 20
-    # Leave room for the rest of the process: files, listening sockets, pipes.
-    return max(16, soft - max(32, soft // 8))
+    # Leave room for the rest of the process (files, listening sockets,
+    # pipes, other libraries), and memory: an idle socket with its parser
+    # and watchers costs ~2 KB.
+    return max(16, soft - max(32, soft // 4))
 
 
 def max_sockets() -> int:
@@ -57,7 +59,7 @@ def max_sockets() -> int:
 
 def set_max_sockets(value: Optional[int]) -> None:
     """Set :func:`max_sockets` for the pools made from now on (``None``: the
-    default, 7/8 of the descriptor limit). Pools already made keep theirs."""
+    default, 3/4 of the descriptor limit). Pools already made keep theirs."""
     global _max_sockets
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                               or value < 1):

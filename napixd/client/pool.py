@@ -242,8 +242,7 @@ class ClientPool(object):
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""
         self.cancel()
-        for transport in self._clients.transports.values():
-            transport.close()
+        self._clients.close_idle()
 
     def __enter__(self) -> 'ClientPool':
         return self
@@ -256,6 +255,6 @@ class ClientPool(object):
         return len(self._pending)
 
     def __repr__(self) -> str:
-        hosts = set(self._queues.keys()).union(self._clients.transports)
+        hosts = set(self._queues.keys()).union(self._clients.hosts)
         return '<ClientPool {0} hosts, {1} pending>'.format(len(hosts),
                                                            len(self._pending))
