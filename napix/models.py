@@ -62,8 +62,13 @@ class Headers(MutableMapping[str, str]):
 
     __slots__ = ('_store', '_head')
 
+    # Each header is kept as its wire line, ``'Name: value'``, under its
+    # lower-cased name: a dict of strings is not tracked by the garbage
+    # collector, as one of (name, value) tuples is, and a transport writes
+    # the lines as they are. A name holds no ':', so the first one ends it.
+
     def __init__(self, headers: HeadersInput = None, **kwargs: str) -> None:
-        self._store: Optional[Dict[str, Tuple[str, str]]] = {}
+        self._store: Optional[Dict[str, str]] = {}
         self._head: Optional[str] = None
         if headers is not None:
             self.update(headers)
@@ -79,16 +84,14 @@ class Headers(MutableMapping[str, str]):
         headers._head = head
         return headers
 
-    def _parsed(self) -> Dict[str, Tuple[str, str]]:
+    def _parsed(self) -> Dict[str, str]:
         store = self._store
         if store is None:
             store = self._store = {}
             for name, value in _HEADER_LINES.findall(self._head or ''):
                 key = name.lower()
-                if key in store:
-                    value = store[key][1] + ', ' + value
-                    name = store[key][0]
-                store[key] = (name, value)
+                line = store.get(key)
+                store[key] = name + ': ' + value if line is None else line + ', ' + value
             self._head = None
         return store
 
@@ -99,17 +102,18 @@ class Headers(MutableMapping[str, str]):
             if value is not _REPEATED:
                 return default if value is None else value
             store = self._parsed()
-        item = store.get(key.lower())
-        return default if item is None else item[1]
+        line = store.get(key.lower())
+        return default if line is None else line[line.index(':') + 2:]
 
     def __getitem__(self, key: str) -> str:
-        return self._parsed()[key.lower()][1]
+        line = self._parsed()[key.lower()]
+        return line[line.index(':') + 2:]
 
     def __setitem__(self, key: str, value: str) -> None:
         store = self._store if self._store is not None else self._parsed()
         lower = intern(key.lower())  # stored: one 'authorization' for all requests
-        item = store.get(lower)
-        store[lower] = (key if item is None else item[0], value)
+        line = store.get(lower)
+        store[lower] = (key if line is None else line[:line.index(':')]) + ': ' + value
 
     def __delitem__(self, key: str) -> None:
         del self._parsed()[key.lower()]
@@ -118,7 +122,7 @@ class Headers(MutableMapping[str, str]):
         return isinstance(key, str) and key.lower() in self._parsed()
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in list(self._parsed().values()))
+        return (line[:line.index(':')] for line in list(self._parsed().values()))
 
     def __len__(self) -> int:
         return len(self._parsed())
@@ -134,6 +138,11 @@ class Headers(MutableMapping[str, str]):
     def raw_items(self) -> List[Tuple[str, str]]:
         """``(name, value)`` pairs, names as given: what a transport writes."""
         store = self._store if self._store is not None else self._parsed()
+        return [(line[:line.index(':')], line[line.index(':') + 2:]) for line in store.values()]
+
+    def lines(self) -> List[str]:
+        """The header lines, ``'Name: value'``, without their CRLF."""
+        store = self._store if self._store is not None else self._parsed()
         return list(store.values())
 
     def copy(self) -> 'Headers':
@@ -141,7 +150,7 @@ class Headers(MutableMapping[str, str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
-            mine = {key: value for key, (_, value) in self._parsed().items()}
+            mine = {key: line[line.index(':') + 2:] for key, line in self._parsed().items()}
             return mine == {str(k).lower(): v for k, v in other.items()}
         return NotImplemented
 

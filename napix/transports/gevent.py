@@ -215,23 +215,22 @@ class GeventTransport(object):
         return error
 
     def _serialize(self, request: Request) -> bytes:
-        items = request.headers.raw_items()
+        headers = request.headers
+        header_lines = headers.lines()
         body = request.body
         lines = [request.method, ' ', request.url, ' HTTP/1.1\r\nHost: ', request.authority,
                  '\r\n']
-        if not items:
-            lines.append(_DEFAULT_HEAD)
-        elif len(items) == 1 and items[0][0] == 'Authorization':  # a signed request
-            lines.append(_DEFAULT_HEAD)
-            lines.append('Authorization: ' + items[0][1] + '\r\n')
+        if not header_lines or (len(header_lines) == 1
+                                and header_lines[0].startswith('Authorization: ')):
+            lines.append(_DEFAULT_HEAD)  # no header, or a signed request's only one
         else:
-            names = {name.lower() for name, _ in items}
-            if 'accept' not in names:
+            if 'accept' not in headers:
                 lines.append('Accept: application/json\r\n')
-            if 'user-agent' not in names:
+            if 'user-agent' not in headers:
                 lines.append('User-Agent: ' + _USER_AGENT + '\r\n')
-            for name, value in items:
-                lines.append(name + ': ' + value + '\r\n')
+        for line in header_lines:
+            lines.append(line)
+            lines.append('\r\n')
         if body is not None:
             lines.append('Content-Length: {0}\r\n\r\n'.format(len(body)))
             return ''.join(lines).encode('utf-8') + body
