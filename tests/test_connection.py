@@ -239,6 +239,32 @@ def test_server_that_accepts_but_never_answers_times_out():
         listener.close()
 
 
+def test_a_handshake_that_does_not_end_times_out_at_the_connect_timeout():
+    # A listener whose accept queue is full drops new SYNs: the connect stays
+    # in progress, the case a local server that answers at once never shows.
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(('127.0.0.1', port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        start = time.monotonic()
+        with pytest.raises(Timeout) as info:
+            Connection('127.0.0.1:{0}'.format(port), AUTH, timeout=(0.3, 5)).request('GET', '/')
+        assert 0.25 < time.monotonic() - start < 3.0
+        assert 'could not connect to 127.0.0.1:{0} within 0.3 s'.format(port) in str(info.value)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
 def test_connection_refused():
     sock = socket.socket()
     sock.bind(('127.0.0.1', 0))

@@ -200,7 +200,9 @@ class HTTP11Connection(object):
         *timeout* seconds; :exc:`socket.timeout` or :exc:`OSError` when it cannot."""
         sock = self.sock
         error = sock.connect_ex(address)
-        if error in _IN_PROGRESS:
+        if error in _IN_PROGRESS and self._connected_already():
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        elif error in _IN_PROGRESS:
             timer = self.timer
             if timer is None or self.timer_after != timeout:
                 timer = self._new_timer(timeout)
@@ -214,6 +216,18 @@ class HTTP11Connection(object):
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
+
+    def _connected_already(self) -> bool:
+        """True when a connect in progress has already ended, in success or
+        failure (a local server's handshake ends within ``connect()``): then
+        no timer and no round through the hub are needed. The ``poll``
+        object stays, watching for input, for :meth:`readable`."""
+        poller = self.poller = _poll()
+        fileno = self.sock.fileno()
+        poller.register(fileno, select.POLLOUT)
+        ended = bool(poller.poll(0))
+        poller.modify(fileno, select.POLLIN)
+        return ended
 
     def exchange(self, payload: bytes, limit: int, head_only: bool,
                  timeout: float) -> Tuple[int, str, str, bytes, float]:
