@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
-from napix.models import Headers, Request, dumps
+from napix.models import Headers, dumps
 
-__all__ = ['build_request', 'check_method', 'check_url', 'check_headers', 'encode_body',
-           'encode_params', 'check_timeout', 'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg']
+__all__ = ['check_method', 'check_url', 'check_headers', 'encode_body', 'encode_params',
+           'check_timeout', 'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg']
 
 Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
 Params = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
@@ -172,20 +172,3 @@ def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
                              'pair of them, not {0!r}'.format(timeout))
     return float(connect), float(read)
 
-
-def build_request(host: str, authority: str, method: str, url: str, body: Body = None,
-                  headers: Optional[Mapping[str, str]] = None, params: Params = None,
-                  timeout: Optional[TimeoutArg] = None) -> Request:
-    """Check and encode a request to *host* (whose ``Host`` header is
-    *authority*), without sending it: what
-    :meth:`napix.connection.Connection.build_request` does for its host.
-    A ``dict`` or ``list`` body is encoded as JSON."""
-    if type(method) is not str or method not in COMMON_METHODS:
-        method = check_method(method)
-    url = check_url(url)
-    if params is not None:
-        url = encode_params(url, params)
-    checked = Headers() if headers is None else check_headers(headers)
-    data = None if body is None or body == '' else encode_body(body, checked)
-    return Request(method, host, authority, url, checked, data,
-                   check_timeout(timeout) if timeout is not None else None)

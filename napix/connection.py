@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 from gevent import get_hub
 
 from napix.budget import Budget, budget_for
-from napix.checks import Body, Params, TimeoutArg, build_request, check_timeout
+from napix.checks import (COMMON_METHODS, Body, Params, TimeoutArg, check_headers, check_method,
+                          check_timeout, check_url, encode_body, encode_params)
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
@@ -127,8 +128,15 @@ class Connection(object):
         is expected, for a bad method, url, header, body, params or timeout. A
         ``dict`` or ``list`` body is encoded as JSON.
         """
-        return build_request(self.host, self.authority, method, url, body, headers, params,
-                             timeout)
+        if type(method) is not str or method not in COMMON_METHODS:
+            method = check_method(method)
+        url = check_url(url)
+        if params is not None:
+            url = encode_params(url, params)
+        checked = Headers() if headers is None else check_headers(headers)
+        data = None if body is None or body == '' else encode_body(body, checked)
+        return Request(method, self.host, self.authority, url, checked, data,
+                       check_timeout(timeout) if timeout is not None else None)
 
     def send(self, request: Request) -> Response:
         """Sign *request*, send it and return the :class:`Response`.

@@ -28,7 +28,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from napix.authenticators import Credentials, from_credentials
-from napix.checks import Body, Params, TimeoutArg, build_request
+from napix.checks import Body, Params, TimeoutArg
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
 from napixd.client.gevent import Client, check_simultaneous
@@ -150,9 +150,8 @@ class ClientPool(object):
         queue = self._queues.get(host) if isinstance(host, str) else None
         if queue is None:
             queue = self._queue(host)
-        handle = PendingRequest(queue, build_request(
-            host, queue.client.connection.authority, method, url, body, headers, params,
-            timeout))
+        handle = PendingRequest(queue, queue.client.connection.build_request(
+            method, url, body, headers, params, timeout))
         self._pending[handle] = None
         queue.push(handle)
         if len(queue.workers) < queue.simultaneous:
@@ -255,6 +254,5 @@ class ClientPool(object):
         return len(self._pending)
 
     def __repr__(self) -> str:
-        hosts = set(self._queues.keys()).union(self._clients.hosts)
-        return '<ClientPool {0} hosts, {1} pending>'.format(len(hosts),
+        return '<ClientPool {0} hosts, {1} pending>'.format(len(self._clients.hosts),
                                                            len(self._pending))

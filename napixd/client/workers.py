@@ -141,10 +141,6 @@ class HostQueue(object):
         self.rest = None
         return None
 
-    def __bool__(self) -> bool:
-        """True while requests wait in the queue."""
-        return self.head is not None or bool(self.rest)
-
     def wants_worker(self) -> bool:
         return (self.head is not None or bool(self.rest)) \
             and len(self.workers) < self.simultaneous
