@@ -162,7 +162,7 @@ class GeventTransport(object):
                 sock = _RealSocket(self._family, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = http11.HTTP11Connection(sock)
+                conn = http11.HTTP11Connection(sock, sockets.spares)
                 try:
                     conn.connect((self.address, self.connect_port), timeout)
                 except BaseException:
@@ -180,11 +180,11 @@ class GeventTransport(object):
             if self._ssl_context is not None:
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=self.name.strip('[]'))
                 sock.settimeout(None)  # the exchange's timer bounds it
-                return http11.TLSConnection(sock)
+                return http11.TLSConnection(sock, sockets.spares)
             family = sock.family
             sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
             sock.setblocking(False)
-            return http11.HTTP11Connection(sock)
+            return http11.HTTP11Connection(sock, sockets.spares)
         except BaseException as error:
             if sock is not None:
                 sock.close()

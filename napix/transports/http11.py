@@ -25,13 +25,13 @@ import select
 import socket
 from sys import intern
 from time import perf_counter
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-__all__ = ['HTTP11Connection', 'TLSConnection', 'ServerClosed', 'ResponseTooLarge',
+__all__ = ['HTTP11Connection', 'TLSConnection', 'Spares', 'ServerClosed', 'ResponseTooLarge',
            'InvalidResponse', 'TimedOut']
 
 _RECV_SIZE = 65536
@@ -73,15 +73,18 @@ class _TrailingData(Exception):
 
 
 class _Exchange(object):
-    """The parser's callback protocol: the state of the response being read.
+    """The parser's callback protocol: the state of the response being read,
+    with the timer that bounds the exchange.
 
-    It refers to the parser only during an exchange (``parser`` is cleared
-    after it), so a connection, its parser and this form no reference cycle:
-    a dropped connection is closed at once by reference counting.
+    An exchange is only needed while a request is in flight: idle sockets
+    keep none, and the exchanges of a thread's finished requests wait in its
+    :class:`Spares` for the next request, whatever its socket. It refers to
+    its parser only during an exchange (``parser`` is cleared after it), so
+    the two form no reference cycle.
     """
 
     __slots__ = ('parser', 'status', 'chunks', 'complete', 'keep_alive', 'headers_done',
-                 'head_only', 'informational')
+                 'head_only', 'informational', 'timer', 'timer_after')
     chunks: List[bytes]
     complete: bool
     keep_alive: bool
@@ -92,6 +95,12 @@ class _Exchange(object):
     def __init__(self) -> None:
         self.parser: Any = None
         self.status = 0
+        self.timer: Any = None
+        self.timer_after = 0.0
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.close()
 
     # The status line and headers are not taken from callbacks (one Python
     # call per header): the head is read from the bytes once complete.
@@ -124,25 +133,58 @@ class _Exchange(object):
             self.keep_alive = self.parser.should_keep_alive()
 
 
+# The most spare exchanges a thread keeps (a pool has at most 1000 requests
+# in flight by default).
+_MAX_SPARES = 1024
+
+
+class Spares(object):
+    """The exchanges (a parser, its callback state and a timer) that a
+    thread's finished requests left, for the next ones: made again for each
+    request, they would cost a parser and a timer; kept by each socket, they
+    would make every idle socket hold them (a fan-out to many hosts keeps
+    thousands of idle sockets). A parser is kept only when it ended a response
+    cleanly, ready for the next one.
+
+    They belong to one hub (their timers are on its loop): the thread's
+    :class:`~napix.transports.sockets.SocketPool` keeps them.
+    """
+
+    __slots__ = ('hub', 'free')
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self.free: List[Tuple[Any, _Exchange]] = []  # (parser, state) pairs
+
+    def take(self) -> Tuple[Any, _Exchange]:
+        try:
+            return self.free.pop()
+        except IndexError:
+            state = _Exchange()
+            return HttpResponseParser(state), state
+
+    def give_back(self, parser: Any, state: _Exchange) -> None:
+        if len(self.free) < _MAX_SPARES:
+            self.free.append((parser, state))
+        else:
+            state.close()
+
+
 class HTTP11Connection(object):
-    """One socket to a server, its response parser, and a timer that bounds
-    each exchange to its read timeout."""
+    """One socket to a server, read through the hub's watchers; each
+    exchange takes a parser and a timer, bounding it to its read timeout,
+    from the thread's :class:`Spares`."""
 
-    __slots__ = ('sock', 'hub', 'reader', 'writer', 'either', 'timer', 'timer_after',
-                 'expires', 'state', 'parser', 'poller', 'keep_alive', '__weakref__')
+    __slots__ = ('sock', 'hub', 'reader', 'either', 'expires', 'spares', 'poller',
+                 'keep_alive', '__weakref__')
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, spares: Optional[Spares] = None) -> None:
         self.sock = sock
         self.hub = hub = get_hub()
-        fileno = sock.fileno()
-        self.reader = hub.loop.io(fileno, 1)
-        self.writer = hub.loop.io(fileno, 2)
+        self.reader = hub.loop.io(sock.fileno(), 1)
         self.either = None  # made on the first partial send
-        self.timer = None
-        self.timer_after = 0.0
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
-        self.state = _Exchange()
-        self.parser = HttpResponseParser(self.state)
+        self.spares = spares if spares is not None and spares.hub is hub else Spares(hub)
         self.poller = None  # made on the first reuse
         self.keep_alive = False
 
@@ -188,13 +230,6 @@ class HTTP11Connection(object):
             except BlockingIOError:
                 pass
 
-    def _new_timer(self, timeout: float) -> Any:
-        if self.timer is not None:
-            self.timer.close()
-        timer = self.timer = self.hub.loop.timer(timeout)
-        self.timer_after = timeout
-        return timer
-
     def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
         """Connect the (non-blocking, unconnected) socket to *address* within
         *timeout* seconds; :exc:`socket.timeout` or :exc:`OSError` when it cannot."""
@@ -203,16 +238,17 @@ class HTTP11Connection(object):
         if error in _IN_PROGRESS and self._connected_already():
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         elif error in _IN_PROGRESS:
-            timer = self.timer
-            if timer is None or self.timer_after != timeout:
-                timer = self._new_timer(timeout)
+            loop = self.hub.loop
+            timer = loop.timer(timeout)
+            writer = loop.io(sock.fileno(), 2)
             timer.start(getcurrent().throw, TimedOut, update=True)
             try:
-                self.hub.wait(self.writer)
+                self.hub.wait(writer)
             except TimedOut:
                 raise socket.timeout() from None
             finally:
-                timer.stop()
+                timer.close()
+                writer.close()
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
@@ -239,19 +275,23 @@ class HTTP11Connection(object):
         ``keep_alive`` then says whether the socket may carry another request.
         """
         chunks: List[bytes]  # an annotation only: no code on this path
-        state = self.state
+        parser, state = self.spares.take()
         state.status = 0
         state.chunks = chunks = []
         state.complete = state.keep_alive = state.headers_done = state.informational = False
         state.head_only = head_only
-        state.parser = parser = self.parser
+        state.parser = parser
         received: List[bytes] = []  # until the end of the final head
         size = 0
-        timer = self.timer
-        if timer is None or self.timer_after != timeout:
-            timer = self._new_timer(timeout)
+        timer = state.timer
+        if timer is None or state.timer_after != timeout:
+            if timer is not None:
+                timer.close()
+            timer = state.timer = self.hub.loop.timer(timeout)
+            state.timer_after = timeout
         timer.start(getcurrent().throw, TimedOut, update=True)
         started = perf_counter()
+        ended = False
         try:
             try:
                 sent_all = self._send(payload)
@@ -285,21 +325,28 @@ class HTTP11Connection(object):
                     state.keep_alive = False  # _TrailingData: bytes after the response
                 if not state.complete and _QUICKACK is not None:
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            ended = True
         except TimedOut:
             raise socket.timeout() from None
         finally:
             timer.stop()
             state.parser = None
-            state.chunks = _NO_CHUNKS  # the body is the response's, not the idle socket's
+            state.chunks = _NO_CHUNKS  # the body is the response's, not the spare's
+            if not ended:
+                state.close()  # the parser is in the middle of a response
         elapsed = perf_counter() - started
         status = state.status
+        keep_alive = state.keep_alive and sent_all
+        if keep_alive and not head_only:
+            # A parser that ended a response cleanly is ready for the next one
+            # (a HEAD response's still expects the body it announced).
+            self.spares.give_back(parser, state)
+        else:
+            state.close()
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
         head, reason, extra = _final_head(received)
-        keep_alive = state.keep_alive and sent_all
         if head_only:
-            # The parser still expects the body a HEAD response announces.
-            self.parser = HttpResponseParser(state)
             keep_alive = keep_alive and not extra  # bytes after the head: framing unknown
             body = b''
         else:
@@ -308,9 +355,9 @@ class HTTP11Connection(object):
         return status, reason, head, body, elapsed
 
     def close(self) -> None:
-        for watcher in (self.reader, self.writer, self.either, self.timer):
-            if watcher is not None:
-                watcher.close()
+        self.reader.close()
+        if self.either is not None:
+            self.either.close()
         self.sock.close()
 
 

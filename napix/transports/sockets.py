@@ -28,7 +28,7 @@ from gevent import get_hub
 from gevent.monkey import get_original
 from gevent.lock import Semaphore
 
-from napix.transports.http11 import HTTP11Connection
+from napix.transports.http11 import HTTP11Connection, Spares
 
 __all__ = ['SocketPool', 'socket_pool', 'max_sockets', 'set_max_sockets']
 
@@ -88,6 +88,8 @@ class SocketPool(object):
         self.limit = limit
         self.hub = hub if hub is not None else get_hub()
         self._places = Semaphore(limit)
+        #: The parsers and timers of the thread's exchanges, between requests.
+        self.spares = Spares(self.hub)
         self._idle: Dict[Hashable, List[HTTP11Connection]] = {}
         # Idle sockets, least recently used first (a dict keeps insertion order).
         self._lru: Dict[HTTP11Connection, Hashable] = {}
