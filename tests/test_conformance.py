@@ -388,6 +388,46 @@ def test_a_head_with_a_content_length_keeps_its_socket(raw_server):
     assert len(server.connections) == 1, 'HEAD closed its socket'
 
 
+# Parsers are shared by the sockets of a thread ---------------------------------------
+
+UNCLEAN_ENDS = {
+    # name: (what the first server sends, the method, the error expected or None)
+    'timeout-in-the-body': (b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"', 'GET',
+                            TransportError),
+    'closed-in-the-body': (b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"', 'GET',
+                           RemoteProtocolError),
+    'head-announcing-a-body': (b'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n'
+                               b'Content-Type: application/json\r\n\r\n', 'HEAD', None),
+    'garbage': (b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nBad Header\r\n\r\n', 'GET',
+                RemoteProtocolError),
+}
+
+
+@pytest.mark.parametrize('name', sorted(UNCLEAN_ENDS))
+def test_a_parser_left_in_the_middle_of_a_response_is_never_used_again(raw_server, name):
+    # An exchange takes its parser from the thread's spares: one that did
+    # not end a response cleanly would read the next server's answer as
+    # the rest of this one.
+    sent, method, error = UNCLEAN_ENDS[name]
+
+    def unclean(conn):
+        if conn.read_request() is not None:
+            conn.send(sent)
+            if name.startswith('timeout'):
+                conn.hold(2)
+
+    first, second = raw_server(unclean), raw_server(echo_handler)
+    bad = connect(first, timeout=(2.0, 0.3))
+    if error is None:
+        assert bad.request(method, '/r/bad').status == 200
+    else:
+        with pytest.raises(error):
+            bad.request(method, '/r/bad')
+    good = connect(second)
+    assert_own(good.request('GET', '/r/one'), 'one')
+    assert_own(good.request('GET', '/r/two'), 'two')
+
+
 # IPv6 literals ----------------------------------------------------------------------
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason='no IPv6 loopback (::1) here')

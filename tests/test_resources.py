@@ -122,6 +122,29 @@ def test_a_short_idle_time_expires_behind_sockets_with_longer_ones(make_napix_se
     keeper.close()
 
 
+def parsers_alive():
+    from httptools import HttpResponseParser
+    return sum(1 for o in gc.get_objects() if type(o) is HttpResponseParser)
+
+
+def test_idle_sockets_keep_no_parser(make_napix_server):
+    # A fan-out keeps thousands of idle sockets: a parser (and its timer)
+    # is held only while a request is in flight, then waits for the next
+    # request of the thread, whatever its socket.
+    servers = [make_napix_server(max_concurrent=None, require_auth=False) for _ in range(4)]
+    hosts = ['h{0}.test'.format(i) for i in range(60)]
+    resolve = {h: servers[i % 4].host for i, h in enumerate(hosts)}
+    sockets = socket_pool()
+    idle, parsers = sockets.idle, parsers_alive()
+    pool = ClientPool(AUTH, max_in_flight=4, resolve=resolve, idle_timeout=60)
+    for host in hosts:
+        pool.request(host, 'GET', '/vm/' + host)
+    assert [r.body['id'] for r in pool.wait()] == hosts
+    assert sockets.idle >= idle + 60
+    assert parsers_alive() <= parsers + 4
+    pool.close()
+
+
 def test_concurrent_pools_share_the_destination_budget(make_napix_server):
     server = make_napix_server()  # napixd's default: 2 requests in flight per client
     results = []
