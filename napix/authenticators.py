@@ -126,7 +126,11 @@ class LoginAuthenticator(object):
         self.login = _check_str('login', login)
         self._key = _key_bytes(key)
         self._login_q = _q(login)
-        self._hmac = hmac.new(self._key, digestmod=_sha256)  # copied for each request
+        # Copied for each request. The standard library's HMAC object wraps
+        # OpenSSL's: its copy, update and hexdigest are Python calls around
+        # the C object's, which are used directly when it is there.
+        mac = hmac.new(self._key, digestmod=_sha256)
+        self._hmac = getattr(mac, '_hmac', None) or mac
 
     def __call__(self, request: Request) -> Request:
         url = request.url

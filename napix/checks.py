@@ -70,10 +70,10 @@ def check_url(url: str) -> str:
             type(url).__name__))
     if not url.startswith('/'):
         raise ValueError('invalid url {0!r}: expected a path starting with /'.format(url))
-    if _FORBIDDEN_IN_URL.search(url):
-        raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
-                         'are not allowed'.format(url))
-    if _NEEDS_QUOTING.search(url):
+    if _NEEDS_QUOTING.search(url):  # control characters too: looked for only then
+        if _FORBIDDEN_IN_URL.search(url):
+            raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
+                             'are not allowed'.format(url))
         url = _NEEDS_QUOTING.sub(_quote_match, url)
     return url
 

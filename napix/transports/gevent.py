@@ -17,6 +17,7 @@ from sys import intern
 from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
+from gevent import get_hub
 import gevent.ssl as gssl
 
 from napix import __version__
@@ -24,7 +25,7 @@ from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFA
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.transports import http11
-from napix.transports.sockets import socket_pool
+from napix.transports.sockets import SocketPool, socket_pool
 
 __all__ = ['GeventTransport']
 
@@ -60,7 +61,8 @@ class GeventTransport(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key')
+                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key',
+                 '_sockets')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
@@ -85,6 +87,7 @@ class GeventTransport(object):
         # Transports that would make interchangeable sockets share them.
         self.key: Hashable = (scheme, self.address, self.connect_port, name,
                               verify if scheme == 'https' else None)
+        self._sockets: Optional[SocketPool] = None  # the last thread's, found again if need be
 
     @property
     def _target(self) -> str:
@@ -105,12 +108,14 @@ class GeventTransport(object):
         payload = self._serialize(request)
         method = request.method
         timeout = request.timeout or self.timeout
-        sockets = socket_pool()
+        sockets = self._sockets
+        if sockets is None or sockets.hub is not get_hub():
+            sockets = self._sockets = socket_pool()
         key = self.key
         conn = sockets.checkout(key)
         reused = conn is not None
         if conn is None:
-            conn = self._connect(request, timeout[0])
+            conn = self._connect(sockets, request, timeout[0])
         try:
             result = conn.exchange(payload, self.max_response_size, method == 'HEAD',
                                    timeout[1])
@@ -118,7 +123,7 @@ class GeventTransport(object):
             sockets.discard(conn)
             if not (reused and error.received == 0 and method in IDEMPOTENT_METHODS):
                 raise RemoteProtocolError(request, str(error)) from None
-            conn = self._connect(request, timeout[0])
+            conn = self._connect(sockets, request, timeout[0])
             try:
                 result = conn.exchange(payload, self.max_response_size, method == 'HEAD',
                                        timeout[1])
@@ -152,8 +157,8 @@ class GeventTransport(object):
                 error.strerror or error))
         return error  # GreenletExit, KeyboardInterrupt, bugs: not ours to wrap
 
-    def _connect(self, request: Request, timeout: float) -> http11.HTTP11Connection:
-        sockets = socket_pool()
+    def _connect(self, sockets: SocketPool, request: Request,
+                 timeout: float) -> http11.HTTP11Connection:
         sockets.reserve()
         sock = None
         try:

@@ -156,18 +156,11 @@ class Spares(object):
         self.hub = hub
         self.free: List[Tuple[Any, _Exchange]] = []  # (parser, state) pairs
 
-    def take(self) -> Tuple[Any, _Exchange]:
-        try:
-            return self.free.pop()
-        except IndexError:
-            state = _Exchange()
-            return HttpResponseParser(state), state
-
-    def give_back(self, parser: Any, state: _Exchange) -> None:
-        if len(self.free) < _MAX_SPARES:
-            self.free.append((parser, state))
-        else:
-            state.close()
+    @staticmethod
+    def make() -> Tuple[Any, _Exchange]:
+        """A new exchange: ``(parser, state)``; a spare is taken from ``free``."""
+        state = _Exchange()
+        return HttpResponseParser(state), state
 
 
 class HTTP11Connection(object):
@@ -275,7 +268,11 @@ class HTTP11Connection(object):
         ``keep_alive`` then says whether the socket may carry another request.
         """
         chunks: List[bytes]  # an annotation only: no code on this path
-        parser, state = self.spares.take()
+        free = self.spares.free
+        if free:
+            parser, state = free.pop()
+        else:
+            parser, state = self.spares.make()
         state.status = 0
         state.chunks = chunks = []
         state.complete = state.keep_alive = state.headers_done = state.informational = False
@@ -337,10 +334,10 @@ class HTTP11Connection(object):
         elapsed = perf_counter() - started
         status = state.status
         keep_alive = state.keep_alive and sent_all
-        if keep_alive and not head_only:
+        if keep_alive and not head_only and len(free) < _MAX_SPARES:
             # A parser that ended a response cleanly is ready for the next one
             # (a HEAD response's still expects the body it announced).
-            self.spares.give_back(parser, state)
+            free.append((parser, state))
         else:
             state.close()
         if not 100 <= status <= 599:
