@@ -47,8 +47,8 @@ def _default_max_sockets() -> int:
     if soft == resource.RLIM_INFINITY or soft > 1 << 20:
         soft = 1 << 20
     # Leave room for the rest of the process (files, listening sockets,
-    # pipes, other libraries), and memory: an idle socket with its parser
-    # and watchers costs ~2 KB.
+    # pipes, other libraries), and memory: an idle socket with its watcher
+    # and poll object costs ~1.4 KB.
     return max(16, soft - max(32, soft // 4))
 
 
