@@ -225,6 +225,16 @@ def test_timeout(napix_server):
     assert napix_server.host in str(info.value)
 
 
+def test_each_request_on_a_kept_alive_socket_gets_its_whole_timeout(napix_server):
+    # A libev timer stopped early keeps only the time it had left: reused
+    # as it was, five 0.3 s answers in a row would time out by the fourth
+    # (1.0 s, then 0.7, 0.4, 0.1 left).
+    connection = conn(napix_server, timeout=1.0)
+    for _ in range(5):
+        assert connection.request('GET', '/sleep/0.3').status == 200
+    assert napix_server.connections_opened == 1
+
+
 def test_server_that_accepts_but_never_answers_times_out():
     listener = socket.socket()
     listener.bind(('127.0.0.1', 0))

@@ -284,9 +284,12 @@ class HTTP11Connection(object):
         if timer is None or state.timer_after != timeout:
             if timer is not None:
                 timer.close()
-            timer = state.timer = self.hub.loop.timer(timeout)
+            # Repeating, and started with again(): a libev timer stopped
+            # early keeps only the time it had left, and start() would go on
+            # from there; again() counts the whole timeout anew each time.
+            timer = state.timer = self.hub.loop.timer(timeout, timeout)
             state.timer_after = timeout
-        timer.start(getcurrent().throw, TimedOut, update=True)
+        timer.again(getcurrent().throw, TimedOut, update=True)
         started = perf_counter()
         ended = False
         try:
