@@ -43,7 +43,7 @@ def measure(body):
     parser = httptools.HttpResponseParser(_Callbacks())
     headers = Headers({'content-type': 'application/json'})
     semaphore = gevent.lock.BoundedSemaphore(10)
-    timer = gevent.get_hub().loop.timer(30.0)
+    timer = gevent.get_hub().loop.timer(30.0, 30.0)  # as http11: repeating, started with again()
     current = gevent.getcurrent()
 
     def sign():
@@ -58,7 +58,7 @@ def measure(body):
             pass
 
     def timer_restart():
-        timer.start(current.throw, update=True)
+        timer.again(current.throw, update=True)
         timer.stop()
 
     steps = [
