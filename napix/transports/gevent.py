@@ -17,8 +17,8 @@ from sys import intern
 from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
-from gevent import get_hub
 import gevent.ssl as gssl
+from gevent import get_hub
 
 from napix import __version__
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT

@@ -158,7 +158,7 @@ class Spares(object):
 
     @staticmethod
     def make() -> Tuple[Any, _Exchange]:
-        """A new exchange: ``(parser, state)``; a spare is taken from ``free``."""
+        """A new exchange, ``(parser, state)``, for when ``free`` has none."""
         state = _Exchange()
         return HttpResponseParser(state), state
 
