@@ -171,4 +171,3 @@ def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
             raise ValueError('timeout must be a number of seconds > 0, or a (connect, read) '
                              'pair of them, not {0!r}'.format(timeout))
     return float(connect), float(read)
-

@@ -322,9 +322,7 @@ class Response(object):
         if not content:
             self.body = None
             return
-        headers = self._headers
-        ctype = _find_header(headers, 'content-type') if type(headers) is str else _REPEATED
-        ctype = self.content_type() if ctype is _REPEATED else (ctype or '').rstrip(' \t')
+        ctype = self.content_type()
         if 'json' in ctype:
             self.body = loads(content)
         else:

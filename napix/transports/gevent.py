@@ -18,7 +18,6 @@ from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.socket as gsocket
 import gevent.ssl as gssl
-from gevent import get_hub
 
 from napix import __version__
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
@@ -61,8 +60,7 @@ class GeventTransport(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key',
-                 '_sockets')
+                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
@@ -87,7 +85,6 @@ class GeventTransport(object):
         # Transports that would make interchangeable sockets share them.
         self.key: Hashable = (scheme, self.address, self.connect_port, name,
                               verify if scheme == 'https' else None)
-        self._sockets: Optional[SocketPool] = None  # the last thread's, found again if need be
 
     @property
     def _target(self) -> str:
@@ -108,9 +105,7 @@ class GeventTransport(object):
         payload = self._serialize(request)
         method = request.method
         timeout = request.timeout or self.timeout
-        sockets = self._sockets
-        if sockets is None or sockets.hub is not get_hub():
-            sockets = self._sockets = socket_pool()
+        sockets = socket_pool()
         key = self.key
         conn = sockets.checkout(key)
         reused = conn is not None

@@ -25,7 +25,7 @@ import select
 import socket
 from sys import intern
 from time import perf_counter
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
@@ -171,13 +171,13 @@ class HTTP11Connection(object):
     __slots__ = ('sock', 'hub', 'reader', 'either', 'expires', 'spares', 'poller',
                  'keep_alive', '__weakref__')
 
-    def __init__(self, sock: Any, spares: Optional[Spares] = None) -> None:
+    def __init__(self, sock: Any, spares: Spares) -> None:
         self.sock = sock
         self.hub = hub = get_hub()
         self.reader = hub.loop.io(sock.fileno(), 1)
         self.either = None  # made on the first partial send
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
-        self.spares = spares if spares is not None and spares.hub is hub else Spares(hub)
+        self.spares = spares  # the thread's: its hub is this one
         self.poller = None  # made on the first reuse
         self.keep_alive = False
 

@@ -122,10 +122,6 @@ class ClientPool(object):
         #: requests in the pool, or while the caller holds it.
         self.clients = self._clients.by_host
         self._queues: 'WeakValueDictionary[str, HostQueue]' = WeakValueDictionary()
-        # Its dictionary of weak references, read directly by request() (the
-        # mapping's get() is a Python call); a reference found dead is a
-        # queue gone, as if missing.
-        self._queue_refs: Dict[str, Any] = self._queues.data  # type: ignore[attr-defined]
         self._pending: Dict[PendingRequest, None] = {}
         self._workers = Workers(max_in_flight)
 
@@ -151,8 +147,7 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        ref = self._queue_refs.get(host) if isinstance(host, str) else None
-        queue = ref() if ref is not None else None
+        queue = self._queues.get(host) if isinstance(host, str) else None
         if queue is None:
             queue = self._queue(host)
         handle = PendingRequest(queue, queue.client.connection.build_request(
