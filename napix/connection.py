@@ -31,7 +31,8 @@ from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
 from napix.transports import Transport
-from napix.transports.gevent import GeventTransport, Verify
+from napix.tls import Cert, Verify
+from napix.transports.gevent import GeventTransport
 
 if TYPE_CHECKING:
     from napix.retry import Retry
@@ -61,8 +62,14 @@ class Connection(object):
         scheme, host and port with the same *maxsize* shares this budget.
     :param share_limit: ``False`` gives this connection a budget of its own.
     :param verify: for ``https``: ``True`` (default) verifies the certificate
-        against the system CAs, a path to a CA bundle verifies against it,
-        ``False`` disables verification.
+        against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
+        CA bundle file or directory verifies against it, an
+        :class:`ssl.SSLContext` is used as it is, ``False`` disables
+        verification. See :mod:`napix.tls`.
+    :param cert: for ``https``: a client certificate to present, as the path
+        to a PEM file holding it and its key, or a ``(certificate, key)``
+        pair of paths. A file that cannot be read or used raises
+        :exc:`ValueError` naming it, here.
     :param resolve: ``{'name[:port]': 'address[:port]'}``, where to connect
         instead of resolving the name (see :data:`resolve_overrides`).
     :param max_response_size: responses larger than this many bytes raise
@@ -85,7 +92,7 @@ class Connection(object):
                  max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
                  transport: Optional[Transport] = None, retry: Optional[Retry] = None,
                  share_limit: bool = True,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
         self.host = host
         if authenticator is not None and not callable(authenticator):
@@ -106,7 +113,7 @@ class Connection(object):
             transport = GeventTransport(
                 self.scheme, self.name, self.port, address=address, connect_port=port,
                 timeout=self.timeout, verify=verify, max_response_size=max_response_size,
-                idle_timeout=idle_timeout)
+                idle_timeout=idle_timeout, cert=cert)
         elif not callable(getattr(transport, 'handle', None)):
             raise TypeError('transport must have a handle(request) method')
         self.transport: Transport = transport

@@ -1,13 +1,18 @@
-"""The gevent WSGI handler of :class:`napixd.testing.NapixServer`."""
+"""The gevent WSGI handler and TLS context of :class:`napixd.testing.NapixServer`."""
 
 from __future__ import annotations
 
+import os
 import socket
-from typing import Any, Dict
+import ssl
+from typing import Any, Dict, Optional, Union
 
-from gevent.pywsgi import WSGIHandler
+import gevent.ssl as gssl
+from gevent.pywsgi import WSGIHandler, WSGIServer
 
-__all__ = ['NapixHandler']
+__all__ = ['NapixHandler', 'NapixWSGIServer', 'server_context']
+
+PathArg = Union[str, 'os.PathLike[str]']
 
 
 class NapixHandler(WSGIHandler):
@@ -40,3 +45,52 @@ class NapixHandler(WSGIHandler):
         finally:
             del self._sendall
         self._sendall(b''.join(parts))
+
+
+class NapixWSGIServer(WSGIServer):
+    """gevent's WSGI server, for which a failed TLS handshake is the client's
+    business: counted in ``failed_handshakes``, never printed as a traceback
+    (gevent's hub prints one for each by default)."""
+
+    failed_handshakes = 0
+
+    def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
+        try:
+            tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        except (ssl.SSLError, OSError):
+            # The client refused the certificate, had none to give, or left.
+            client_socket.close()
+            self.failed_handshakes += 1
+            return None
+        try:
+            return self.handle(tls_socket, address)
+        finally:
+            tls_socket.close()
+
+
+def server_context(certfile: PathArg, keyfile: Optional[PathArg] = None,
+                   client_ca: Optional[PathArg] = None) -> Any:
+    """A gevent server context presenting *certfile* (PEM, with its key unless
+    *keyfile*); with *client_ca*, clients must present a certificate it issued.
+
+    A file that cannot be used raises :exc:`ValueError` naming it.
+    """
+    # gevent's SSLContext: its sockets wait cooperatively in the server's hub.
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError('certfile {0!r}{1}: cannot be used as a PEM server certificate '
+                         'with its key ({2})'.format(
+                             os.fspath(certfile), '' if keyfile is None else
+                             ' (key {0!r})'.format(os.fspath(keyfile)),
+                             getattr(error, 'strerror', None) or error)) from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError('client_ca {0!r}: cannot be used as a PEM CA bundle ({1})'
+                             .format(os.fspath(client_ca),
+                                     getattr(error, 'strerror', None) or error)) from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

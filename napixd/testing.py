@@ -38,10 +38,9 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping, 
 from urllib.parse import parse_qs, unquote
 
 import gevent
-from gevent.pywsgi import WSGIServer
 
 from napix import connection as _connection
-from napixd._pywsgi import NapixHandler
+from napixd._pywsgi import NapixHandler, NapixWSGIServer, server_context
 from napixd.plugins.exceptions import ExceptionsCatcher
 
 if TYPE_CHECKING:
@@ -130,8 +129,13 @@ class NapixServer(object):
     :param hosts: ``Host`` values the server serves (``None``: any).
     :param nonsecure_parameter: the GET parameter of the non-secure protocol.
     :param delay: seconds every request waits before its handler runs.
+    :param certfile: serve HTTPS with this PEM certificate (its key in the
+        same file, or in *keyfile*); see :ref:`testing-tls`.
+    :param client_ca: with *certfile*, require a client certificate issued
+        by this CA (a PEM file); a client without one fails its handshake.
 
-    ``host`` is ``'127.0.0.1:<port>'`` once started. ``connections_opened``,
+    ``host`` is ``'127.0.0.1:<port>'`` once started (``'https://127.0.0.1:<port>'``
+    with a *certfile*), ``address`` always ``'127.0.0.1:<port>'``. ``connections_opened``,
     ``open_connections``, ``in_flight``, ``max_in_flight`` and ``requests``
     (``(login, method, path)`` of each request served) are there to assert on.
     """
@@ -139,7 +143,8 @@ class NapixServer(object):
     def __init__(self, users: Mapping[str, str] | None = None,
                  tokens: Mapping[str, str] | None = None, max_concurrent: int | None = 2,
                  require_auth: bool = True, hosts: Collection[str] | None = None,
-                 nonsecure_parameter: str = 'token', delay: float = 0) -> None:
+                 nonsecure_parameter: str = 'token', delay: float = 0,
+                 certfile: Any = None, keyfile: Any = None, client_ca: Any = None) -> None:
         self.users = dict(users if users is not None else {'root': 'toor'})
         self.tokens = dict(tokens or {})
         self.max_concurrent = max_concurrent
@@ -152,6 +157,7 @@ class NapixServer(object):
         self._nonces: set[str] = set()
         self._by_address: dict[str | None, int] = {}
         self._server: Any = None
+        self.tls = None if certfile is None else server_context(certfile, keyfile, client_ca)
         self.application = ExceptionsCatcher(self._napix_app)
 
     def reset_counters(self) -> None:
@@ -192,8 +198,10 @@ class NapixServer(object):
     # Life cycle
     def start(self) -> NapixServer:
         """Listen on an ephemeral port of 127.0.0.1 and serve in the background."""
-        self._server = WSGIServer(('127.0.0.1', 0), self.application, log=None,
-                                  error_log=None, handler_class=NapixHandler)
+        options = {} if self.tls is None else {'ssl_context': self.tls}
+        self._server = NapixWSGIServer(('127.0.0.1', 0), self.application, log=None,
+                                       error_log=None, handler_class=NapixHandler,
+                                       **options)
         self._server.napix = self
         self._server.start()
         return self
@@ -216,12 +224,14 @@ class NapixServer(object):
 
     @property
     def host(self) -> str:
-        """``'127.0.0.1:<port>'``: what to give a client."""
-        return '127.0.0.1:{0}'.format(self.port)
+        """What to give a client: ``'127.0.0.1:<port>'``, or
+        ``'https://127.0.0.1:<port>'`` when serving TLS."""
+        return self.address if self.tls is None else 'https://' + self.address
 
     @property
     def address(self) -> str:
-        return self.host
+        """``'127.0.0.1:<port>'``: where it listens, for a ``resolve`` table."""
+        return '127.0.0.1:{0}'.format(self.port)
 
     # The application
     def _napix_app(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -394,7 +404,7 @@ def routed(routes: Mapping[str, NapixServer | str]) -> Iterator[None]:
     table = _connection.resolve_overrides
     saved = dict(table)
     for name, target in routes.items():
-        table[name] = target.host if isinstance(target, NapixServer) else target
+        table[name] = target.address if isinstance(target, NapixServer) else target
     try:
         yield
     finally:

@@ -14,15 +14,16 @@ import errno
 import socket
 import ssl
 from sys import intern
-from typing import Any, Dict, Hashable, Optional, Tuple, Union
+from typing import Hashable, Optional, Tuple
 
 import gevent.socket as gsocket
-import gevent.ssl as gssl
 
 from napix import __version__
 from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 from napix.models import IDEMPOTENT_METHODS, Request, Response
+from napix.tls import Cert, client_context, context_key
+from napix.tls import Verify as Verify  # importable from here, as before
 from napix.transports import http11
 from napix.transports.sockets import SocketPool, socket_pool
 
@@ -30,9 +31,6 @@ __all__ = ['GeventTransport']
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
 _DEFAULT_HEAD = 'Accept: application/json\r\nUser-Agent: {0}\r\n'.format(_USER_AGENT)
-
-
-Verify = Union[bool, str]
 
 
 class GeventTransport(object):
@@ -47,7 +45,10 @@ class GeventTransport(object):
     :param timeout: ``(connect, read)`` in seconds; *read* bounds the whole
         exchange once connected, however slowly the server drips its bytes. A
         request's own ``timeout`` overrides it.
-    :param verify: ``True``, ``False`` or the path to a CA bundle (``https`` only).
+    :param verify: ``True``, ``False``, the path to a CA bundle or an
+        :class:`ssl.SSLContext` (``https`` only; see :mod:`napix.tls`).
+    :param cert: ``None``, the path to a PEM client certificate with its key,
+        or a ``(certificate, key)`` pair of paths (``https`` only).
     :param max_response_size: bytes; a longer response raises
         :exc:`~napix.exceptions.ResponseTooLarge` and its socket is closed.
     :param idle_timeout: seconds an idle socket is kept for reuse.
@@ -66,7 +67,7 @@ class GeventTransport(object):
                  connect_port: Optional[int] = None,
                  timeout: Tuple[float, float] = DEFAULT_TIMEOUT,
                  verify: Verify = True, max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None) -> None:
         self.scheme = scheme
         self.name = name
         self.port = port
@@ -80,11 +81,12 @@ class GeventTransport(object):
             raise ValueError('idle_timeout must be a number of seconds >= 0, not {0!r}'.format(
                 idle_timeout))
         self.idle_timeout = float(idle_timeout)
-        self._ssl_context = _ssl_context(verify) if scheme == 'https' else None
+        tls = context_key(verify, cert)
+        self._ssl_context = client_context(verify, cert) if scheme == 'https' else None
         self._family: Optional[int] = _numeric_family(self.address)
         # Transports that would make interchangeable sockets share them.
         self.key: Hashable = (scheme, self.address, self.connect_port, name,
-                              verify if scheme == 'https' else None)
+                              tls if scheme == 'https' else None)
 
     @property
     def _target(self) -> str:
@@ -263,27 +265,3 @@ def _numeric_family(address: str) -> Optional[int]:
         return family
     return None
 
-
-_contexts: Dict[Verify, Any] = {}
-
-
-def _ssl_context(verify: Verify) -> Any:
-    if not (verify is True or verify is False or isinstance(verify, str)):
-        raise ValueError('verify must be True, False or the path to a CA bundle, not {0!r}'
-                         .format(verify))
-    context = _contexts.get(verify)
-    if context is not None:
-        return context
-    # gevent.ssl.create_default_context() is the standard library's: its
-    # sockets would block the hub. gevent's own SSLContext makes gevent sockets.
-    context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies name and chain
-    if verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif verify is True:
-        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    else:
-        context.load_verify_locations(cafile=verify)
-    if len(_contexts) < 16:
-        _contexts[verify] = context
-    return context
