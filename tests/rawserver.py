@@ -247,6 +247,32 @@ class RawConnection(object):
                 return False
         return True
 
+    def trickle(self, data, interval):
+        """Send *data* one byte every *interval* seconds, until its end, the
+        client goes or the server stops; False when it did not all go out."""
+        for number in range(len(data)):
+            if number:
+                deadline = time.monotonic() + interval
+                while time.monotonic() < deadline:
+                    if self.server.stopping:
+                        return False
+                    time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+            if not self.send(data[number:number + 1]):
+                return False
+        return True
+
+    def send_repeated(self, block, total):
+        """Send *block* again and again, *total* bytes in all (the last block
+        cut short), until the client goes or the server stops; False when it
+        did not all go out. A stream of any size, without building it."""
+        left = total
+        view = memoryview(block)
+        while left > 0:
+            if self.server.stopping or not self.send(view[:min(left, len(block))]):
+                return False
+            left -= len(block)
+        return True
+
     def wait_closed(self, timeout):
         """Wait up to *timeout* seconds for the client to close (reading and
         keeping what it sends); True when it did."""
