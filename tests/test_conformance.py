@@ -13,6 +13,7 @@ request it answers.
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -115,9 +116,20 @@ def test_a_100_continue_before_the_answer_to_a_post(raw_server):
 
 # Idle sockets are checked before every reuse ----------------------------------
 
+def wait_until(condition, timeout=10.0, what='the condition'):
+    """Poll *condition* until it is true; fail after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, '{0} did not happen within {1:g} s'.format(
+            what, timeout)
+        time.sleep(0.01)
+
+
 def stray_handler(stray, delay):
     """Answer normally; after the first answer of the first connection, send
-    *stray* bytes *delay* seconds later (0: in the same packet)."""
+    *stray* bytes *delay* seconds later (0: in the same packet). The
+    handler's ``stray_sent`` is set once they are sent."""
+    stray_sent = threading.Event()
 
     def handler(conn):
         first = True
@@ -125,23 +137,33 @@ def stray_handler(stray, delay):
             data = answer(request)
             if first and conn.index == 0 and not delay:
                 conn.send(data + stray)
+                stray_sent.set()
             else:
                 conn.send(data)
                 if first and conn.index == 0:
                     time.sleep(delay)
                     conn.send(stray)
+                    stray_sent.set()
             first = False
 
+    handler.stray_sent = stray_sent
     return handler
+
+
+def wait_for_stray(handler):
+    """Wait until the stray bytes are sent (then they are on the client's
+    idle socket: on the loopback, a send is delivered as it returns)."""
+    assert handler.stray_sent.wait(10), 'the server did not send its stray bytes'
 
 
 @pytest.mark.parametrize('method', ['GET', 'POST', 'HEAD', 'PUT', 'DELETE'])
 def test_an_idle_socket_with_extra_bytes_is_retired_before_any_reuse(raw_server, method):
     # A few bytes more than its Content-Length, a moment after the response.
-    server = raw_server(stray_handler(b'oops\r\n', delay=0.05))
+    handler = stray_handler(b'oops\r\n', delay=0.05)
+    server = raw_server(handler)
     connection = connect(server)
     assert_own(connection.request('GET', '/r/one'), 'one')
-    time.sleep(0.3)  # the stray bytes have arrived on the idle socket
+    wait_for_stray(handler)
     body = {'x': 1} if method in ('POST', 'PUT') else None
     second = connection.request(method, '/r/two', body)
     assert second.status == 200
@@ -159,10 +181,11 @@ def test_stray_bytes_after_a_response_never_leak_into_the_next_answer(raw_server
     # The stray bytes look like a whole response: reading them as the next
     # request's answer would return another request's data.
     stale = response(200, b'{"id": "stale"}', [('X-Request-Id', 'stale')], reason='OK')
-    server = raw_server(stray_handler(stale, delay))
+    handler = stray_handler(stale, delay)
+    server = raw_server(handler)
     connection = connect(server)
     assert_own(connection.request('GET', '/r/one'), 'one')
-    time.sleep(0.3)
+    wait_for_stray(handler)
     body = {'x': 1} if method == 'POST' else None
     assert_own(connection.request(method, '/r/two', body), 'two')
     assert_own(connection.request('GET', '/r/three'), 'three')
@@ -176,12 +199,15 @@ def test_a_socket_the_server_closed_while_idle_is_replaced(raw_server):
             time.sleep(0.05)
             conn.close()  # as a keep-alive timeout would, without a word
 
+    def closed(count):
+        return lambda: len(server.connections) >= count and server.connections[-1].closed
+
     server = raw_server(handler)
     connection = connect(server)
     assert_own(connection.request('GET', '/r/one'), 'one')
-    time.sleep(0.3)
+    wait_until(closed(1), what='the server closing the first socket')
     assert_own(connection.request('POST', '/r/two', {'a': 1}), 'two')
-    time.sleep(0.3)
+    wait_until(closed(2), what='the server closing the second socket')
     assert_own(connection.request('GET', '/r/three'), 'three')
     assert len(server.connections) == 3
 

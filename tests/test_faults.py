@@ -72,7 +72,9 @@ def test_a_slow_server_is_cut_at_the_read_timeout(fault_server, mode):
     started = time.monotonic()
     with pytest.raises(Timeout) as caught:
         client.request('GET', '/')
-    assert 0.5 < time.monotonic() - started < 1.6
+    # Not before the timeout; after it, bounded (a drip that reset the timer
+    # would never end), with room for a loaded machine.
+    assert 0.55 < time.monotonic() - started < 0.6 + 3
     assert 'no complete response within 0.6 s' in str(caught.value)
 
 
@@ -105,12 +107,21 @@ def test_faults_through_a_pool_come_back_as_errors_in_order(fault_server):
 
 # Keep-alive sockets the server closed while they were idle
 
+def wait_closed(server, timeout=10.0):
+    """Wait (in this hub, where the FaultServer runs) until the server has
+    closed every connection it accepted."""
+    deadline = time.monotonic() + timeout
+    while server._handlers:
+        assert time.monotonic() < deadline, 'the server did not close its connections'
+        gevent.sleep(0.01)
+
+
 def test_idle_close_is_invisible_to_a_get(fault_server):
     server = fault_server('idle_close')
     client = client_for(server)
     for n in range(3):
         assert client.request('GET', '/vm/{0}'.format(n)).status == 200
-        gevent.sleep(0.05)
+        wait_closed(server)
     assert server.methods('GET') == 3 and server.connections == 3
 
 
@@ -119,7 +130,7 @@ def test_a_post_is_not_sent_on_a_socket_known_to_be_closed(fault_server):
     client = client_for(server)
     for _ in range(3):
         assert client.request('POST', '/vm', {'name': 'a'}).status == 200
-        gevent.sleep(0.05)
+        wait_closed(server)
     assert server.methods('POST') == 3 and server.connections == 3
 
 

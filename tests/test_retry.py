@@ -63,7 +63,8 @@ def test_retry_after_is_waited_for(fault_server):
     client = Client(server.host, AUTH, timeout=TIMEOUT, retry=Retry(backoff=0.01))
     started = time.monotonic()
     assert client.request('GET', '/').status == 200
-    assert 0.9 < time.monotonic() - started < 3
+    # Waited for (not before 1 s), and not for much longer (room for a loaded machine).
+    assert 0.9 < time.monotonic() - started < 1 + 4
     assert len(server.requests) == 2
 
 
