@@ -540,8 +540,8 @@ def test_a_bug_in_an_authenticator_is_that_requests_transport_error(servers, col
         if collect == 'wait':
             results = pool.wait()
         else:
-            done = {id(result.request): result for result in pool.wait_unordered(timeout=10)}
-            results = [done.get(id(handle.request)) for handle in handles]
+            done = {result.request.url: result for result in pool.wait_unordered(timeout=10)}
+            results = [done.get(handle.request.url) for handle in handles]
         assert len(pool) == 0
     for result, path in zip(results, ['/a', None, '/c', '/d'], strict=True):
         if path is not None:
