@@ -39,7 +39,18 @@ _CERT_EXPECTED = ('cert must be None, the path to a PEM file holding the client 
 
 
 class TLSConfigError(ValueError):
-    """A TLS setting that cannot be used: a file missing, unreadable or not PEM."""
+    """A TLS setting that cannot be used: a file missing, unreadable or not PEM.
+
+    ``setting`` is the parameter (``'verify'`` or ``'cert'``), ``role`` what
+    the file was supposed to be (``'CA bundle'``, ``'client certificate'``,
+    ``'client key'``, or ``None``), ``reason`` the message without the setting.
+    """
+
+    def __init__(self, setting: str, reason: str, role: Optional[str] = None) -> None:
+        ValueError.__init__(self, '{0}: {1}'.format(setting, reason))
+        self.setting = setting
+        self.reason = reason
+        self.role = role
 
 
 def context_key(verify: Verify = True, cert: Cert = None) -> Hashable:
@@ -58,7 +69,7 @@ def context_key(verify: Verify = True, cert: Cert = None) -> Hashable:
     if cert is None:
         return (verify_key, None)
     if isinstance(verify, ssl.SSLContext):
-        raise TLSConfigError('cert cannot go with verify=SSLContext: load the client '
+        raise TLSConfigError('cert', 'cannot go with verify=SSLContext: load the client '
                              'certificate into that context (its load_cert_chain())')
     if isinstance(cert, tuple):
         if len(cert) != 2:
@@ -114,40 +125,41 @@ def _load_ca(context: Any, path: str) -> None:
     if os.path.isdir(path):
         context.load_verify_locations(capath=path)
         return
-    _check_readable(path, 'verify: CA bundle')
+    _check_readable(path, 'verify', 'CA bundle')
     try:
         context.load_verify_locations(cafile=path)
     except (ssl.SSLError, ValueError) as error:
-        raise TLSConfigError('verify: CA bundle {0!r} holds no usable PEM certificate '
-                             '({1})'.format(path, _reason(error))) from None
+        raise TLSConfigError('verify', 'CA bundle {0!r} holds no usable PEM certificate '
+                             '({1})'.format(path, _reason(error)), 'CA bundle') from None
 
 
 def _load_cert(context: Any, certfile: str, keyfile: Optional[str]) -> None:
-    _check_readable(certfile, 'cert: client certificate')
+    _check_readable(certfile, 'cert', 'client certificate')
     if keyfile is not None:
-        _check_readable(keyfile, 'cert: client key')
+        _check_readable(keyfile, 'cert', 'client key')
 
     def no_password() -> str:
         # Without a callback OpenSSL would prompt on the terminal, or hang.
-        raise TLSConfigError('cert: the key in {0!r} is encrypted; give an unencrypted '
-                             'key'.format(keyfile or certfile))
+        raise TLSConfigError('cert', 'the key in {0!r} is encrypted; give an unencrypted '
+                             'key'.format(keyfile or certfile),
+                             'client certificate' if keyfile is None else 'client key')
 
     try:
         context.load_cert_chain(certfile, keyfile, password=no_password)
     except ssl.SSLError as error:
         what = ('client certificate {0!r} with its key'.format(certfile) if keyfile is None
                 else 'client certificate {0!r} with key {1!r}'.format(certfile, keyfile))
-        raise TLSConfigError('cert: cannot use {0}: PEM certificate and matching private '
+        raise TLSConfigError('cert', 'cannot use {0}: PEM certificate and matching private '
                              'key expected ({1})'.format(what, _reason(error))) from None
 
 
-def _check_readable(path: str, what: str) -> None:
+def _check_readable(path: str, setting: str, role: str) -> None:
     try:
         with open(path, 'rb'):
             pass
     except OSError as error:
-        raise TLSConfigError('{0} {1!r} cannot be read ({2})'.format(
-            what, path, error.strerror or error)) from None
+        raise TLSConfigError(setting, '{0} {1!r} cannot be read ({2})'.format(
+            role, path, error.strerror or error), role) from None
 
 
 def _reason(error: Exception) -> str:
@@ -161,7 +173,7 @@ def _path(value: object, name: str, expected: str) -> str:
     if not isinstance(value, str):
         raise TypeError('{0}, not {1}'.format(expected, type(value).__name__))
     if not value:
-        raise TLSConfigError('{0}: an empty path'.format(name))
+        raise TLSConfigError(name, 'an empty path')
     return os.path.abspath(os.path.expanduser(value))
 
 

@@ -1,4 +1,5 @@
-"""Real Napix servers for tests, on 127.0.0.1.
+"""Real Napix servers for tests, on 127.0.0.1 (``python -m napixd.testing``
+starts some from a shell).
 
 :class:`NapixServer` is a gevent WSGI server on an ephemeral port that
 checks every request as napixd does (the standard signed protocol, the
@@ -410,3 +411,8 @@ def routed(routes: Mapping[str, NapixServer | str]) -> Iterator[None]:
     finally:
         table.clear()
         table.update(saved)
+
+
+if __name__ == '__main__':  # python -m napixd.testing: see napixd.cli.testservers
+    from napixd.cli.testservers import main
+    raise SystemExit(main(NapixServer))

@@ -117,14 +117,44 @@ class Command(object):
         self.unordered: bool = args.unordered
         self.first: bool = args.first
         self.json: bool = args.json or not sys.stdout.isatty()
+        self.tls = _tls_options(args)
+        self.insecure: bool = args.insecure
 
     def make_pool(self) -> ClientPool:
         from napixd.client import ClientPool
 
-        options: Dict[str, Any] = {}
+        options: Dict[str, Any] = dict(self.tls)
         if self.timeout is not None:
             options['timeout'] = self.timeout
         return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
+
+
+_TLS_OPTIONS = {'CA bundle': '--cacert', 'client certificate': '--cert',
+                'client key': '--cert-key'}
+
+
+def _tls_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The pool's ``verify`` and ``cert`` from ``--cacert``, ``-k``, ``--cert``
+    and ``--cert-key``; their files are read now, so a bad one is a usage error."""
+    from napix.tls import TLSConfigError, client_context
+
+    if args.cert_key is not None and args.cert is None:
+        raise UsageError('--cert-key needs --cert, the certificate of that key')
+    if args.insecure and args.cacert is not None:
+        raise UsageError('--insecure verifies nothing: give it or --cacert, not both')
+    options: Dict[str, Any] = {}
+    if args.insecure:
+        options['verify'] = False
+    elif args.cacert is not None:
+        options['verify'] = args.cacert
+    if args.cert is not None:
+        options['cert'] = args.cert if args.cert_key is None else (args.cert, args.cert_key)
+    try:
+        client_context(**options)
+    except TLSConfigError as error:
+        raise UsageError('{0}: {1}'.format(_TLS_OPTIONS.get(error.role or '', '--cert'),
+                                           error.reason))
+    return options
 
 
 def _raise_file_limit(needed: int) -> None:
@@ -177,6 +207,9 @@ def run_command(command: Command) -> int:
     from napixd.cli.fanout import FanOut, on_sigint
 
     _raise_file_limit(len(command.hosts))
+    if command.insecure:
+        sys.stderr.write("napix: warning: --insecure: the servers' certificates are not "
+                         'verified\n')
     pool = command.make_pool()
     writer = _JSONLines(len(command.hosts), command.unordered) if command.json else None
     fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,

@@ -29,6 +29,7 @@ from napix.authenticators import LoginAuthenticator
 from napix.exceptions import HTTPError
 from napix.models import Request
 from napixd.cli.fanout import FanOut, describe_error, on_sigint
+from napixd.cli.helpformat import HelpFormatter
 from napixd.cli.render import (ProgressDisplay, format_seconds, make_console, outcome_table,
                                summary_text)
 from napixd.client import Client, ClientPool
@@ -308,7 +309,7 @@ def main(argv: Sequence[str] = ()) -> int:
     """Run the demo; return the exit status (0 when it went as planned)."""
     parser = argparse.ArgumentParser(prog='napix demo', description=DESCRIPTION.format(
         servers=SERVERS, fleet=FLEET, seconds=SECONDS),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.parse_args(list(argv))
     import sys
     console = make_console()

@@ -133,9 +133,13 @@ class Outcome(object):
         return '<Outcome {0} {1}>'.format(self.host, self.status_text)
 
 
-def _one_line(text: object, limit: int = 500) -> str:
+def _one_line(text: object, limit: int = 2000) -> str:
+    """*text* on one line; beyond *limit* characters, cut where it says so."""
     text = ' '.join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + '…'
+    if len(text) <= limit:
+        return text
+    return '{0} [… {1} more characters: --json shows all]'.format(text[:limit],
+                                                                 len(text) - limit)
 
 
 def describe_body(response: Response) -> str:

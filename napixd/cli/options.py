@@ -8,7 +8,9 @@ import argparse
 import math
 from typing import NoReturn
 
+from napix import __version__
 from napixd.cli.credentials import PROTOCOLS
+from napixd.cli.helpformat import HelpFormatter
 
 __all__ = ['build_parser', 'UsageError', 'METHODS']
 
@@ -17,14 +19,17 @@ METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
 DESCRIPTION = """\
 Send one request to many Napix servers at once and show what each answered.
 
-  napix GET /capacity/capacity xen1.example.org xen2.example.org:8002
-  napix --login root POST /vm/ xen1.example.org --body '{"size": 1}'
-  napix GET /version --hosts-file hosts.txt --json | jq .status
-  napix demo                  (a tour on local test servers, no setup needed)
+  napix GET /capacity/capacity xen1.example.org xen2:8002
+  napix --login root POST /vm/ xen1 --body '{"size": 1}'
+  napix GET /version --hosts-file hosts --json | jq .status
+  napix --cacert ca.pem GET / https://xen1.example.org
+  napix demo
+
+napix demo takes a tour on local test servers, with nothing to set up.
 """
 
 EPILOG = """\
-credentials (the first place that holds any is used, and it alone):
+credentials, from the first place that holds any:
   1. --token, or --login and --key (a key on the command line is visible to
      other users in the process list: prefer the next places);
   2. the file given by --config FILE;
@@ -32,20 +37,30 @@ credentials (the first place that holds any is used, and it alone):
   4. without --config: $XDG_CONFIG_HOME/napix/credentials
      (~/.config/napix/credentials).
   A file is in ini form:
-         [napix]
-         login = root
-         key = toor
-         # or: token = <token>
+          [napix]
+          login = root
+          key = toor
+          # or: token = <token>
   A login and its key always come from the same place: NAPIX_LOGIN never
   takes the key of a file. A login whose place has no key: on a terminal,
   napix asks for the key (without echoing it). A 401 or 403 answer says
   where the credentials came from; a key or token is never printed, not even
   in errors.
 
+tls (https:// hosts):
+  By default a server's certificate is verified against the system's CAs,
+  which OpenSSL reads from SSL_CERT_FILE (a PEM bundle) or SSL_CERT_DIR (a
+  hashed directory) when they are set. --cacert verifies against FILE
+  instead (a PEM bundle, or a directory prepared by openssl rehash);
+  -k/--insecure verifies nothing. --cert presents a client certificate (PEM,
+  its key in the same file or in --cert-key FILE; an encrypted key is
+  refused).
+
 output:
   On a terminal: a live progress bar on stderr, then a table (host, status,
-  time, one line of the answer; an error that bubbled through other Napix
-  servers shows its chain: GET b/vm/10 -> "404 NOT FOUND" `10` not found).
+  time, the answer, wrapped on as many lines as it needs; an error that
+  bubbled through other Napix servers shows its chain: GET b/vm/10 ->
+  "404 NOT FOUND" `10` not found).
   With --json, or when stdout is not a terminal: one JSON object per line,
   {"host", "status", "ok", "seconds", "body", "location"} or, on failure,
   {"host", "status", "ok", "seconds", "error", "error_type", "remote_call",
@@ -58,7 +73,8 @@ exit status:
   1    at least one host failed: status 400 or more, timeout, unreachable
        (with --first: none succeeded)
   2    bad usage: unknown method, malformed host, invalid JSON body,
-       unreadable hosts file, bad number, missing credentials
+       unreadable hosts file, bad number, missing credentials, unusable
+       CA bundle or client certificate
   130  interrupted (Ctrl-C): pending requests were cancelled; every host
        was printed, the pending ones with the status cancelled
 """
@@ -101,9 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``napix METHOD PATH HOST...``."""
 
     parser = _Parser(prog='napix', description=DESCRIPTION, epilog=EPILOG,
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     formatter_class=HelpFormatter,
                      usage='napix [auth options] METHOD PATH HOST... [options]\n'
                            '       napix demo')
+    parser.add_argument('--version', action='version',
+                        version='napix {0}'.format(__version__),
+                        help="print napix's version and exit")
     parser.add_argument('method', metavar='METHOD',
                         help='the HTTP method: {0}'.format(', '.join(METHODS)))
     parser.add_argument('path', metavar='PATH', help='the path, with its query: /vm/10?full=1')
@@ -136,5 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help='the credentials file to read, instead of the default one (it '
                            'beats the environment)')
     auth.add_argument('--anonymous', action='store_true', help='send no credentials')
+    tls = parser.add_argument_group('tls options')
+    tls.add_argument('--cacert', metavar='FILE',
+                     help="verify the servers' certificates against FILE (a PEM CA bundle, "
+                          'or a hashed directory) instead of the system CAs')
+    tls.add_argument('-k', '--insecure', action='store_true',
+                     help="do not verify the servers' certificates at all")
+    tls.add_argument('--cert', metavar='FILE',
+                     help='present the client certificate of FILE (PEM; its key in the '
+                          'same file, or in --cert-key)')
+    tls.add_argument('--cert-key', metavar='FILE',
+                     help="the private key of --cert's certificate (PEM, unencrypted)")
     return parser
 

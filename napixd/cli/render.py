@@ -7,21 +7,20 @@ This is the only module of the package that imports *rich*, and only the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Tuple
 
 import gevent
 from rich import box
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, Task,
-                           TextColumn)
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
     from napixd.cli.fanout import FanOut, Outcome
 
-__all__ = ['ProgressDisplay', 'outcome_table', 'summary_text', 'format_seconds',
-           'make_console']
+__all__ = ['ProgressDisplay', 'progress_line', 'outcome_table', 'summary_text',
+           'format_seconds', 'make_console']
 
 REFRESH = 0.1
 
@@ -43,36 +42,82 @@ def format_seconds(seconds: float) -> str:
     return '{0:.2f} s'.format(seconds)
 
 
-class _Counts(TextColumn):
-    def __init__(self, fanout: FanOut) -> None:
-        TextColumn.__init__(self, '')
-        self.fanout = fanout
+_SPINNER = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'
+_BAR_MIN, _BAR_MAX = 10, 40
 
-    def render(self, task: Task) -> Text:
-        f = self.fanout
-        text = Text()
-        text.append('{0} ok'.format(f.ok), style='green')
-        text.append('  ')
-        text.append('{0} failed'.format(f.failed), style='red' if f.failed else 'dim')
-        text.append('  {0} pending'.format(f.pending))
-        text.append('  {0:.0f} req/s  {1}'.format(f.rate(), format_seconds(f.elapsed())),
-                    style='dim')
-        return text
+
+def progress_line(fanout: FanOut, label: str, width: int, frame: int = 0) -> Text:
+    """One line of at most *width* columns: spinner, label, bar, ``done/total``,
+    ``ok``, ``failed``, ``pending``, rate and elapsed time. When it is too
+    long the rate goes first, then the spaces between the counts narrow, the
+    label is shortened, the bar shrinks, the label goes, the bar goes: the
+    counts and the elapsed time always stay."""
+    done = fanout.done + fanout.cancelled
+    spinner = _SPINNER[frame % len(_SPINNER)] + ' '
+    for wide, rate, bar, short_label in _LAYOUTS:
+        gap = '  ' if wide else ' '
+        tail = _counts(fanout, done, gap)
+        if rate:
+            tail.append('{0}{1:.0f} req/s'.format(gap, fanout.rate()), style='dim')
+        tail.append(gap + format_seconds(fanout.elapsed()), style='dim')
+        room = width - len(spinner) - tail.cell_len - (_BAR_MIN + 1 if bar else 0)
+        text = label if not short_label or len(label) < room else \
+            (label[:room - 2] + '…' if room - 1 >= 8 else '')
+        if len(text) + 1 > room and text:
+            continue
+        line = Text(spinner, style='cyan')
+        if text:
+            line.append(text + ' ')
+        if bar:
+            bar_width = min(_BAR_MAX, width - line.cell_len - tail.cell_len - 1)
+            if bar_width < _BAR_MIN:
+                continue
+            line.append_text(_bar(done, fanout.total, bar_width))
+            line.append(' ')
+        line.append_text(tail)
+        if line.cell_len <= width:
+            break
+    line.no_wrap = True
+    line.overflow = 'ellipsis'
+    return line
+
+
+# (wide spaces, rate, bar, shortened label), the first that fits is drawn.
+_LAYOUTS = [(True, True, True, False), (True, False, True, False),
+            (False, False, True, False), (False, False, True, True),
+            (False, False, False, True)]
+
+
+def _counts(fanout: FanOut, done: int, gap: str) -> Text:
+    counts = Text('{0}/{1}{2}'.format(done, fanout.total, gap))
+    counts.append('{0} ok'.format(fanout.ok), style='green')
+    counts.append(gap)
+    counts.append('{0} failed'.format(fanout.failed), style='red' if fanout.failed else 'dim')
+    counts.append('{0}{1} pending'.format(gap, fanout.pending))
+    return counts
+
+
+def _bar(done: int, total: int, width: int) -> Text:
+    filled = width if total == 0 else width * done // total
+    bar = Text('━' * filled, style='magenta' if done < total else 'green')
+    bar.append('━' * (width - filled), style='grey23')
+    return bar
 
 
 class ProgressDisplay(object):
-    """A live progress bar of *fanout* on *console* (meant for stderr), redrawn
-    every 0.1 s by a greenlet while the ``with`` block runs, and erased at its end."""
+    """A live progress line of *fanout* on *console* (meant for stderr),
+    fitted to the terminal's width and redrawn every 0.1 s by a greenlet
+    while the ``with`` block runs; erased at its end, also after Ctrl-C."""
 
     def __init__(self, fanout: FanOut, console: Console, label: str) -> None:
         self.fanout = fanout
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn('{task.description}'), BarColumn(),
-            MofNCompleteColumn(), _Counts(fanout),
-            console=console, auto_refresh=False, transient=True,
-            redirect_stdout=False, redirect_stderr=False)
-        self.task = self.progress.add_task(label, total=fanout.total)
+        self.console = console
+        self.label = label
+        self.frame = 0
+        self.live = Live(console=console, auto_refresh=False, transient=True,
+                         redirect_stdout=False, redirect_stderr=False)
         self._greenlet: Any = None
+        self._echo: Any = None
 
     def _refresh(self) -> None:
         while True:
@@ -80,18 +125,48 @@ class ProgressDisplay(object):
             gevent.sleep(REFRESH)
 
     def update(self) -> None:
-        self.progress.update(self.task, completed=self.fanout.done + self.fanout.cancelled)
-        self.progress.refresh()
+        self.frame += 1
+        self.live.update(progress_line(self.fanout, self.label, self.console.width,
+                                       self.frame), refresh=True)
 
     def __enter__(self) -> ProgressDisplay:
-        self.progress.start()
+        self._echo = _quiet_control_echo(self.console.file)
+        self.live.start()
         self._greenlet = gevent.spawn(self._refresh)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._greenlet.kill()
-        self.update()
-        self.progress.stop()
+        try:
+            self.live.stop()
+        finally:
+            if self._echo is not None:
+                self._echo()
+
+
+def _quiet_control_echo(stream: Any) -> Optional[Callable[[], None]]:
+    """Stop the terminal of *stream* echoing ``^C`` while a live frame is
+    drawn; return what restores it, or ``None`` when there is nothing to do.
+
+    The echo moves the cursor under the frame (to the next line when the
+    frame fills the width), so erasing the frame would erase the echo instead.
+    """
+    try:
+        import termios
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except Exception:  # not a terminal, no termios (Windows), a closed stream
+        return None
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        except Exception:
+            pass
+    return restore
 
 
 def _status_style(outcome: Outcome) -> str:
@@ -129,18 +204,21 @@ def _widths(rows: List[_Row], total: int) -> List[int]:
 
 
 def _answer(outcome: Outcome) -> Text:
-    # A body is cut to one line; an error wraps, since the end of a bubbled
-    # chain ("404 NOT FOUND" `10` not found) is what matters most.
+    # Answers and errors wrap on as many lines as they need: a cut value
+    # ({"size": 6…) reads as another value.
     if outcome.ok:
-        return Text(outcome.summary, no_wrap=True, overflow='ellipsis')
-    return Text(outcome.summary, style='red' if not outcome.cancelled else 'dim')
+        return Text(outcome.summary, overflow='fold')
+    return Text(outcome.summary, style='red' if not outcome.cancelled else 'dim',
+                overflow='fold')
 
 
 def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[int] = None,
                   title: Optional[str] = None) -> Table:
-    """A table of *outcomes*: host, status, time, one-line answer, at most
-    *width* columns wide: a successful answer is cut to one line with an
-    ellipsis, an error wraps to show its whole chain, a host is never cut.
+    """A table of *outcomes*: host, status, time, answer, at most *width*
+    columns wide. No cell is cut: an answer or an error wraps on as many lines
+    as it needs (between words, or inside a word longer than its column), a
+    host folds; when the terminal is narrow a status keeps its code alone
+    (``503``) rather than wrap its reason phrase.
 
     With *limit*, a longer list is shortened for reading: every failure is
     kept, and the successes beyond what fits become one line saying how many
@@ -177,8 +255,7 @@ def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[
                 for host, status, time, answer in rows]
         widths = _widths(rows, width)
     for number, name in enumerate(('host', 'status', 'time', 'answer')):
-        table.add_column(name, no_wrap=name == 'time', width=widths[number],
-                         overflow='fold' if name == 'host' else 'ellipsis',
+        table.add_column(name, no_wrap=name == 'time', width=widths[number], overflow='fold',
                          justify='right' if name == 'time' else 'left')
     for row in rows:
         table.add_row(*row)
