@@ -1,0 +1,142 @@
+"""The ``napix`` command's TLS options (curl's names) against real TLS
+servers on 127.0.0.1, whose certificates a throwaway trustme CA issued; one
+requires a client certificate of that CA."""
+
+import re
+import subprocess as blocking
+
+import pytest
+import trustme
+from test_cli import AUTH, napix, user_env
+
+from napixd.testing import NapixServer
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    return user_env(tmp_path)
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cli-pki')
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(root / 'ca.pem'))
+    ca.issue_cert('127.0.0.1').private_key_and_cert_chain_pem.write_to_path(
+        str(root / 'server.pem'))
+    client = ca.issue_cert('client@napix.nx')
+    client.private_key_and_cert_chain_pem.write_to_path(str(root / 'client.pem'))
+    client.cert_chain_pems[0].write_to_path(str(root / 'client.crt'))
+    client.private_key_pem.write_to_path(str(root / 'client.key'))
+    return root
+
+
+def _server(**options):
+    server = NapixServer(users={'root': 'toor'}, **options)
+    server.route('GET', '/vm/{id}', lambda request, id: {'id': id, 'by': request.login})
+    return server.start()
+
+
+@pytest.fixture
+def tls_server(pki):
+    server = _server(certfile=pki / 'server.pem')
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mtls_server(pki):
+    server = _server(certfile=pki / 'server.pem', client_ca=pki / 'ca.pem')
+    yield server
+    server.stop()
+
+
+def get(server, options, env):
+    return napix(options + ['GET', '/vm/3', server.host, '--json'] + AUTH, env, timeout=30)
+
+
+def test_cacert_verifies_the_server(tls_server, pki, cli_env):
+    assert tls_server.host.startswith('https://127.0.0.1:')
+    run = get(tls_server, ['--cacert', str(pki / 'ca.pem')], cli_env)
+    assert run.status == 0, run
+    assert run.lines[0]['body'] == {'id': '3', 'by': 'root'}
+    assert run.err == ''
+
+
+def test_an_unknown_ca_is_refused_by_default(tls_server, cli_env):
+    run = get(tls_server, [], cli_env)
+    assert run.status == 1, run
+    error = run.lines[0]['error']
+    assert 'TLS handshake' in error and 'certificate' in error, run
+    assert tls_server.requests == []
+
+
+@pytest.mark.parametrize('variable', ['SSL_CERT_FILE', 'SSL_CERT_DIR'])
+def test_the_openssl_environment_variables_work(tls_server, pki, cli_env, variable, tmp_path):
+    if variable == 'SSL_CERT_FILE':
+        value = str(pki / 'ca.pem')
+    else:
+        hashed = blocking.run(['openssl', 'x509', '-hash', '-noout', '-in', str(pki / 'ca.pem')],
+                              capture_output=True, text=True, timeout=10, check=True).stdout
+        (tmp_path / (hashed.strip() + '.0')).write_bytes((pki / 'ca.pem').read_bytes())
+        value = str(tmp_path)
+    run = get(tls_server, [], dict(cli_env, **{variable: value}))
+    assert run.status == 0, run
+    assert run.lines[0]['body']['id'] == '3'
+
+
+def test_insecure_verifies_nothing_and_says_so_once(tls_server, cli_env):
+    for option in ('-k', '--insecure'):
+        run = get(tls_server, [option], cli_env)
+        assert run.status == 0, run
+        assert run.lines[0]['body']['by'] == 'root'
+        assert run.err == ("napix: warning: --insecure: the servers' certificates are not "
+                           "verified\n")
+
+
+@pytest.mark.parametrize('cert', [['--cert', 'client.pem'],
+                                  ['--cert', 'client.crt', '--cert-key', 'client.key']],
+                         ids=['one-file', 'cert-and-key'])
+def test_client_certificate(mtls_server, pki, cli_env, cert):
+    cacert = ['--cacert', str(pki / 'ca.pem')]
+    refused = get(mtls_server, cacert, cli_env)
+    assert refused.status == 1, refused
+    # The server's alert, or its closing right after it (a race under TLS 1.3).
+    assert re.search('CERTIFICATE_REQUIRED|EOF occurred', refused.lines[0]['error']), refused
+    assert mtls_server.requests == []
+    options = cacert + [str(pki / word) if word.startswith('client') else word for word in cert]
+    run = get(mtls_server, options, cli_env)
+    assert run.status == 0, run
+    assert run.lines[0]['body'] == {'id': '3', 'by': 'root'}
+    assert [request[0] for request in mtls_server.requests] == ['root']
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--cacert', '/missing.pem'],
+     "--cacert: CA bundle '/missing.pem' cannot be read (No such file or directory)"),
+    (['--cert', '/missing/client.pem'],
+     "--cert: client certificate '/missing/client.pem' cannot be read (No such file or "
+     "directory)"),
+    (['--cert', '{pki}/client.crt', '--cert-key', '/missing.key'],
+     "--cert-key: client key '/missing.key' cannot be read (No such file or directory)"),
+    (['--cert', '{pki}/ca.pem'],
+     "--cert: cannot use client certificate '{pki}/ca.pem' with its key: PEM certificate "
+     "and matching private key expected"),
+    (['--cert-key', '{pki}/client.key'], '--cert-key needs --cert'),
+    (['-k', '--cacert', '{pki}/ca.pem'],
+     '--insecure verifies nothing: give it or --cacert, not both'),
+])
+def test_unusable_tls_options_are_usage_errors(pki, cli_env, options, message):
+    options = [word.format(pki=pki) for word in options]
+    run = napix(options + ['GET', '/', 'https://127.0.0.1:1'] + AUTH, cli_env, timeout=30)
+    assert run.status == 2, run
+    assert run.err.startswith('napix: error: ' + message.format(pki=pki)), run
+    assert 'Traceback' not in run.err and 'PRIVATE KEY' not in run.err
+
+
+def test_help_lists_the_tls_options_and_variables(cli_env):
+    run = napix(['--help'], dict(cli_env, COLUMNS='100'))
+    assert run.status == 0, run
+    for text in ('--cacert FILE', '-k, --insecure', '--cert FILE', '--cert-key FILE',
+                 'SSL_CERT_FILE', 'SSL_CERT_DIR'):
+        assert text in run.out, text
