@@ -6,7 +6,7 @@
 *verify* is ``True`` (the system's CAs; OpenSSL reads ``SSL_CERT_FILE`` and
 ``SSL_CERT_DIR``), ``False`` (no verification at all), the path to a CA bundle
 (a PEM file, or a directory prepared by ``openssl rehash``) as a ``str`` or
-any :class:`os.PathLike`, or an :class:`ssl.SSLContext` used as it is (it then
+any ``os.PathLike``, or an ``ssl.SSLContext`` used as it is (it then
 carries the client certificate too). *cert* is ``None``, the path to a PEM
 file holding the client certificate and its key, or a ``(certificate, key)``
 pair of paths.
@@ -26,11 +26,13 @@ import gevent.ssl as gssl
 
 __all__ = ['Verify', 'Cert', 'TLSConfigError', 'client_context', 'context_key']
 
-PathArg = Union[str, 'os.PathLike[str]']
-#: What *verify* accepts.
-Verify = Union[bool, PathArg, ssl.SSLContext]
-#: What *cert* accepts.
-Cert = Optional[Union[PathArg, Tuple[PathArg, PathArg]]]
+# Quoted: where these aliases are used, signatures show their names.
+_Path = Union[str, 'os.PathLike[str]']
+#: What *verify* accepts: ``True``, ``False``, a path, an ``ssl.SSLContext``.
+Verify = Union[bool, '_Path', '_Context']
+#: What *cert* accepts: ``None``, a path, a ``(certificate, key)`` pair of paths.
+Cert = Optional[Union['_Path', Tuple['_Path', '_Path']]]
+_Context = ssl.SSLContext
 
 _VERIFY_EXPECTED = ('verify must be True, False, the path to a CA bundle (a file or a '
                     'directory, str or os.PathLike) or an ssl.SSLContext')
@@ -89,7 +91,7 @@ def client_context(verify: Verify = True, cert: Cert = None) -> Any:
 
     Contexts are cached by :func:`context_key`: a CA bundle or certificate
     file changed on disk is read again by a new process, not by this one. A
-    standard :class:`ssl.SSLContext` given as *verify* is used as it is (its
+    standard ``ssl.SSLContext`` given as *verify* is used as it is (its
     sockets made by gevent); so is a :class:`gevent.ssl.SSLContext`.
     """
     key = context_key(verify, cert)
@@ -178,7 +180,7 @@ def _path(value: object, name: str, expected: str) -> str:
 
 
 class _Cooperative(object):
-    """A standard :class:`ssl.SSLContext` whose sockets gevent makes."""
+    """A standard ``ssl.SSLContext`` whose sockets gevent makes."""
 
     __slots__ = ('context',)
 
