@@ -5,8 +5,9 @@
 <Response 200 OK>
 
 A :class:`Connection` checks and encodes the request (:mod:`napix.checks`),
-has its authenticator sign it, waits for a place in the destination's
-in-flight budget (:mod:`napix.budget`), hands it to its transport (by default
+has its authenticator sign it, waits for a place in the in-flight budget of
+its :class:`~napix.transports.destination.Destination`, hands it to its
+transport (by default
 :class:`napix.transports.gevent.GeventTransport`: keep-alive sockets,
 cooperative under gevent without monkey patching), decodes the answer and
 raises :exc:`napix.exceptions.HTTPError` when the status is 400 or more.
@@ -21,18 +22,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
-from gevent import get_hub
+from functools import partial
 
-from napix.budget import Budget, budget_for
+from gevent import get_hub
+from gevent.lock import Semaphore
+
 from napix.checks import (COMMON_METHODS, Body, Params, TimeoutArg, check_headers, check_method,
                           check_timeout, check_url, encode_body, encode_params)
-from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
+from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
+                            DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
 from napix.transports import Transport
 from napix.tls import Cert, Verify
+from napix.transports.destination import Destination
 from napix.transports.gevent import GeventTransport
+from napix.transports.sockets import socket_pool
 
 if TYPE_CHECKING:
     from napix.retry import Retry
@@ -74,6 +80,12 @@ class Connection(object):
         instead of resolving the name (see :data:`resolve_overrides`).
     :param max_response_size: responses larger than this many bytes raise
         :exc:`~napix.exceptions.ResponseTooLarge`.
+    :param max_head_size: bytes of a response head (status line to blank
+        line), default 64 KiB;
+    :param max_header_line: bytes of one of its lines, default 16 KiB;
+    :param max_header_fields: its header fields, default 100: a response over
+        one of these raises :exc:`~napix.exceptions.ResponseTooLarge`, which
+        names it.
     :param idle_timeout: seconds an idle kept-alive socket is kept for reuse.
     :param transport: an object with ``handle(request) -> Response`` and
         ``close()`` (see :mod:`napix.transports`); default a
@@ -83,8 +95,8 @@ class Connection(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
-                 'maxsize', 'transport', 'retry', '_destination', '_own_budget', '_hub',
-                 '_budget')
+                 'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
+                 '_gevent_transport')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -92,7 +104,10 @@ class Connection(object):
                  max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
                  transport: Optional[Transport] = None, retry: Optional[Retry] = None,
                  share_limit: bool = True,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
+                 max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
+                 max_header_line: int = DEFAULT_MAX_HEADER_LINE,
+                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
         self.host = host
         if authenticator is not None and not callable(authenticator):
@@ -104,16 +119,13 @@ class Connection(object):
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise ValueError('maxsize must be an int >= 1, not {0!r}'.format(maxsize))
         self.maxsize = maxsize
-        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int) \
-                or max_response_size < 1:
-            raise ValueError('max_response_size must be an int >= 1, not {0!r}'.format(
-                max_response_size))
         if transport is None:
             address, port = _resolve_checked(self.name, self.port, resolve)
             transport = GeventTransport(
                 self.scheme, self.name, self.port, address=address, connect_port=port,
                 timeout=self.timeout, verify=verify, max_response_size=max_response_size,
-                idle_timeout=idle_timeout, cert=cert)
+                idle_timeout=idle_timeout, cert=cert, max_head_size=max_head_size,
+                max_header_line=max_header_line, max_header_fields=max_header_fields)
         elif not callable(getattr(transport, 'handle', None)):
             raise TypeError('transport must have a handle(request) method')
         self.transport: Transport = transport
@@ -121,10 +133,15 @@ class Connection(object):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))
         self.retry = retry
-        self._destination = (self.scheme, self.name, self.port)
-        self._own_budget: Optional[Budget] = None if share_limit else Budget(maxsize)
-        self._hub: Any = None
-        self._budget: Optional[Budget] = None
+        # The default transport's sockets live in the destination whose
+        # budget the connection draws from; another transport has only the budget.
+        self._gevent_transport = isinstance(transport, GeventTransport)
+        self._key = (transport.key if isinstance(transport, GeventTransport)
+                     else ('budget', self.scheme, self.name, self.port))
+        self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
+        # (hub, destination, budget), bound once per thread: one attribute,
+        # replaced whole, so that threads sharing the connection never mix them.
+        self._bound: Tuple[Any, Any, Any] = (None, None, None)
 
     def build_request(self, method: str, url: str, body: Body = None,
                       headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -145,6 +162,32 @@ class Connection(object):
         return Request(method, self.host, self.authority, url, checked, data,
                        check_timeout(timeout) if timeout is not None else None)
 
+    def destination(self) -> Destination:
+        """This thread's :class:`~napix.transports.destination.Destination`
+        of the connection: its in-flight budget and its idle sockets."""
+        bound = self._bound
+        if bound[0] is not get_hub():
+            bound = self._bind()
+        destination: Destination = bound[1]
+        return destination
+
+    def budget(self) -> Semaphore:
+        """The places this connection's requests take in this thread (a
+        :class:`gevent.lock.Semaphore` of *maxsize*), shared with every
+        connection to the same destination with the same *maxsize*, unless
+        ``share_limit=False``."""
+        bound = self._bound
+        if bound[0] is not get_hub():
+            bound = self._bind()
+        budget: Semaphore = bound[2]
+        return budget
+
+    def _bind(self) -> Tuple[Any, Destination, Semaphore]:
+        destination = socket_pool().destination(self._key)
+        bound = self._bound = (get_hub(), destination,
+                               self._own_budget or destination.budget(self.maxsize))
+        return bound
+
     def send(self, request: Request) -> Response:
         """Sign *request*, send it and return the :class:`Response`.
 
@@ -155,36 +198,44 @@ class Connection(object):
         With a ``retry`` policy, each attempt signs a copy of *request*, which
         stays unsigned.
         """
+        bound = self._bound
+        if bound[0] is not get_hub():
+            bound = self._bind()
+        with bound[2]:
+            return self.send_in(bound[1], request)
+
+    def send_in(self, destination: Destination, request: Request) -> Response:
+        """:meth:`send`, for a caller that holds a place in :meth:`budget`
+        (a pool's worker holds one for all the requests it sends in a row);
+        *destination* is :meth:`destination`."""
         if self.retry is not None:
-            result: Response = self.retry.call(self._send_copy, request)
+            result: Response = self.retry.call(partial(self._attempt_copy, destination),
+                                               request)
             return result
-        return self._send_once(request)
+        return self._attempt(destination, request)
 
-    def _send_copy(self, request: Request) -> Response:
-        return self._send_once(request.copy())
+    def _attempt_copy(self, destination: Destination, request: Request) -> Response:
+        return self._attempt(destination, request.copy())
 
-    def _send_once(self, request: Request) -> Response:
-        if self.authenticator is not None:
-            signed = self.authenticator(request)
+    def _attempt(self, destination: Destination, request: Request) -> Response:
+        """Sign and send *request* once; decode the response."""
+        authenticator = self.authenticator
+        if authenticator is not None:
+            signed = authenticator(request)
             if not isinstance(signed, Request):
                 raise TypeError('the authenticator {0!r} must return the Request, '
-                                'not {1}'.format(self.authenticator, type(signed).__name__))
+                                'not {1}'.format(authenticator, type(signed).__name__))
             request = signed
-        budget = self._own_budget
-        if budget is None:
-            hub = get_hub()
-            budget = self._budget
-            if hub is not self._hub or budget is None:
-                budget = self._budget = budget_for(self._destination, self.maxsize)
-                self._hub = hub
-        with budget:
+        if self._gevent_transport:
+            response = self.transport.handle(request, destination)  # type: ignore[call-arg]
+        else:
             response = self.transport.handle(request)
         try:
             response.decode()
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             if response.status < 400:
                 raise RemoteProtocolError(request, 'invalid {0} body: {1}'.format(
-                    response.content_type(), error)) from None
+                    response.content_type(), _describe(error)), response=response) from None
             response.body = response.text  # an error page that is not what it says
         if response.status >= 400:
             raise HTTPError(request, response)
@@ -223,6 +274,12 @@ class Connection(object):
 
     def __repr__(self) -> str:
         return '<Connection {0}>'.format(self.host)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return 'nested too deep'
+    return str(error)
 
 
 def _resolve_checked(name: str, port: int,

@@ -12,3 +12,15 @@ DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 #: rarely closes a socket just as a request is sent on it. A server that closes
 #: sooner (gunicorn: 2 s) is noticed before the socket is reused.
 DEFAULT_IDLE_TIMEOUT = 4.0
+
+#: Default limit of a response head (status line to blank line), in bytes:
+#: between h11's and Node's 16 KiB and curl's 100 KiB.
+DEFAULT_MAX_HEAD_SIZE = 64 * 1024
+
+#: Default limit of one line of a response head, in bytes (nginx's
+#: ``large_client_header_buffers`` are 8 KiB; h11's whole head is 16 KiB).
+DEFAULT_MAX_HEADER_LINE = 16 * 1024
+
+#: Default limit of the header fields of one response head (Python's
+#: ``http.client`` refuses more than 100).
+DEFAULT_MAX_HEADER_FIELDS = 100

@@ -8,8 +8,9 @@ Every failed request raises an :exc:`HTTPError`; the subclasses say why::
                ├── ConnectError        could not connect (refused, unknown host, TLS failure)
                ├── Timeout             connect or read took longer than the timeout
                ├── RemoteProtocolError the server closed, reset, or answered something that
-               │                       is not HTTP
-               ├── ResponseTooLarge    the response exceeded ``max_response_size``
+               │                       is not HTTP (or a body that is not what it says)
+               ├── ResponseTooLarge    the response exceeded ``max_response_size`` or a
+               │                       limit of its head (``max_head_size``...)
                └── Cancelled           the request was cancelled before it completed
 
 An :exc:`HTTPError` carries ``request`` (the :class:`napix.connection.Request`),
@@ -103,19 +104,24 @@ def _rebuild(cls: Type[_E], request: Optional[Request], response: Optional[Respo
 
 
 class TransportError(HTTPError):
-    """No usable response was received; ``status`` is ``None``.
+    """No usable response was received; ``status`` is ``None``, except for
+    a response whose body could not be decoded (a
+    :exc:`RemoteProtocolError` that keeps its ``response`` and ``status``).
 
     ``message`` names the host and the cause, e.g.
     ``GET 127.0.0.1:8002/abc failed: connection refused``.
     """
 
     def __init__(self, request: Optional[Request], cause: object,
-                 message: Optional[str] = None) -> None:
+                 message: Optional[str] = None, response: Optional[Response] = None) -> None:
         self.cause = cause
         text = message or '{0} failed: {1}'.format(
             str(request) if request is not None else '?', cause)
         super().__init__(request, None, text)
         self.remote_error = text
+        if response is not None:
+            self.response = response
+            self.status = response.status
 
     def __reduce__(self) -> Tuple[Callable[..., HTTPError], Tuple[Any, ...]]:
         return (_rebuild_transport, (type(self), self.request, self.cause, self.message))

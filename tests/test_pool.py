@@ -8,7 +8,7 @@ from rawserver import free_port
 
 from napix.authenticators import LoginAuthenticator, NonSecureAuthenticator
 from napix.connection import Response
-from napix.exceptions import Cancelled, ConnectError, HTTPError
+from napix.exceptions import TransportError, Cancelled, ConnectError, HTTPError
 from napixd.client import ClientPool
 from napixd.client.gevent import Client as GeventClient
 from napixd.client.pool import PendingRequest
@@ -144,7 +144,7 @@ def test_seed_example_wait_returns_a_list_of_responses(napix_server):
     assert response.body == ['/vm']
 
 
-def test_wait_raises_exceptions_that_are_not_httperrors_and_keeps_the_rest(napix_server):
+def test_wait_returns_a_bug_as_an_httperror_with_its_cause_and_the_rest(napix_server):
     def buggy(request):
         if request.url == '/vm/bug':
             raise RuntimeError('bug in the authenticator')
@@ -154,10 +154,12 @@ def test_wait_raises_exceptions_that_are_not_httperrors_and_keeps_the_rest(napix
     pool.request(napix_server.host, 'GET', '/vm/1')
     pool.request(napix_server.host, 'GET', '/vm/bug')
     pool.request(napix_server.host, 'GET', '/vm/missing')
-    with pytest.raises(RuntimeError, match='bug in the authenticator'):
-        pool.wait()
-    first, missing = pool.wait()
+    first, bug, missing = pool.wait()
     assert first.body['id'] == '1'
+    assert isinstance(bug, TransportError) and bug.status is None
+    assert 'RuntimeError: bug in the authenticator' in str(bug)
+    assert str(bug).startswith('GET {0}/vm/bug failed: '.format(napix_server.host))
+    assert isinstance(bug.__cause__, RuntimeError)
     assert missing.status == 404
     assert pool.wait() == []
 
@@ -273,7 +275,7 @@ def test_wait_inside_a_wait_unordered_loop_takes_the_rest_once(make_napix_server
     assert from_wait == ['1', '2', '3']
 
 
-def test_wait_unordered_returns_httperrors_and_raises_other_exceptions(napix_server):
+def test_wait_unordered_returns_every_failure_as_an_httperror(napix_server):
     def buggy(request):
         if request.url == '/vm/bug':
             raise RuntimeError('bug in the authenticator')
@@ -283,13 +285,11 @@ def test_wait_unordered_returns_httperrors_and_raises_other_exceptions(napix_ser
     pool.request(napix_server.host, 'GET', '/vm/missing')
     pool.request(napix_server.host, 'GET', '/vm/bug')
     pool.request(napix_server.host, 'GET', '/vm/2')
-    results = []
-    with pytest.raises(RuntimeError, match='bug in the authenticator'):
-        for result in pool.wait_unordered():
-            results.append(result)
-    results.extend(pool.wait_unordered())
-    assert sorted(r.status for r in results) == [200, 404]
+    results = list(pool.wait_unordered())
+    assert sorted(str(r.status) for r in results) == ['200', '404', 'None']
     assert all(isinstance(r, (Response, HTTPError)) for r in results)
+    [bug] = [r for r in results if r.status is None]
+    assert isinstance(bug.__cause__, RuntimeError) and 'bug in the authenticator' in str(bug)
     assert len(pool) == 0
 
 

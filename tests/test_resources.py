@@ -290,7 +290,8 @@ def test_the_socket_pool_bound_closes_the_least_recently_used_idle_sockets(
             conn.request('GET', '/vm/1')
         pool = socket_pool()
         # Four destinations, three places: the first one's socket made room.
-        print(pool.open, pool.idle, sorted(k[2] for k in pool._idle) == sorted(ports[1:]))
+        kept = sorted(d.key[2] for d in pool.lru if d.idle)
+        print(pool.open, pool.idle, kept == sorted(ports[1:]))
         '''.format(ports), nofile=1024)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ['3', '3', 'True']

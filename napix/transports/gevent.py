@@ -3,8 +3,8 @@
 It is cooperative without monkey patching: it uses :mod:`gevent.socket`
 directly, so many greenlets can wait for answers at once in a process that
 never called ``gevent.monkey.patch_all()``. Its kept-alive sockets live in the
-thread's :class:`~napix.transports.sockets.SocketPool`, shared by every
-transport to the same destination.
+thread's :class:`~napix.transports.destination.Destination` of its socket key,
+shared by every transport to the same destination.
 """
 
 from __future__ import annotations
@@ -16,21 +16,27 @@ import ssl
 from sys import intern
 from typing import Hashable, Optional, Tuple
 
+import gevent
 import gevent.socket as gsocket
 
 from napix import __version__
-from napix.defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
+from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
+                            DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key
 from napix.tls import Verify as Verify  # importable from here, as before
 from napix.transports import http11
-from napix.transports.sockets import SocketPool, socket_pool
+from napix.transports.destination import Destination
+from napix.transports.sockets import socket_pool
 
 __all__ = ['GeventTransport']
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
-_DEFAULT_HEAD = 'Accept: application/json\r\nUser-Agent: {0}\r\n'.format(_USER_AGENT)
+# Sent unless the request has its own.
+_DEFAULT_HEADERS = {'accept': 'Accept: application/json',
+                    'user-agent': 'User-Agent: ' + _USER_AGENT}
+_BODY_METHODS = frozenset(['POST', 'PUT', 'PATCH'])
 
 
 class GeventTransport(object):
@@ -42,7 +48,8 @@ class GeventTransport(object):
     :param address: where to connect, when not *name* (a ``resolve`` override);
         a numeric address (IPv4 or IPv6) skips name resolution.
     :param connect_port: the port to connect to, when not *port*.
-    :param timeout: ``(connect, read)`` in seconds; *read* bounds the whole
+    :param timeout: ``(connect, read)`` in seconds. *connect* bounds the TCP
+        connect and the TLS handshake together; *read* bounds the whole
         exchange once connected, however slowly the server drips its bytes. A
         request's own ``timeout`` overrides it.
     :param verify: ``True``, ``False``, the path to a CA bundle or an
@@ -51,23 +58,32 @@ class GeventTransport(object):
         or a ``(certificate, key)`` pair of paths (``https`` only).
     :param max_response_size: bytes; a longer response raises
         :exc:`~napix.exceptions.ResponseTooLarge` and its socket is closed.
+    :param max_head_size: bytes of a response head (status line to blank line);
+    :param max_header_line: bytes of one of its lines;
+    :param max_header_fields: its header fields: a response over one of
+        these raises :exc:`~napix.exceptions.ResponseTooLarge`, which names it
+        (defaults: :mod:`napix.defaults`).
     :param idle_timeout: seconds an idle socket is kept for reuse.
 
     Idle sockets are reused, the most recently used first, once checked clean;
     an idempotent request (GET, HEAD, PUT, DELETE, ...) that met a kept-alive
     socket the server had just closed is sent once more on a new one; a POST
     is never sent twice. This transport does not limit how many requests are
-    in flight: :class:`~napix.connection.Connection` does.
+    in flight: :class:`~napix.connection.Connection` does, with the budget of
+    the same :class:`~napix.transports.destination.Destination`.
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'max_response_size', 'idle_timeout', '_ssl_context', '_family', 'key')
+                 'limits', 'idle_timeout', '_ssl_context', '_family', 'key')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
                  timeout: Tuple[float, float] = DEFAULT_TIMEOUT,
                  verify: Verify = True, max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
+                 max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
+                 max_header_line: int = DEFAULT_MAX_HEADER_LINE,
+                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
         self.scheme = scheme
         self.name = name
         self.port = port
@@ -75,7 +91,11 @@ class GeventTransport(object):
         self.address = intern(address or name.strip('[]'))
         self.connect_port = connect_port or port
         self.timeout = timeout
-        self.max_response_size = max_response_size
+        self.limits = http11.Limits(
+            _positive_int('max_response_size', max_response_size),
+            _positive_int('max_head_size', max_head_size),
+            _positive_int('max_header_line', max_header_line),
+            _positive_int('max_header_fields', max_header_fields))
         if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) \
                 or idle_timeout < 0:
             raise ValueError('idle_timeout must be a number of seconds >= 0, not {0!r}'.format(
@@ -89,53 +109,54 @@ class GeventTransport(object):
                               tls if scheme == 'https' else None)
 
     @property
+    def max_response_size(self) -> int:
+        return self.limits.max_response_size
+
+    @property
     def _target(self) -> str:
         """Where it connects, ``address:port``, for messages."""
         address = '[{0}]'.format(self.address) if ':' in self.address else self.address
         return '{0}:{1}'.format(address, self.connect_port)
 
-    @property
-    def connect_timeout(self) -> float:
-        return self.timeout[0]
+    def destination(self) -> Destination:
+        """The current thread's :class:`~napix.transports.destination.Destination`
+        of this transport's sockets."""
+        return socket_pool().destination(self.key)
 
-    @property
-    def read_timeout(self) -> float:
-        return self.timeout[1]
+    def handle(self, request: Request, destination: Optional[Destination] = None) -> Response:
+        """Send the signed *request*; return the raw :class:`~napix.models.Response`.
 
-    def handle(self, request: Request) -> Response:
-        """Send the signed *request*; return the raw :class:`~napix.models.Response`."""
+        *destination* is :meth:`destination`, when the caller has it already."""
+        if destination is None:
+            destination = socket_pool().destination(self.key)
         payload = self._serialize(request)
         method = request.method
         timeout = request.timeout or self.timeout
-        sockets = socket_pool()
-        key = self.key
-        conn = sockets.checkout(key)
+        conn = destination.checkout()
         reused = conn is not None
         if conn is None:
-            conn = self._connect(sockets, request, timeout[0])
+            conn = self._connect(destination, request, timeout[0])
         try:
-            result = conn.exchange(payload, self.max_response_size, method == 'HEAD',
-                                   timeout[1])
+            result = conn.exchange(payload, self.limits, method == 'HEAD', timeout[1])
         except http11.ServerClosed as error:
-            sockets.discard(conn)
+            destination.discard(conn)
             if not (reused and error.received == 0 and method in IDEMPOTENT_METHODS):
                 raise RemoteProtocolError(request, str(error)) from None
-            conn = self._connect(sockets, request, timeout[0])
+            conn = self._connect(destination, request, timeout[0])
             try:
-                result = conn.exchange(payload, self.max_response_size, method == 'HEAD',
-                                       timeout[1])
+                result = conn.exchange(payload, self.limits, method == 'HEAD', timeout[1])
             except BaseException as error:
-                sockets.discard(conn)
+                destination.discard(conn)
                 raise self._translate(request, error, timeout[1])
         except BaseException as error:
-            sockets.discard(conn)
+            destination.discard(conn)
             raise self._translate(request, error, timeout[1])
         if conn.keep_alive and self.idle_timeout > 0:
-            sockets.checkin(key, conn, self.idle_timeout)
+            destination.checkin(conn, self.idle_timeout)
         else:
-            sockets.discard(conn)
-        status, reason, head, body, elapsed = result
-        return Response(status, reason, head, body, request, None, elapsed)
+            destination.discard(conn)
+        status, reason, head, content_type, body, elapsed = result
+        return Response(status, reason, head, body, request, None, elapsed, content_type)
 
     def _translate(self, request: Request, error: BaseException,
                    read_timeout: float) -> BaseException:
@@ -145,8 +166,7 @@ class GeventTransport(object):
         if isinstance(error, http11.ServerClosed):
             return RemoteProtocolError(request, str(error))
         if isinstance(error, http11.ResponseTooLarge):
-            return ResponseTooLarge(request, 'the response is larger than {0} bytes'.format(
-                self.max_response_size))
+            return ResponseTooLarge(request, str(error))
         if isinstance(error, http11.InvalidResponse):
             return RemoteProtocolError(request, 'invalid HTTP response ({0})'.format(error))
         if isinstance(error, OSError):
@@ -154,9 +174,10 @@ class GeventTransport(object):
                 error.strerror or error))
         return error  # GreenletExit, KeyboardInterrupt, bugs: not ours to wrap
 
-    def _connect(self, sockets: SocketPool, request: Request,
+    def _connect(self, destination: Destination, request: Request,
                  timeout: float) -> http11.HTTP11Connection:
-        sockets.reserve()
+        pool = destination.pool
+        pool.reserve()
         sock = None
         try:
             if self._family is not None and self._ssl_context is None:
@@ -164,7 +185,7 @@ class GeventTransport(object):
                 sock = _RealSocket(self._family, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = http11.HTTP11Connection(sock, sockets.spares)
+                conn = http11.HTTP11Connection(sock, pool.spares)
                 try:
                     conn.connect((self.address, self.connect_port), timeout)
                 except BaseException:
@@ -172,25 +193,27 @@ class GeventTransport(object):
                     sock = None
                     raise
                 return conn
-            if self._family is not None:
-                sock = gsocket.socket(self._family, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect((self.address, self.connect_port))
-            else:
-                sock = gsocket.create_connection((self.address, self.connect_port), timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._ssl_context is not None:
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.name.strip('[]'))
-                sock.settimeout(None)  # the exchange's timer bounds it
-                return http11.TLSConnection(sock, sockets.spares)
+            # A name to resolve, or a TLS handshake: the connect timeout
+            # bounds the whole of it, however the server trickles its bytes.
+            with gevent.Timeout(timeout, socket.timeout):
+                if self._family is not None:
+                    sock = gsocket.socket(self._family, socket.SOCK_STREAM)
+                    sock.connect((self.address, self.connect_port))
+                else:
+                    sock = gsocket.create_connection((self.address, self.connect_port))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._ssl_context is not None:
+                    sock = self._ssl_context.wrap_socket(
+                        sock, server_hostname=self.name.strip('[]'))
+                    return http11.TLSConnection(sock, pool.spares)
             family = sock.family
             sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
             sock.setblocking(False)
-            return http11.HTTP11Connection(sock, sockets.spares)
+            return http11.HTTP11Connection(sock, pool.spares)
         except BaseException as error:
             if sock is not None:
                 sock.close()
-            sockets.release()
+            pool.release()
             raise self._connect_error(request, error, timeout)
 
     def _connect_error(self, request: Request, error: BaseException,
@@ -217,29 +240,15 @@ class GeventTransport(object):
         return error
 
     def _serialize(self, request: Request) -> bytes:
-        headers = request.headers
-        header_lines = headers.lines()
+        method = request.method
         body = request.body
-        lines = [request.method, ' ', request.url, ' HTTP/1.1\r\nHost: ', request.authority,
-                 '\r\n']
-        if not header_lines or (len(header_lines) == 1
-                                and header_lines[0].startswith('Authorization: ')):
-            lines.append(_DEFAULT_HEAD)  # no header, or a signed request's only one
-        else:
-            if 'accept' not in headers:
-                lines.append('Accept: application/json\r\n')
-            if 'user-agent' not in headers:
-                lines.append('User-Agent: ' + _USER_AGENT + '\r\n')
-        for line in header_lines:
-            lines.append(line)
-            lines.append('\r\n')
+        head = '{0} {1} HTTP/1.1\r\nHost: {2}\r\n{3}'.format(
+            method, request.url, request.authority, request.headers.wire(_DEFAULT_HEADERS))
         if body is not None:
-            lines.append('Content-Length: {0}\r\n\r\n'.format(len(body)))
-            return ''.join(lines).encode('utf-8') + body
-        if request.method in ('POST', 'PUT', 'PATCH'):
-            lines.append('Content-Length: 0\r\n')
-        lines.append('\r\n')
-        return ''.join(lines).encode('utf-8')
+            return '{0}Content-Length: {1}\r\n\r\n'.format(head, len(body)).encode() + body
+        if method in _BODY_METHODS:
+            return (head + 'Content-Length: 0\r\n\r\n').encode()
+        return (head + '\r\n').encode()
 
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""
@@ -253,6 +262,12 @@ class GeventTransport(object):
 # on the hub's watchers itself); the C type, without the Python wrapper that
 # socket.socket adds (a Python __init__ and close per connection).
 _RealSocket = _socket.socket
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError('{0} must be an int >= 1, not {1!r}'.format(name, value))
+    return value
 
 
 def _numeric_family(address: str) -> Optional[int]:

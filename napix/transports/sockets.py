@@ -1,18 +1,21 @@
-"""The sockets a thread holds: kept alive per destination, bounded in number.
+"""The sockets a thread holds: bounded in number, kept alive per destination.
 
-Every :class:`~napix.transports.gevent.GeventTransport` of a thread (of a
-gevent hub) shares one :class:`SocketPool`. A pool of requests made per call
-and dropped, as the seed's service managers do, therefore reuses the sockets
-of the calls before it instead of reconnecting, and a dropped transport holds
-no socket: idle sockets belong to the pool, which retires them
+Every connection and transport of a thread (of a gevent hub) to one
+destination shares one :class:`~napix.transports.destination.Destination`:
+its in-flight budget and its idle sockets. This module is the part above
+them that a thread has once, its :class:`SocketPool`:
 
-* when they have been idle longer than their transport's ``idle_timeout``
-  (a timer sweeps them even when no request comes);
-* when the server closed them or sent stray bytes (checked before each reuse);
-* least recently used first, when a new socket would exceed
-  :func:`max_sockets`, which defaults to a safe share of the process's
-  descriptor limit (``RLIMIT_NOFILE``). When every socket is busy, a new
-  connection waits for one to be released.
+* the number of open sockets, bounded by :func:`max_sockets` (by default a
+  safe share of the process's descriptor limit, ``RLIMIT_NOFILE``): when a new
+  socket would exceed it, the least recently used destination's oldest idle
+  socket is closed, or, when every socket is busy, the connect waits;
+* the destinations that have idle sockets, least recently used first, and a
+  timer that closes the sockets idle for longer than their ``idle_timeout``
+  even when no request comes;
+* the registry of the thread's destinations (held weakly: a destination lives
+  while a connection uses it or it keeps an idle socket), so that a pool made
+  per call and dropped, as the seed's service managers do, reuses the sockets
+  and shares the budget of the calls before it.
 
 Each thread has its own pool: sockets and their watchers belong to the hub
 that made them.
@@ -25,10 +28,12 @@ from time import monotonic
 from typing import Any, Dict, Hashable, List, Optional
 
 from gevent import get_hub
-from gevent.monkey import get_original
 from gevent.lock import Semaphore
+from gevent.monkey import get_original
 
-from napix.transports.http11 import HTTP11Connection, Spares
+from napix.transports.destination import Destination
+from napix.weakvalues import WeakValues
+from napix.transports.http11 import Spares
 
 __all__ = ['SocketPool', 'socket_pool', 'max_sockets', 'set_max_sockets']
 
@@ -47,8 +52,7 @@ def _default_max_sockets() -> int:
     if soft == resource.RLIM_INFINITY or soft > 1 << 20:
         soft = 1 << 20
     # Leave room for the rest of the process (files, listening sockets,
-    # pipes, other libraries), and memory: an idle socket with its watcher
-    # and poll object costs ~1.4 KB.
+    # pipes, other libraries), and memory: an idle socket costs ~1 KB.
     return max(16, soft - max(32, soft // 4))
 
 
@@ -77,11 +81,11 @@ def socket_pool() -> 'SocketPool':
 
 
 class SocketPool(object):
-    """Idle sockets by destination, and a bound on all the open ones.
+    """A thread's destinations, and the bound on all their open sockets.
 
-    :meth:`reserve` a place before connecting, :meth:`checkout` an idle
-    socket, :meth:`checkin` one after a clean exchange, :meth:`discard` one
-    that cannot be reused (which frees its place).
+    :meth:`destination` gives the thread's :class:`Destination` of a key;
+    destinations take a place here before connecting (:meth:`reserve`) and
+    give it back when a socket closes (:meth:`release`).
     """
 
     def __init__(self, limit: int, hub: Any = None) -> None:
@@ -89,16 +93,14 @@ class SocketPool(object):
         self.hub = hub if hub is not None else get_hub()
         self._places = Semaphore(limit)
         #: The parsers and timers of the thread's exchanges, between requests.
-        self.spares = Spares(self.hub)
-        self._idle: Dict[Hashable, List[HTTP11Connection]] = {}
-        # Idle sockets, least recently used first (a dict keeps insertion order).
-        self._lru: Dict[HTTP11Connection, Hashable] = {}
+        self.spares = Spares()
+        self._registry = WeakValues()
+        # The destinations with idle sockets, least recently listed first (a
+        # dict keeps insertion order); each says itself whether it was used
+        # since it was listed (a second chance before its sockets are evicted).
+        self.lru: Dict[Destination, None] = {}
         self._timer: Any = None
-        self._waiting = 0  # greenlets waiting in reserve() for a place
-        # The shortest and longest idle timeouts given to checkin(): sweep()
-        # stops where no later socket can have expired.
-        self._min_idle = float('inf')
-        self._max_idle = 0.0
+        self.waiting = 0  # greenlets waiting in reserve() for a place
 
     @property
     def open(self) -> int:
@@ -109,7 +111,16 @@ class SocketPool(object):
     @property
     def idle(self) -> int:
         """How many sockets are idle."""
-        return len(self._lru)
+        return sum(len(destination.idle) for destination in self.lru)
+
+    def destination(self, key: Hashable) -> Destination:
+        """The thread's destination of *key* (a transport's socket key)."""
+        ref = self._registry.get(key)
+        destination = ref() if ref is not None else None
+        if destination is None:
+            destination = Destination(key, self)
+            self._registry.put(key, destination)
+        return destination
 
     def reserve(self) -> None:
         """Take a place for a new socket: close the least recently used idle
@@ -117,109 +128,69 @@ class SocketPool(object):
         places = self._places
         if places.acquire(blocking=False):
             return
-        if self._lru:
+        if self.lru:
             self._evict_oldest()
-        self._waiting += 1
+        self.waiting += 1
         try:
             places.acquire()
         finally:
-            self._waiting -= 1
+            self.waiting -= 1
 
     def release(self) -> None:
-        """Give back a place taken by :meth:`reserve` whose socket was never made."""
+        """Give back a place: its socket was closed, or never made."""
         self._places.release()
 
-    def checkout(self, key: Hashable) -> Optional[HTTP11Connection]:
-        """The most recently used clean idle socket to *key*, or ``None``.
-
-        Sockets found expired, closed by the server, or with stray bytes are
-        closed on the way."""
-        idle = self._idle.get(key)
-        now = None
-        while idle:
-            conn = idle.pop()
-            del self._lru[conn]
-            if now is None:
-                now = monotonic()
-            if conn.expires > now and not conn.readable():
-                if not idle:
-                    del self._idle[key]
-                return conn
-            self.discard(conn)
-        if idle is not None:
-            del self._idle[key]
-        return None
-
-    def checkin(self, key: Hashable, conn: HTTP11Connection, idle_timeout: float) -> None:
-        """Keep *conn* idle for *idle_timeout* seconds for the next request to *key*."""
-        conn.expires = monotonic() + idle_timeout
-        if idle_timeout < self._min_idle:
-            self._min_idle = idle_timeout
-        if idle_timeout > self._max_idle:
-            self._max_idle = idle_timeout
-        idle = self._idle.get(key)
-        if idle is None:
-            idle = self._idle[key] = []
-        idle.append(conn)
-        self._lru[conn] = key
-        if self._waiting:  # someone needs a place more than this idle socket
+    def listed(self, destination: Destination) -> None:
+        """*destination* has an idle socket now: list it, and sweep from now on
+        (or, when a connect waits for a place, close the oldest idle socket)."""
+        if not destination.listed:
+            destination.listed = True
+            self.lru[destination] = None
+        if self.waiting:  # someone needs a place more than this idle socket
             self._evict_oldest()
-            return
-        if self._timer is None:
+        elif self._timer is None:
             self._timer = self.hub.loop.timer(1.0, 1.0)
             self._timer.start(_sweep, weakref.ref(self))
 
-    def discard(self, conn: HTTP11Connection) -> None:
-        """Close a socket that is not idle, and free its place."""
-        try:
-            conn.close()
-        finally:
-            self._places.release()
-
     def close_idle(self, key: Optional[Hashable] = None) -> None:
-        """Close the idle sockets (to *key* only, when given)."""
-        keys = [key] if key is not None else list(self._idle)
-        for one in keys:
-            for conn in self._idle.pop(one, ()):
-                del self._lru[conn]
-                self.discard(conn)
+        """Close the idle sockets (to the destinations of *key* only, when given)."""
+        for destination in list(self.lru):
+            if key is None or destination.key == key:
+                del self.lru[destination]
+                destination.close_idle()
         self._stop_timer_if_idle()
 
     def sweep(self) -> None:
         """Close the sockets idle for longer than their idle timeout."""
         now = monotonic()
-        lru = self._lru
-        # In least recently used order, a socket checked in at t expires at
-        # t + its timeout: once t + the shortest timeout is in the future
-        # (t >= expires - the longest timeout), no later socket has expired.
-        horizon = now + self._max_idle - self._min_idle
-        expired = []
-        for conn, key in lru.items():
-            if conn.expires <= now:
-                expired.append((conn, key))
-            elif conn.expires > horizon:
-                break
-        for conn, key in expired:
-            del lru[conn]
-            self._remove_idle(conn, key)
-            self.discard(conn)
+        emptied: List[Destination] = []
+        for destination in self.lru:
+            if not destination.close_expired(now):
+                emptied.append(destination)
+        for destination in emptied:
+            del self.lru[destination]
         self._stop_timer_if_idle()
 
     def _evict_oldest(self) -> None:
-        conn = next(iter(self._lru))
-        key = self._lru.pop(conn)
-        self._remove_idle(conn, key)
-        self.discard(conn)
+        lru = self.lru
+        while lru:
+            destination = next(iter(lru))
+            del lru[destination]
+            if destination.idle and destination.used:
+                destination.used = False  # a second chance, at the back
+                lru[destination] = None
+                continue
+            destination.listed = False
+            if destination.idle:
+                destination.close_oldest()
+                if destination.idle:
+                    destination.listed = True
+                    lru[destination] = None
+                break
         self._stop_timer_if_idle()
 
-    def _remove_idle(self, conn: HTTP11Connection, key: Hashable) -> None:
-        idle = self._idle[key]
-        idle.remove(conn)
-        if not idle:
-            del self._idle[key]
-
     def _stop_timer_if_idle(self) -> None:
-        if not self._lru and self._timer is not None:
+        if not self.lru and self._timer is not None:
             self._timer.close()
             self._timer = None
 

@@ -27,9 +27,10 @@ class Client(BaseClient):
     others wait their turn. A Napix server answers ``429 Too many concurrent
     connections`` to a client with more than 2 requests in flight by default,
     hence the default of 2. The limit is the destination's budget (see
-    :mod:`napix.budget`): every client and pool of the thread that names the
-    same host with the same *simultaneous* shares it, so that together they
-    stay within it; ``share_limit=False`` gives this client its own.
+    :class:`~napix.transports.destination.Destination`): every client and
+    pool of the thread that names the same host with the same *simultaneous*
+    shares it, so that together they stay within it; ``share_limit=False``
+    gives this client its own.
     """
 
     __slots__ = ('simultaneous',)

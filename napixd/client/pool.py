@@ -15,14 +15,16 @@ thousand hosts cost a thousand.
 
 Nothing in a pool refers back to it: a pool dropped without
 :meth:`ClientPool.close` is freed at once by reference counting, and its
-kept-alive sockets go back to the thread's
-:class:`~napix.transports.sockets.SocketPool` for the next pool to reuse.
+kept-alive sockets stay with the thread's
+:class:`~napix.transports.destination.Destination` of each host, for the
+next pool to reuse. A worker holds a place of its host's destination budget
+while it sends the host's requests one after the other, and passes it on
+only when others (another pool, a client) wait for one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
-from weakref import WeakValueDictionary
 
 import gevent
 from gevent.event import AsyncResult
@@ -31,6 +33,7 @@ from napix.authenticators import Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
+from napix.weakvalues import WeakValues
 from napixd.client.gevent import Client, check_simultaneous
 from napixd.client.workers import Clients, HostQueue, Workers, settle
 
@@ -113,15 +116,16 @@ class ClientPool(object):
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
                             'of its connections (timeout, verify, ...), not a transport')
-        # Check the options now rather than when a worker makes each host's client.
-        for probe in ('localhost', 'https://localhost'):
-            Client(probe, self.authenticator, simultaneous, **client_options).close()
+        # Check the options now rather than when the first request makes a client
+        # (over https, so that the TLS options are checked too).
+        Client('https://localhost', self.authenticator, simultaneous, **client_options)
         self.client_options = client_options
         self._clients = Clients(self.authenticator, self.simultaneous, client_options)
         #: The live clients by host: a host's client lives while it has
         #: requests in the pool, or while the caller holds it.
         self.clients = self._clients.by_host
-        self._queues: 'WeakValueDictionary[str, HostQueue]' = WeakValueDictionary()
+        # A host's queue lives while its requests do.
+        self._queues = WeakValues()
         self._pending: Dict[PendingRequest, None] = {}
         self._workers = Workers(max_in_flight)
 
@@ -134,7 +138,8 @@ class ClientPool(object):
         """A new queue for *host*, with its client (made now: a bad host or
         resolve entry raises here)."""
         client = self._clients.get(host)
-        queue = self._queues[host] = HostQueue(client, self.simultaneous, self._workers)
+        queue = HostQueue(client, self.simultaneous, self._workers)
+        self._queues.put(host, queue)
         return queue
 
     def request(self, host: str, method: str, url: str, body: Body = None,
@@ -147,7 +152,8 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        queue = self._queues.get(host) if isinstance(host, str) else None
+        ref = self._queues.get(host) if isinstance(host, str) else None
+        queue = ref() if ref is not None else None
         if queue is None:
             queue = self._queue(host)
         handle = PendingRequest(queue, queue.client.connection.build_request(
@@ -159,36 +165,32 @@ class ClientPool(object):
         return handle
 
     def _collect(self, handle: PendingRequest) -> Result:
-        """Remove *handle* from the pool and return its result, or raise the
-        exception that is not an HTTPError."""
+        """Remove *handle* from the pool and return its result."""
         del self._pending[handle]
         error = handle.exception
         if error is None:
             response: Response = handle.value
             return response
-        if isinstance(error, HTTPError):
-            return error
-        raise error
+        result: HTTPError = error
+        return result
 
     def wait(self) -> List[Result]:
         """Wait for every request not yet collected; return their results in the
         order the requests were made.
 
         Each result is the :class:`~napix.models.Response`, or the
-        :exc:`~napix.exceptions.HTTPError` (returned, not raised). Another
-        exception (a bug in an authenticator, say) is raised, and the other
-        results stay in the pool for a later call.
+        :exc:`~napix.exceptions.HTTPError` (returned, not raised): a failure of
+        any kind (a bug in an authenticator, say) is an
+        :exc:`~napix.exceptions.TransportError` whose ``__cause__`` is the
+        exception. It never raises because of one request.
         """
         handles = list(self._pending)
         # The last ones first: the requests are mostly answered in order, so
         # this wakes up once, not once per request.
         for handle in reversed(handles):
             handle.wait()
-        for handle in handles:
-            error = handle.exception
-            if error is not None and not isinstance(error, HTTPError):
-                self._collect(handle)
-        return [self._collect(handle) for handle in handles if handle in self._pending]
+        pending = self._pending
+        return [self._collect(handle) for handle in handles if handle in pending]
 
     def wait_unordered(self, count: Optional[int] = None,
                        timeout: Optional[float] = None) -> Iterator[Result]:
@@ -229,7 +231,8 @@ class ClientPool(object):
     def cancel(self) -> None:
         """Cancel every request not done yet; their results become
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
-        queues = list(self._queues.values())
+        queues = [queue for queue in (ref() for ref in list(self._queues.values()))
+                  if queue is not None]
         for queue in queues:
             handle = queue.pop()
             while handle is not None:

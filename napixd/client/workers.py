@@ -18,9 +18,9 @@ import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.exceptions import Cancelled
+from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
-from napixd.client.client import Client as BaseClient
+from napixd.client.client import logger
 from napixd.client.gevent import Client
 
 __all__ = ['Handle', 'HostQueue', 'Workers', 'Clients', 'settle']
@@ -181,31 +181,50 @@ def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
 
 
 def _drain(queue: HostQueue, me: Any) -> None:
-    while True:
-        handle = queue.pop()  # again each time: a request may bring a new one
-        if handle is None:
-            return
-        handle._worker = me
-        try:
-            # The pool bounds the workers of a host: the client's own limit
-            # (the destination's budget, in the connection) is the only one.
-            response = BaseClient.send(queue.client, handle.request)
-        except GreenletExit:
-            settle(handle, None, Cancelled(handle.request, 'cancelled'))
-            raise
-        except BaseException as error:  # an HTTPError, or a bug: wait() raises the latter
-            settle(handle, None, error)
-        else:
-            if not handle.ready():  # not cancelled meanwhile
-                handle._queue = None
-                handle.set(response)
-        finally:
-            handle._worker = None
+    """Send *queue*'s requests one after the other, holding one place of
+    its destination's budget all along: it passes the place on (and waits
+    for it again) only when others wait for one."""
+    connection = queue.client.connection
+    destination = connection.destination()
+    budget = connection.budget()
+    budget.acquire()
+    held = True
+    try:
+        while True:
+            handle = queue.pop()  # again each time: a request may bring a new one
+            if handle is None:
+                return
+            handle._worker = me
+            try:
+                response = connection.send_in(destination, handle.request)
+            except GreenletExit:
+                settle(handle, None, Cancelled(handle.request, 'cancelled'))
+                raise
+            except BaseException as error:  # an HTTPError, or a bug: wrapped in one
+                settle(handle, None, error)
+            else:
+                if not handle.ready():  # not cancelled meanwhile
+                    handle._queue = None
+                    handle.set(response)
+            finally:
+                handle._worker = None
+            if budget.linkcount():  # others wait for a place: they go first
+                held = False
+                budget.release()
+                gevent.sleep(0)
+                budget.acquire()
+                held = True
+    finally:
+        if held:
+            budget.release()
 
 
 def settle(handle: Handle, response: Optional[Response],
-            error: Optional[BaseException]) -> None:
-    """Resolve *handle* once, whatever fails on the way."""
+           error: Optional[BaseException]) -> None:
+    """Resolve *handle* once, whatever fails on the way: with *response*,
+    or with *error* as an :exc:`~napix.exceptions.HTTPError` (another
+    exception, a bug in an authenticator say, becomes the ``__cause__`` of a
+    :exc:`~napix.exceptions.TransportError`)."""
     if handle.ready():
         return
     handle._queue = None
@@ -215,6 +234,15 @@ def settle(handle: Handle, response: Optional[Response],
     if error.__traceback__ is not None:
         # Drop this module's frames: they refer to the handle (a cycle).
         error.__traceback__ = error.__traceback__.tb_next
+    if isinstance(error, HTTPError):
+        logger.info('%s', error)
+    else:
+        request = handle.request
+        wrapped = TransportError(request, error, '{0} failed: {1}: {2}'.format(
+            request, type(error).__name__, error))
+        wrapped.__cause__ = error
+        logger.warning('%s', wrapped)
+        error = wrapped
     try:
         handle.set_exception(error)
     except BaseException:  # even this can fail (no descriptor left): keep the error

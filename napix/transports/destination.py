@@ -1,0 +1,113 @@
+"""One destination of one thread: its in-flight budget and its idle sockets.
+
+A Napix server answers ``429 Too many concurrent connections`` to a client
+address with more requests in flight than it allows (2 by default). Every
+connection of a thread that names the same destination (the same socket key:
+scheme, address, port, server name, TLS settings) shares one
+:class:`Destination`, and with it the budget of its limit, so a service
+manager that makes a pool per call and serves many calls at once never sends
+a server more than it allows, and reuses the sockets of the calls before it.
+
+A destination belongs to the thread's *pool*, a
+:class:`~napix.transports.sockets.SocketPool`, which bounds the sockets of all
+destinations together and registers each one weakly: it lives while a
+connection uses it or while it keeps an idle socket.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional
+
+from gevent.lock import Semaphore
+
+if TYPE_CHECKING:
+    from napix.transports.http11 import HTTP11Connection
+
+__all__ = ['Destination']
+
+
+class Destination(object):
+    """The requests in flight to one destination and its idle sockets.
+
+    :meth:`budget` is a :class:`gevent.lock.Semaphore` of *limit* places,
+    the same for every caller that gives the same limit: hold one around
+    each request (``with destination.budget(limit):``). Idle sockets are
+    kept last in, first out (the most recently used is the most likely still
+    open), each until its ``expires`` time (:func:`time.monotonic`: the loop's
+    clock stands still while the thread blocks outside the hub).
+    """
+
+    __slots__ = ('key', 'budgets', 'idle', 'pool', 'listed', 'used', '__weakref__')
+
+    def __init__(self, key: Hashable, pool: Any) -> None:
+        self.key = key
+        self.budgets: Dict[int, Semaphore] = {}
+        self.idle: List[HTTP11Connection] = []
+        self.pool = pool
+        self.listed = False  # in the pool's list of destinations with idle sockets
+        self.used = False  # checked in since the pool last looked
+
+    def budget(self, limit: int) -> Semaphore:
+        """The places of the requests in flight here under a limit of *limit*."""
+        budget = self.budgets.get(limit)
+        if budget is None:
+            budget = self.budgets[limit] = Semaphore(limit)
+        return budget
+
+    def checkout(self) -> Optional[HTTP11Connection]:
+        """The most recently used idle socket that is still good, or ``None``.
+
+        Sockets found expired, closed by the server, or with stray bytes
+        are closed on the way."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if conn.expires > monotonic() and not conn.readable():
+                return conn
+            self.discard(conn)
+        return None
+
+    def checkin(self, conn: HTTP11Connection, idle_timeout: float) -> None:
+        """Keep *conn* idle for *idle_timeout* seconds, for the next request."""
+        conn.expires = monotonic() + idle_timeout
+        self.idle.append(conn)
+        self.used = True
+        if not self.listed or self.pool.waiting:
+            self.pool.listed(self)
+
+    def discard(self, conn: HTTP11Connection) -> None:
+        """Close a socket that is not idle, and give its place back to the pool."""
+        try:
+            conn.close()
+        finally:
+            self.pool.release()
+
+    def close_oldest(self) -> None:
+        """Close the least recently used idle socket (to make room)."""
+        self.discard(self.idle.pop(0))
+
+    def close_expired(self, now: float) -> bool:
+        """Close the idle sockets that expired at *now*; True when some remain."""
+        idle = self.idle
+        kept = [conn for conn in idle if conn.expires > now]
+        if len(kept) < len(idle):
+            for conn in idle:
+                if conn.expires <= now:
+                    self.discard(conn)
+            idle[:] = kept
+        self.used = False
+        self.listed = bool(kept)
+        return self.listed
+
+    def close_idle(self) -> None:
+        """Close every idle socket."""
+        idle = self.idle
+        while idle:
+            self.discard(idle.pop())
+        self.listed = False
+
+    def __repr__(self) -> str:
+        flights = ', '.join('{0} of {1} in flight'.format(limit - budget.counter, limit)
+                            for limit, budget in self.budgets.items())
+        return '<Destination {0} idle{1}>'.format(len(self.idle), flights and ', ' + flights)

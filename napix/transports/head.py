@@ -1,0 +1,109 @@
+"""The rules of a response head: where it ends, what it may hold, its framing.
+
+A server that is broken or hostile may send anything: these bound what one
+response head may cost (:class:`Limits`, checked by :func:`check_heads` while
+the head arrives and by :func:`final_head` once it is complete), in time
+linear in its size, and tell from its parsed header values, never from a
+search of its text, whether its body ends with the connection
+(:func:`delimited_by_close`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, NamedTuple, Tuple
+
+__all__ = ['Limits', 'ResponseTooLarge', 'check_heads', 'final_head', 'skip_heads',
+           'delimited_by_close']
+
+# The framing headers of a head, name and value.
+_FRAMING = re.compile(r'\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r]*)', re.I)
+
+
+class ResponseTooLarge(Exception):
+    """The response exceeds one of the :class:`Limits`; the message says
+    which (``max_head_size``...)."""
+
+
+class Limits(NamedTuple):
+    """What one response may hold, in bytes and fields."""
+
+    #: The whole response, head and body.
+    max_response_size: int
+    #: The response head, status line to blank line (each 1xx head too).
+    max_head_size: int
+    #: One line of the head.
+    max_header_line: int
+    #: The header fields of one head.
+    max_header_fields: int
+
+
+def skip_heads(data: bytes, count: int) -> int:
+    """Where the head after the first *count* heads of *data* starts."""
+    start = 0
+    for _ in range(count):
+        start = data.index(b'\r\n\r\n', start) + 4
+    return start
+
+
+def check_heads(data: bytes, limits: Limits) -> None:
+    """Raise :exc:`ResponseTooLarge` when a head of *data*, complete or
+    not, is over ``max_head_size``."""
+    start = 0
+    while True:
+        end = data.find(b'\r\n\r\n', start)
+        if (end if end >= 0 else len(data)) - start > limits.max_head_size:
+            raise ResponseTooLarge('the response head is larger than {0} bytes '
+                                   '(max_head_size)'.format(limits.max_head_size))
+        if end < 0:
+            return
+        start = end + 4
+
+
+def final_head(received: List[bytes], informational: int,
+               limits: Limits) -> Tuple[str, bool]:
+    """The final response head in *received* as text (the *informational*
+    1xx heads before it skipped), and whether bytes follow it;
+    :exc:`ResponseTooLarge` when it breaks a limit."""
+    data = received[0] if len(received) == 1 else b''.join(received)
+    received[:] = [data]  # the pieces are freed: a large head is held once, not twice
+    start = skip_heads(data, informational) if informational else 0
+    end = data.find(b'\r\n\r\n', start)
+    if end < 0:
+        end = len(data)
+    head = data[start:end].decode('latin-1')
+    if len(head) > limits.max_header_line:
+        if len(head) > limits.max_head_size:
+            raise ResponseTooLarge('the response head is larger than {0} bytes '
+                                   '(max_head_size)'.format(limits.max_head_size))
+        _check_lines(head, limits.max_header_line)
+    if head.count('\r\n') > limits.max_header_fields:
+        raise ResponseTooLarge('the response has more than {0} header fields '
+                               '(max_header_fields)'.format(limits.max_header_fields))
+    return head, end + 4 < len(data)
+
+
+def _check_lines(head: str, limit: int) -> None:
+    """Raise :exc:`ResponseTooLarge` when a line of *head* is over *limit*
+    (line by line: a list of a large head's lines would cost more than it)."""
+    start = 0
+    while start <= len(head):
+        end = head.find('\r\n', start)
+        if end < 0:
+            end = len(head)
+        if end - start > limit:
+            raise ResponseTooLarge('a response header line is longer than {0} bytes '
+                                   '(max_header_line)'.format(limit))
+        start = end + 2
+
+
+def delimited_by_close(head: str) -> bool:
+    """True when *head* has neither a ``Content-Length`` nor a
+    ``Transfer-Encoding`` whose last coding is chunked: its body ends where
+    the connection does."""
+    for name, value in _FRAMING.findall(head):
+        if name.lower() == 'content-length':
+            return False
+        if value.rsplit(',', 1)[-1].strip().lower() == 'chunked':
+            return False
+    return True
