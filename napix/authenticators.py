@@ -143,7 +143,7 @@ class LoginAuthenticator(object):
             host, request.method, path, self._login_q, _nonce_bits(128), time.time())
         mac = self._hmac.copy()
         mac.update(msg.encode('ascii'))
-        request.headers['Authorization'] = msg + ':' + mac.hexdigest()
+        request.headers.put('authorization', 'Authorization: ' + msg + ':' + mac.hexdigest())
         return request
 
     def __repr__(self) -> str:

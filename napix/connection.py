@@ -36,7 +36,7 @@ from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
 from napix.transports import Transport
 from napix.tls import Cert, Verify
-from napix.transports.destination import Destination
+from napix.transports.destination import Destination, Slot
 from napix.transports.gevent import GeventTransport
 from napix.transports.sockets import socket_pool
 
@@ -164,23 +164,24 @@ class Connection(object):
 
     def destination(self) -> Destination:
         """This thread's :class:`~napix.transports.destination.Destination`
-        of the connection: its in-flight budget and its idle sockets."""
+        of the connection: its in-flight budgets and its idle sockets."""
         bound = self._bound
         if bound[0] is not get_hub():
             bound = self._bind()
         destination: Destination = bound[1]
         return destination
 
-    def budget(self) -> Semaphore:
-        """The places this connection's requests take in this thread (a
-        :class:`gevent.lock.Semaphore` of *maxsize*), shared with every
-        connection to the same destination with the same *maxsize*, unless
-        ``share_limit=False``."""
+    def slot(self) -> Slot:
+        """A :class:`~napix.transports.destination.Slot` of this thread's
+        destination: :meth:`~napix.transports.destination.Slot.acquire` it
+        for a place in the budget of *maxsize* (shared with every connection
+        to the destination with the same *maxsize*, unless
+        ``share_limit=False``), :meth:`send_in` it as many requests as
+        wanted, then :meth:`~napix.transports.destination.Slot.release` it."""
         bound = self._bound
         if bound[0] is not get_hub():
             bound = self._bind()
-        budget: Semaphore = bound[2]
-        return budget
+        return Slot(bound[1], bound[2])
 
     def _bind(self) -> Tuple[Any, Destination, Semaphore]:
         destination = socket_pool().destination(self._key)
@@ -198,27 +199,19 @@ class Connection(object):
         With a ``retry`` policy, each attempt signs a copy of *request*, which
         stays unsigned.
         """
-        bound = self._bound
-        if bound[0] is not get_hub():
-            bound = self._bind()
-        with bound[2]:
-            return self.send_in(bound[1], request)
+        slot = self.slot()
+        slot.acquire()
+        try:
+            return self.send_in(slot, request)
+        finally:
+            slot.release()
 
-    def send_in(self, destination: Destination, request: Request) -> Response:
-        """:meth:`send`, for a caller that holds a place in :meth:`budget`
-        (a pool's worker holds one for all the requests it sends in a row);
-        *destination* is :meth:`destination`."""
-        if self.retry is not None:
-            result: Response = self.retry.call(partial(self._attempt_copy, destination),
-                                               request)
+    def send_in(self, slot: Slot, request: Request, _attempt: bool = False) -> Response:
+        """:meth:`send` in *slot*, a :meth:`slot` acquired by the caller (a
+        pool's worker holds one for all the requests it sends in a row)."""
+        if self.retry is not None and not _attempt:
+            result: Response = self.retry.call(partial(self._attempt_copy, slot), request)
             return result
-        return self._attempt(destination, request)
-
-    def _attempt_copy(self, destination: Destination, request: Request) -> Response:
-        return self._attempt(destination, request.copy())
-
-    def _attempt(self, destination: Destination, request: Request) -> Response:
-        """Sign and send *request* once; decode the response."""
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
@@ -227,7 +220,7 @@ class Connection(object):
                                 'not {1}'.format(authenticator, type(signed).__name__))
             request = signed
         if self._gevent_transport:
-            response = self.transport.handle(request, destination)  # type: ignore[call-arg]
+            response = self.transport.handle(request, slot)  # type: ignore[call-arg]
         else:
             response = self.transport.handle(request)
         try:
@@ -240,6 +233,10 @@ class Connection(object):
         if response.status >= 400:
             raise HTTPError(request, response)
         return response
+
+    def _attempt_copy(self, slot: Slot, request: Request) -> Response:
+        """One attempt of a retried request: a copy, signed anew."""
+        return self.send_in(slot, request.copy(), True)
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,

@@ -109,6 +109,12 @@ class Headers(MutableMapping[str, str]):
         line = store.get(lower)
         store[lower] = (key if line is None else line[:line.index(':')]) + ': ' + value
 
+    def put(self, lower: str, line: str) -> None:
+        """Set a header from its lower-cased name and its whole line,
+        ``'Name: value'``, replacing any: what an authenticator that signs
+        every request does (the caller vouches for both)."""
+        self._store[lower] = line
+
     def __delitem__(self, key: str) -> None:
         del self._store[key.lower()]
 
@@ -138,15 +144,16 @@ class Headers(MutableMapping[str, str]):
         """The header lines, ``'Name: value'``, without their CRLF."""
         return list(self._store.values())
 
-    def wire(self, defaults: Dict[str, str]) -> str:
+    def wire(self, defaults: Dict[str, str], default_block: str) -> str:
         """The header lines as a transport writes them, each ended by CRLF:
-        first the lines of *defaults* (``{lower-cased name: line}``) whose
-        names are absent here, then these."""
+        first the lines of *defaults* (``{lower-cased name: line}``, all of
+        them *default_block*) whose names are absent here, then these."""
         store = self._store
+        if not store:
+            return default_block
         if defaults.keys().isdisjoint(store):
-            lines = list(defaults.values())
-        else:
-            lines = [line for name, line in defaults.items() if name not in store]
+            return default_block + '\r\n'.join(store.values()) + '\r\n'
+        lines = [line for name, line in defaults.items() if name not in store]
         lines.extend(store.values())
         lines.append('')
         return '\r\n'.join(lines)

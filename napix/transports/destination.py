@@ -19,12 +19,13 @@ from __future__ import annotations
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional
 
+import gevent
 from gevent.lock import Semaphore
 
 if TYPE_CHECKING:
     from napix.transports.http11 import HTTP11Connection
 
-__all__ = ['Destination']
+__all__ = ['Destination', 'Slot']
 
 
 class Destination(object):
@@ -70,6 +71,7 @@ class Destination(object):
 
     def checkin(self, conn: HTTP11Connection, idle_timeout: float) -> None:
         """Keep *conn* idle for *idle_timeout* seconds, for the next request."""
+        conn.rest()
         conn.expires = monotonic() + idle_timeout
         self.idle.append(conn)
         self.used = True
@@ -111,3 +113,53 @@ class Destination(object):
         flights = ', '.join('{0} of {1} in flight'.format(limit - budget.counter, limit)
                             for limit, budget in self.budgets.items())
         return '<Destination {0} idle{1}>'.format(len(self.idle), flights and ', ' + flights)
+
+
+class Slot(object):
+    """A place in a destination's budget, and the socket its holder keeps
+    from one request to the next: a pool's worker takes one for all the
+    requests it sends in a row, so that its socket (with its parser) goes
+    from one request to the next without being checked in and out.
+
+    :meth:`release` checks the socket in (idle, for anyone) and gives the
+    place back; a *budget* of ``None`` is a slot outside any budget.
+    """
+
+    __slots__ = ('destination', 'budget', 'conn', 'idle_timeout', 'held')
+
+    def __init__(self, destination: Destination, budget: Optional[Semaphore]) -> None:
+        self.destination = destination
+        self.budget = budget
+        self.conn: Optional[HTTP11Connection] = None  # the socket kept between requests
+        self.idle_timeout = 0.0  # how long it stays idle once checked in
+        self.held = False
+
+    def acquire(self) -> None:
+        """Wait for a place in the budget."""
+        if self.budget is not None:
+            self.budget.acquire()
+        self.held = True
+
+    def release(self) -> None:
+        """Check the kept socket in, and give the place back."""
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            self.destination.checkin(conn, self.idle_timeout)
+        if self.held:
+            self.held = False
+            if self.budget is not None:
+                self.budget.release()
+
+    def let_others_go_first(self) -> None:
+        """When others wait for a place, release this one and wait again
+        behind them (in the hub's order: those waiting go first)."""
+        budget = self.budget
+        if budget is not None and budget.linkcount():
+            self.release()
+            gevent.sleep(0)
+            self.acquire()
+
+    def __repr__(self) -> str:
+        return '<Slot {0}{1}>'.format('held' if self.held else 'free',
+                                      ', with a socket' if self.conn is not None else '')

@@ -27,7 +27,7 @@ from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key
 from napix.tls import Verify as Verify  # importable from here, as before
 from napix.transports import http11
-from napix.transports.destination import Destination
+from napix.transports.destination import Destination, Slot
 from napix.transports.sockets import socket_pool
 
 __all__ = ['GeventTransport']
@@ -36,6 +36,7 @@ _USER_AGENT = 'napix/{0}'.format(__version__)
 # Sent unless the request has its own.
 _DEFAULT_HEADERS = {'accept': 'Accept: application/json',
                     'user-agent': 'User-Agent: ' + _USER_AGENT}
+_DEFAULT_BLOCK = ''.join(line + '\r\n' for line in _DEFAULT_HEADERS.values())
 _BODY_METHODS = frozenset(['POST', 'PUT', 'PATCH'])
 
 
@@ -118,21 +119,28 @@ class GeventTransport(object):
         address = '[{0}]'.format(self.address) if ':' in self.address else self.address
         return '{0}:{1}'.format(address, self.connect_port)
 
-    def destination(self) -> Destination:
-        """The current thread's :class:`~napix.transports.destination.Destination`
-        of this transport's sockets."""
-        return socket_pool().destination(self.key)
-
-    def handle(self, request: Request, destination: Optional[Destination] = None) -> Response:
+    def handle(self, request: Request, slot: Optional[Slot] = None) -> Response:
         """Send the signed *request*; return the raw :class:`~napix.models.Response`.
 
-        *destination* is :meth:`destination`, when the caller has it already."""
-        if destination is None:
-            destination = socket_pool().destination(self.key)
+        *slot* is the caller's place in the destination (see
+        :meth:`napix.connection.Connection.slot`): the socket it keeps from
+        its previous request is used first, and this request's is kept there.
+        Without one, the socket is checked in at once."""
+        alone = slot is None
+        if slot is None:
+            slot = Slot(socket_pool().destination(self.key), None)
+        destination = slot.destination
         payload = self._serialize(request)
         method = request.method
         timeout = request.timeout or self.timeout
-        conn = destination.checkout()
+        conn = slot.conn
+        if conn is not None:
+            slot.conn = None
+            if conn.readable():  # closed by the server, or stray bytes
+                destination.discard(conn)
+                conn = destination.checkout()
+        else:
+            conn = destination.checkout()
         reused = conn is not None
         if conn is None:
             conn = self._connect(destination, request, timeout[0])
@@ -152,7 +160,10 @@ class GeventTransport(object):
             destination.discard(conn)
             raise self._translate(request, error, timeout[1])
         if conn.keep_alive and self.idle_timeout > 0:
-            destination.checkin(conn, self.idle_timeout)
+            slot.conn = conn
+            slot.idle_timeout = self.idle_timeout
+            if alone:
+                slot.release()
         else:
             destination.discard(conn)
         status, reason, head, content_type, body, elapsed = result
@@ -243,7 +254,8 @@ class GeventTransport(object):
         method = request.method
         body = request.body
         head = '{0} {1} HTTP/1.1\r\nHost: {2}\r\n{3}'.format(
-            method, request.url, request.authority, request.headers.wire(_DEFAULT_HEADERS))
+            method, request.url, request.authority,
+            request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK))
         if body is not None:
             return '{0}Content-Length: {1}\r\n\r\n'.format(head, len(body)).encode() + body
         if method in _BODY_METHODS:

@@ -11,10 +11,10 @@ search of its text, whether its body ends with the connection
 from __future__ import annotations
 
 import re
-from typing import List, NamedTuple, Tuple
+from typing import List
 
-__all__ = ['Limits', 'ResponseTooLarge', 'check_heads', 'final_head', 'skip_heads',
-           'delimited_by_close']
+__all__ = ['Limits', 'ResponseTooLarge', 'check_heads', 'final_head', 'bytes_after_head',
+           'skip_heads', 'delimited_by_close']
 
 # The framing headers of a head, name and value.
 _FRAMING = re.compile(r'\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r]*)', re.I)
@@ -25,17 +25,30 @@ class ResponseTooLarge(Exception):
     which (``max_head_size``...)."""
 
 
-class Limits(NamedTuple):
+class Limits(object):
     """What one response may hold, in bytes and fields."""
 
-    #: The whole response, head and body.
-    max_response_size: int
-    #: The response head, status line to blank line (each 1xx head too).
-    max_head_size: int
-    #: One line of the head.
-    max_header_line: int
-    #: The header fields of one head.
-    max_header_fields: int
+    __slots__ = ('max_response_size', 'max_head_size', 'max_header_line',
+                 'max_header_fields', 'unchecked')
+
+    def __init__(self, max_response_size: int, max_head_size: int, max_header_line: int,
+                 max_header_fields: int) -> None:
+        #: The whole response, head and body.
+        self.max_response_size = max_response_size
+        #: The response head, status line to blank line (each 1xx head too).
+        self.max_head_size = max_head_size
+        #: One line of the head.
+        self.max_header_line = max_header_line
+        #: The header fields of one head.
+        self.max_header_fields = max_header_fields
+        # A head this short is within every limit (a field takes 4 bytes or
+        # more, 'a:' and its CRLF): it needs no line by line check.
+        self.unchecked = min(max_header_line, max_head_size, 4 * (max_header_fields + 1))
+
+    def __repr__(self) -> str:
+        return ('<Limits max_response_size={0} max_head_size={1} max_header_line={2} '
+                'max_header_fields={3}>'.format(self.max_response_size, self.max_head_size,
+                                                self.max_header_line, self.max_header_fields))
 
 
 def skip_heads(data: bytes, count: int) -> int:
@@ -60,37 +73,48 @@ def check_heads(data: bytes, limits: Limits) -> None:
         start = end + 4
 
 
-def final_head(received: List[bytes], informational: int,
-               limits: Limits) -> Tuple[str, bool]:
+def final_head(received: List[bytes], informational: int, limits: Limits) -> str:
     """The final response head in *received* as text (the *informational*
-    1xx heads before it skipped), and whether bytes follow it;
+    1xx heads before it skipped), each line with its CRLF;
     :exc:`ResponseTooLarge` when it breaks a limit."""
-    data = received[0] if len(received) == 1 else b''.join(received)
-    received[:] = [data]  # the pieces are freed: a large head is held once, not twice
+    if len(received) == 1:
+        data = received[0]
+    else:
+        data = b''.join(received)
+        received[:] = [data]  # the pieces are freed: a large head is held once, not twice
     start = skip_heads(data, informational) if informational else 0
     end = data.find(b'\r\n\r\n', start)
     if end < 0:
         end = len(data)
-    head = data[start:end].decode('latin-1')
-    if len(head) > limits.max_header_line:
-        if len(head) > limits.max_head_size:
-            raise ResponseTooLarge('the response head is larger than {0} bytes '
-                                   '(max_head_size)'.format(limits.max_head_size))
+    head = data[start:end + 2].decode('latin-1')  # every line ends with its CRLF
+    if end - start > limits.unchecked:
+        _check_head(head, end - start, limits)
+    return head
+
+
+def bytes_after_head(received: List[bytes]) -> bool:
+    """True when bytes follow the final head in *received*."""
+    data = received[-1]  # where the final head ends (after a 1xx head: as if bytes followed)
+    return not data.endswith(b'\r\n\r\n') or data.count(b'\r\n\r\n') > 1
+
+
+def _check_head(head: str, size: int, limits: Limits) -> None:
+    if size > limits.max_head_size:
+        raise ResponseTooLarge('the response head is larger than {0} bytes '
+                               '(max_head_size)'.format(limits.max_head_size))
+    if size > limits.max_header_line:
         _check_lines(head, limits.max_header_line)
-    if head.count('\r\n') > limits.max_header_fields:
+    if head.count('\r\n') > limits.max_header_fields + 1:
         raise ResponseTooLarge('the response has more than {0} header fields '
                                '(max_header_fields)'.format(limits.max_header_fields))
-    return head, end + 4 < len(data)
 
 
 def _check_lines(head: str, limit: int) -> None:
     """Raise :exc:`ResponseTooLarge` when a line of *head* is over *limit*
     (line by line: a list of a large head's lines would cost more than it)."""
     start = 0
-    while start <= len(head):
+    while start < len(head):
         end = head.find('\r\n', start)
-        if end < 0:
-            end = len(head)
         if end - start > limit:
             raise ResponseTooLarge('a response header line is longer than {0} bytes '
                                    '(max_header_line)'.format(limit))

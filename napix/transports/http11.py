@@ -33,14 +33,14 @@ import select
 import socket
 from sys import intern
 from time import perf_counter
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from napix.transports.head import (Limits, ResponseTooLarge, check_heads, delimited_by_close,
-                                   final_head, skip_heads)
+from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
+                                   delimited_by_close, final_head, skip_heads)
 
 __all__ = ['HTTP11Connection', 'TLSConnection', 'Limits', 'Spares', 'ServerClosed',
            'ResponseTooLarge', 'InvalidResponse', 'TimedOut']
@@ -54,7 +54,7 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 _CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 # The system's poll, even in a monkey-patched process: a check that never waits.
 _poll = get_original('select', 'poll')
-_CONTENT_TYPE = re.compile(r'\r\ncontent-type[ \t]*:[ \t]*([^\r]*)', re.I)
+_CONTENT_TYPE = re.compile(r'\r\ncontent-type[ \t]*:[ \t]*([^\r]*?)[ \t]*\r', re.I)
 
 
 class ServerClosed(Exception):
@@ -87,61 +87,48 @@ class _Exchange(object):
     :class:`Spares` for the next request, whatever its socket. It refers to
     its parser only during an exchange (``parser`` is cleared after it), so
     the two form no reference cycle.
+
+    ``status`` is 0 until a head is complete (and again after a 1xx);
+    ``keep_alive`` is ``None`` until the response is, then whether the socket
+    may carry another one.
     """
 
-    __slots__ = ('parser', 'body', 'complete', 'keep_alive', 'headers_done', 'head_only',
-                 'informational', 'timer', 'timer_after')
+    __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',
+                 'timer', 'timeout')
     # Set for each exchange (annotations only: no code on this path).
-    complete: bool
-    keep_alive: bool
-    headers_done: bool
+    status: int
+    keep_alive: Optional[bool]
     head_only: bool
     informational: int
 
-    def __init__(self) -> None:
+    def __init__(self, timer: Any, timeout: float) -> None:
         self.parser: Any = None
         self.body: Any = None
-        self.timer: Any = None
-        self.timer_after = 0.0
-
-    def close(self) -> None:
-        if self.timer is not None:
-            self.timer.close()
+        self.timer = timer
+        self.timeout = timeout
 
     # The status line and headers are not taken from callbacks (one Python
     # call per header): the head is read from the bytes once complete.
     def on_headers_complete(self) -> None:
-        self.headers_done = True
-        if self.head_only:
-            status = self.parser.get_status_code()
-            if not 100 <= status < 200 or status == 101:
-                self.complete = True
-                self.keep_alive = self.parser.should_keep_alive()
+        self.status = status = self.parser.get_status_code()
+        if self.head_only and (status >= 200 or status == 101 or status < 100):
+            self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, data: bytes) -> None:
         self.body += data
 
     def on_message_begin(self) -> None:
-        if self.complete:  # bytes after the response: stop, never reuse the socket
+        if self.keep_alive is not None:  # bytes after the response: never reuse the socket
             raise _TrailingData()
 
     def on_message_complete(self) -> None:
-        if self.complete:
-            return
-        parser = self.parser
-        status = parser.get_status_code()
+        status = self.status
         if status < 200 and status >= 100 and status != 101:  # a 1xx: the real one follows
             self.informational += 1
-            self.headers_done = False
-            return
-        self.complete = True
-        # Read it here: once feed_data() returns, the parser has reset.
-        self.keep_alive = parser.should_keep_alive()
-
-
-# The most spare exchanges a thread keeps (a pool has at most 1000 requests
-# in flight by default).
-_MAX_SPARES = 1024
+            self.status = 0
+        elif self.keep_alive is None:
+            # Read it here: once feed_data() returns, the parser has reset.
+            self.keep_alive = self.parser.should_keep_alive()
 
 
 class Spares(object):
@@ -150,8 +137,9 @@ class Spares(object):
     request, they would cost a parser and a timer; kept by each socket, they
     would make every idle socket hold them (a fan-out to many hosts keeps
     thousands of idle sockets). A parser is kept only when it ended a response
-    cleanly, ready for the next one. They belong to one hub (their timers are
-    on its loop): the thread's :class:`~napix.transports.sockets.SocketPool`
+    cleanly, ready for the next one; there are at most as many as the thread
+    ever had exchanges at once. They belong to one hub (their timers are on
+    its loop): the thread's :class:`~napix.transports.sockets.SocketPool`
     keeps them."""
 
     __slots__ = ('free',)
@@ -160,8 +148,11 @@ class Spares(object):
         self.free: List[Tuple[Any, _Exchange]] = []  # (parser, state) pairs
 
 
-def _new_exchange() -> Tuple[Any, _Exchange]:
-    state = _Exchange()
+def _new_exchange(loop: Any, timeout: float) -> Tuple[Any, _Exchange]:
+    # Repeating, and started with again(): a libev timer stopped early keeps
+    # only the time it had left, and start() would go on from there; again()
+    # counts the whole timeout anew each time.
+    state = _Exchange(loop.timer(timeout, timeout), timeout)
     return HttpResponseParser(state), state
 
 
@@ -171,7 +162,7 @@ class HTTP11Connection(object):
     from the thread's :class:`Spares`."""
 
     __slots__ = ('sock', 'hub', 'reader', 'expires', 'spares', 'poller', 'keep_alive',
-                 '__weakref__')
+                 'busy', '__weakref__')
 
     def __init__(self, sock: Any, spares: Spares) -> None:
         self.sock = sock
@@ -181,6 +172,16 @@ class HTTP11Connection(object):
         self.spares = spares  # the thread's: its hub is this one
         self.poller: Any = None  # made by the connect or on the first reuse
         self.keep_alive = False
+        # While busy, the (parser, state) of its exchanges, from the spares.
+        self.busy: Optional[Tuple[Any, _Exchange]] = None
+
+    def rest(self) -> None:
+        """The connection goes idle: its parser and timer go back to the
+        thread's spares, for any socket's next exchange."""
+        busy = self.busy
+        if busy is not None:
+            self.busy = None
+            self.spares.free.append(busy)
 
     def _send_rest(self, payload: bytes, sent: int) -> bool:
         """Send what the first ``send`` left; False when the server answered
@@ -265,22 +266,21 @@ class HTTP11Connection(object):
         seconds from the first byte sent to the last byte received.
         ``keep_alive`` then says whether the socket may carry another request.
         """
-        free = self.spares.free
-        parser, state = free.pop() if free else _new_exchange()
+        busy = self.busy
+        if busy is None:
+            free = self.spares.free
+            busy = self.busy = free.pop() if free else _new_exchange(self.hub.loop, timeout)
+        parser, state = busy
         state.body = bytearray()
-        state.complete = state.keep_alive = state.headers_done = False
-        state.informational = 0
+        state.status = state.informational = 0
+        state.keep_alive = None
         state.head_only = head_only
         state.parser = parser
         timer = state.timer
-        if timer is None or state.timer_after != timeout:
-            if timer is not None:
-                timer.close()
-            # Repeating, and started with again(): a libev timer stopped
-            # early keeps only the time it had left, and start() would go on
-            # from there; again() counts the whole timeout anew each time.
+        if state.timeout != timeout:
+            timer.close()
             timer = state.timer = self.hub.loop.timer(timeout, timeout)
-            state.timer_after = timeout
+            state.timeout = timeout
         timer.again(getcurrent().throw, TimedOut, update=True)
         received: List[bytes] = []  # until the end of the final head
         size = head_size = 0
@@ -290,15 +290,16 @@ class HTTP11Connection(object):
                 sent_all = self._send(payload)
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
-            while not state.complete:
+            while state.keep_alive is None:
                 try:
                     data = self._recv()
                 except _CLOSED as error:
                     raise ServerClosed(size, 'the connection was reset ({0})'.format(
                         error.strerror or type(error).__name__)) from None
                 if not data:
-                    if state.headers_done and delimited_by_close(
-                            final_head(received, state.informational, limits)[0]):
+                    if state.status and delimited_by_close(
+                            final_head(received, state.informational, limits)):
+                        state.keep_alive = False
                         break
                     raise ServerClosed(size, 'the server closed the connection '
                                        + ('before answering' if not size
@@ -308,7 +309,7 @@ class HTTP11Connection(object):
                     raise ResponseTooLarge('the response is larger than {0} bytes '
                                            '(max_response_size)'.format(
                                                limits.max_response_size))
-                if not state.headers_done:
+                if not state.status:
                     received.append(data)
                     head_size += len(data)
                     if head_size > limits.max_head_size:
@@ -316,18 +317,20 @@ class HTTP11Connection(object):
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
-                    state.complete = True  # a 101: complete, never reused
+                    state.keep_alive = False  # a 101: complete, never reused
                 except HttpParserError as error:
-                    if not state.complete:
+                    if state.keep_alive is None:
                         raise InvalidResponse(str(error)) from None
                     state.keep_alive = False  # _TrailingData: bytes after the response
-                if not state.complete and _QUICKACK is not None:
+                if state.keep_alive is None and _QUICKACK is not None:
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         except TimedOut:
-            state.close()  # the parser is in the middle of a response
+            self.busy = None  # the parser is in the middle of a response
+            state.timer.close()
             raise socket.timeout() from None
         except BaseException:
-            state.close()
+            self.busy = None
+            state.timer.close()
             raise
         finally:
             timer.stop()
@@ -335,27 +338,24 @@ class HTTP11Connection(object):
             body = state.body
             state.body = None  # the body is the response's, not the spare's
         elapsed = perf_counter() - started
-        keep_alive = state.keep_alive and sent_all
-        if keep_alive and not head_only and len(free) < _MAX_SPARES:
-            # A parser that ended a response cleanly is ready for the next one
-            # (a HEAD response's still expects the body it announced).
-            free.append((parser, state))
-        else:
-            state.close()
-        head, extra = final_head(received, state.informational, limits)
-        status = int(head[9:12]) if head[9:12].isdigit() else 0
+        keep_alive = self.keep_alive = state.keep_alive and sent_all
+        if not keep_alive or head_only:
+            # Only a parser that ended a response cleanly is ready for the
+            # next one (a HEAD response's still expects the body it announced).
+            self.busy = None
+            timer.close()
+        status = state.status
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
-        line_end = head.find('\r\n')
+        head = final_head(received, state.informational, limits)
         # Interned: a pool's 100,000 responses share one 'OK'.
-        reason = intern(head[13:line_end if line_end >= 0 else len(head)])
-        ctypes = _CONTENT_TYPE.findall(head)  # found once, here, for the decoding
-        content_type = ctypes[0] if len(ctypes) == 1 else ', '.join(ctypes)
-        if head_only:
-            keep_alive = keep_alive and not extra  # bytes after the head: framing unknown
-            body = b''
-        self.keep_alive = keep_alive
-        return status, reason, head, content_type.rstrip(' \t'), bytes(body), elapsed
+        reason = intern(head[13:head.find('\r\n')])
+        # Found once, here, for the decoding (joined when repeated).
+        content_type = ', '.join(_CONTENT_TYPE.findall(head))
+        if head_only:  # bytes after the head: its framing is unknown
+            self.keep_alive = keep_alive and not bytes_after_head(received)
+            return status, reason, head, content_type, b'', elapsed
+        return status, reason, head, content_type, bytes(body), elapsed
 
     def close(self) -> None:
         self.reader.close()

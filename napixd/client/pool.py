@@ -190,7 +190,13 @@ class ClientPool(object):
         for handle in reversed(handles):
             handle.wait()
         pending = self._pending
-        return [self._collect(handle) for handle in handles if handle in pending]
+        results: List[Result] = []
+        for handle in handles:
+            if handle in pending:  # not taken meanwhile by a wait_unordered()
+                del pending[handle]
+                # An exception is always true: the error, else the response.
+                results.append(handle.exception or handle.value)
+        return results
 
     def wait_unordered(self, count: Optional[int] = None,
                        timeout: Optional[float] = None) -> Iterator[Result]:

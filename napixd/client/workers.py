@@ -185,10 +185,8 @@ def _drain(queue: HostQueue, me: Any) -> None:
     its destination's budget all along: it passes the place on (and waits
     for it again) only when others wait for one."""
     connection = queue.client.connection
-    destination = connection.destination()
-    budget = connection.budget()
-    budget.acquire()
-    held = True
+    slot = connection.slot()
+    slot.acquire()
     try:
         while True:
             handle = queue.pop()  # again each time: a request may bring a new one
@@ -196,7 +194,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
                 return
             handle._worker = me
             try:
-                response = connection.send_in(destination, handle.request)
+                response = connection.send_in(slot, handle.request)
             except GreenletExit:
                 settle(handle, None, Cancelled(handle.request, 'cancelled'))
                 raise
@@ -208,15 +206,9 @@ def _drain(queue: HostQueue, me: Any) -> None:
                     handle.set(response)
             finally:
                 handle._worker = None
-            if budget.linkcount():  # others wait for a place: they go first
-                held = False
-                budget.release()
-                gevent.sleep(0)
-                budget.acquire()
-                held = True
+            slot.let_others_go_first()
     finally:
-        if held:
-            budget.release()
+        slot.release()
 
 
 def settle(handle: Handle, response: Optional[Response],
