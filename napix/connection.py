@@ -96,7 +96,7 @@ class Connection(object):
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_gevent_transport')
+                 '_handle')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -135,7 +135,9 @@ class Connection(object):
         self.retry = retry
         # The default transport's sockets live in the destination whose
         # budget the connection draws from; another transport has only the budget.
-        self._gevent_transport = isinstance(transport, GeventTransport)
+        self._handle: Callable[[Request, Slot], Response] = (
+            transport.handle if isinstance(transport, GeventTransport)
+            else partial(_without_slot, transport.handle))
         self._key = (transport.key if isinstance(transport, GeventTransport)
                      else ('budget', self.scheme, self.name, self.port))
         self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
@@ -219,10 +221,7 @@ class Connection(object):
                 raise TypeError('the authenticator {0!r} must return the Request, '
                                 'not {1}'.format(authenticator, type(signed).__name__))
             request = signed
-        if self._gevent_transport:
-            response = self.transport.handle(request, slot)  # type: ignore[call-arg]
-        else:
-            response = self.transport.handle(request)
+        response = self._handle(request, slot)
         try:
             response.decode()
         except (ValueError, RecursionError) as error:
@@ -271,6 +270,11 @@ class Connection(object):
 
     def __repr__(self) -> str:
         return '<Connection {0}>'.format(self.host)
+
+
+def _without_slot(handle: Callable[[Request], Response], request: Request,
+                  slot: Slot) -> Response:
+    return handle(request)
 
 
 def _describe(error: BaseException) -> str:

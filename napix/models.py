@@ -271,7 +271,7 @@ class Response(object):
         self.status = status
         self.reason = reason
         self._headers: Union[Headers, str] = (
-            headers if type(headers) is Headers or type(headers) is str
+            headers if type(headers) is str or type(headers) is Headers
             else Headers(headers))  # type: ignore[arg-type]
         self.content = content
         self.request = request

@@ -126,12 +126,24 @@ class GeventTransport(object):
         :meth:`napix.connection.Connection.slot`): the socket it keeps from
         its previous request is used first, and this request's is kept there.
         Without one, the socket is checked in at once."""
-        alone = slot is None
         if slot is None:
             slot = Slot(socket_pool().destination(self.key), None)
+            try:
+                return self.handle(request, slot)
+            finally:
+                slot.release()
         destination = slot.destination
-        payload = self._serialize(request)
         method = request.method
+        body = request.body
+        head = '{0} {1} HTTP/1.1\r\nHost: {2}\r\n{3}'.format(
+            method, request.url, request.authority,
+            request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK))
+        if body is not None:
+            payload = '{0}Content-Length: {1}\r\n\r\n'.format(head, len(body)).encode() + body
+        elif method in _BODY_METHODS:
+            payload = (head + 'Content-Length: 0\r\n\r\n').encode()
+        else:
+            payload = (head + '\r\n').encode()
         timeout = request.timeout or self.timeout
         conn = slot.conn
         if conn is not None:
@@ -145,14 +157,16 @@ class GeventTransport(object):
         if conn is None:
             conn = self._connect(destination, request, timeout[0])
         try:
-            result = conn.exchange(payload, self.limits, method == 'HEAD', timeout[1])
+            response = conn.exchange(request, payload, self.limits, method == 'HEAD',
+                                     timeout[1])
         except http11.ServerClosed as error:
             destination.discard(conn)
             if not (reused and error.received == 0 and method in IDEMPOTENT_METHODS):
                 raise RemoteProtocolError(request, str(error)) from None
             conn = self._connect(destination, request, timeout[0])
             try:
-                result = conn.exchange(payload, self.limits, method == 'HEAD', timeout[1])
+                response = conn.exchange(request, payload, self.limits, method == 'HEAD',
+                                         timeout[1])
             except BaseException as error:
                 destination.discard(conn)
                 raise self._translate(request, error, timeout[1])
@@ -160,14 +174,11 @@ class GeventTransport(object):
             destination.discard(conn)
             raise self._translate(request, error, timeout[1])
         if conn.keep_alive and self.idle_timeout > 0:
-            slot.conn = conn
+            slot.conn = conn  # checked in when the slot is released
             slot.idle_timeout = self.idle_timeout
-            if alone:
-                slot.release()
         else:
             destination.discard(conn)
-        status, reason, head, content_type, body, elapsed = result
-        return Response(status, reason, head, body, request, None, elapsed, content_type)
+        return response
 
     def _translate(self, request: Request, error: BaseException,
                    read_timeout: float) -> BaseException:
@@ -249,18 +260,6 @@ class GeventTransport(object):
             return ConnectError(request, 'cannot connect to {0} ({1})'.format(
                 target, error.strerror or error))
         return error
-
-    def _serialize(self, request: Request) -> bytes:
-        method = request.method
-        body = request.body
-        head = '{0} {1} HTTP/1.1\r\nHost: {2}\r\n{3}'.format(
-            method, request.url, request.authority,
-            request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK))
-        if body is not None:
-            return '{0}Content-Length: {1}\r\n\r\n'.format(head, len(body)).encode() + body
-        if method in _BODY_METHODS:
-            return (head + 'Content-Length: 0\r\n\r\n').encode()
-        return (head + '\r\n').encode()
 
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""

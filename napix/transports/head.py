@@ -81,7 +81,7 @@ def final_head(received: List[bytes], informational: int, limits: Limits) -> str
         data = received[0]
     else:
         data = b''.join(received)
-        received[:] = [data]  # the pieces are freed: a large head is held once, not twice
+        received.clear()  # the pieces are freed: a large head is held once, not twice
     start = skip_heads(data, informational) if informational else 0
     end = data.find(b'\r\n\r\n', start)
     if end < 0:
@@ -93,8 +93,11 @@ def final_head(received: List[bytes], informational: int, limits: Limits) -> str
 
 
 def bytes_after_head(received: List[bytes]) -> bool:
-    """True when bytes follow the final head in *received*."""
-    data = received[-1]  # where the final head ends (after a 1xx head: as if bytes followed)
+    """True when bytes follow the final head in *received* (as if they did
+    after a 1xx head, or when :func:`final_head` joined its pieces)."""
+    if not received:
+        return True
+    data = received[-1]
     return not data.endswith(b'\r\n\r\n') or data.count(b'\r\n\r\n') > 1
 
 

@@ -39,6 +39,7 @@ from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from napix.models import Request, Response
 from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
                                    delimited_by_close, final_head, skip_heads)
 
@@ -153,7 +154,10 @@ def _new_exchange(loop: Any, timeout: float) -> Tuple[Any, _Exchange]:
     # only the time it had left, and start() would go on from there; again()
     # counts the whole timeout anew each time.
     state = _Exchange(loop.timer(timeout, timeout), timeout)
-    return HttpResponseParser(state), state
+    # The two refer to each other until the exchange is dropped (a spare's
+    # pair is never garbage: the thread's spares hold it).
+    state.parser = parser = HttpResponseParser(state)
+    return parser, state
 
 
 class HTTP11Connection(object):
@@ -174,6 +178,15 @@ class HTTP11Connection(object):
         self.keep_alive = False
         # While busy, the (parser, state) of its exchanges, from the spares.
         self.busy: Optional[Tuple[Any, _Exchange]] = None
+
+    def drop_exchange(self) -> None:
+        """Forget the parser and timer (in the middle of a response, or
+        expecting a body that will never come)."""
+        busy = self.busy
+        if busy is not None:
+            self.busy = None
+            busy[1].parser = None  # no cycle left for the collector
+            busy[1].timer.close()
 
     def rest(self) -> None:
         """The connection goes idle: its parser and timer go back to the
@@ -256,15 +269,14 @@ class HTTP11Connection(object):
         if error:
             raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
 
-    def exchange(self, payload: bytes, limits: Limits, head_only: bool,
-                 timeout: float) -> Tuple[int, str, str, str, bytes, float]:
-        """Send *payload* and read one response within *timeout* seconds.
-
-        Return ``(status, reason, head, content_type, body, elapsed)``:
-        *head* the final response head as text (status line and headers),
-        *content_type* its ``Content-Type`` (``''`` when none), *elapsed* the
-        seconds from the first byte sent to the last byte received.
-        ``keep_alive`` then says whether the socket may carry another request.
+    def exchange(self, request: Request, payload: bytes, limits: Limits, head_only: bool,
+                 timeout: float) -> Response:
+        """Send *payload* (*request* serialized) and read one response
+        within *timeout* seconds: its :class:`~napix.models.Response`, its
+        headers the final head as text (status line and headers), its
+        Content-Type found, its ``elapsed`` the seconds from the first byte
+        sent to the last byte received. ``keep_alive`` then says whether the
+        socket may carry another request.
         """
         busy = self.busy
         if busy is None:
@@ -275,7 +287,6 @@ class HTTP11Connection(object):
         state.status = state.informational = 0
         state.keep_alive = None
         state.head_only = head_only
-        state.parser = parser
         timer = state.timer
         if state.timeout != timeout:
             timer.close()
@@ -283,7 +294,7 @@ class HTTP11Connection(object):
             state.timeout = timeout
         timer.again(getcurrent().throw, TimedOut, update=True)
         received: List[bytes] = []  # until the end of the final head
-        size = head_size = 0
+        size = head_start = 0  # bytes received; where the head being received starts
         started = perf_counter()
         try:
             try:
@@ -311,9 +322,8 @@ class HTTP11Connection(object):
                                                limits.max_response_size))
                 if not state.status:
                     received.append(data)
-                    head_size += len(data)
-                    if head_size > limits.max_head_size:
-                        head_size = _check_heads(received, state, limits)
+                    if size - head_start > limits.max_head_size:
+                        head_start = size - _check_heads(received, state, limits)
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
@@ -325,16 +335,13 @@ class HTTP11Connection(object):
                 if state.keep_alive is None and _QUICKACK is not None:
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         except TimedOut:
-            self.busy = None  # the parser is in the middle of a response
-            state.timer.close()
+            self.drop_exchange()  # the parser is in the middle of a response
             raise socket.timeout() from None
         except BaseException:
-            self.busy = None
-            state.timer.close()
+            self.drop_exchange()
             raise
         finally:
             timer.stop()
-            state.parser = None
             body = state.body
             state.body = None  # the body is the response's, not the spare's
         elapsed = perf_counter() - started
@@ -342,8 +349,7 @@ class HTTP11Connection(object):
         if not keep_alive or head_only:
             # Only a parser that ended a response cleanly is ready for the
             # next one (a HEAD response's still expects the body it announced).
-            self.busy = None
-            timer.close()
+            self.drop_exchange()
         status = state.status
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
@@ -354,10 +360,11 @@ class HTTP11Connection(object):
         content_type = ', '.join(_CONTENT_TYPE.findall(head))
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
-            return status, reason, head, content_type, b'', elapsed
-        return status, reason, head, content_type, bytes(body), elapsed
+            body = b''
+        return Response(status, reason, head, bytes(body), request, None, elapsed, content_type)
 
     def close(self) -> None:
+        self.drop_exchange()
         self.reader.close()
         self.sock.close()
 

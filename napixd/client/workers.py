@@ -186,6 +186,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
     for it again) only when others wait for one."""
     connection = queue.client.connection
     slot = connection.slot()
+    budget: Any = slot.budget  # a connection's slot always has one
     slot.acquire()
     try:
         while True:
@@ -206,7 +207,8 @@ def _drain(queue: HostQueue, me: Any) -> None:
                     handle.set(response)
             finally:
                 handle._worker = None
-            slot.let_others_go_first()
+            if budget.linkcount():  # others wait for a place: they go first
+                slot.let_others_go_first()
     finally:
         slot.release()
 
