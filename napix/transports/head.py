@@ -11,7 +11,7 @@ search of its text, whether its body ends with the connection
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import Union
 
 __all__ = ['Limits', 'ResponseTooLarge', 'check_heads', 'final_head', 'bytes_after_head',
            'skip_heads', 'delimited_by_close']
@@ -51,7 +51,7 @@ class Limits(object):
                                                 self.max_header_line, self.max_header_fields))
 
 
-def skip_heads(data: bytes, count: int) -> int:
+def skip_heads(data: Union[bytes, bytearray], count: int) -> int:
     """Where the head after the first *count* heads of *data* starts."""
     start = 0
     for _ in range(count):
@@ -59,7 +59,7 @@ def skip_heads(data: bytes, count: int) -> int:
     return start
 
 
-def check_heads(data: bytes, limits: Limits) -> None:
+def check_heads(data: Union[bytes, bytearray], limits: Limits) -> None:
     """Raise :exc:`ResponseTooLarge` when a head of *data*, complete or
     not, is over ``max_head_size``."""
     start = 0
@@ -73,32 +73,25 @@ def check_heads(data: bytes, limits: Limits) -> None:
         start = end + 4
 
 
-def final_head(received: List[bytes], informational: int, limits: Limits) -> str:
+def final_head(received: bytearray, informational: int, limits: Limits) -> str:
     """The final response head in *received* as text (the *informational*
     1xx heads before it skipped), each line with its CRLF;
     :exc:`ResponseTooLarge` when it breaks a limit."""
-    if len(received) == 1:
-        data = received[0]
-    else:
-        data = b''.join(received)
-        received.clear()  # the pieces are freed: a large head is held once, not twice
-    start = skip_heads(data, informational) if informational else 0
-    end = data.find(b'\r\n\r\n', start)
+    start = skip_heads(received, informational) if informational else 0
+    end = received.find(b'\r\n\r\n', start)
     if end < 0:
-        end = len(data)
-    head = data[start:end + 2].decode('latin-1')  # every line ends with its CRLF
-    if end - start > limits.unchecked:
-        _check_head(head, end - start, limits)
+        end = len(received)
+    if end - start <= limits.unchecked:
+        return received[start:end + 2].decode('latin-1')  # every line ends with its CRLF
+    head = str(memoryview(received)[start:end + 2], 'latin-1')  # a large head: not copied
+    _check_head(head, end - start, limits)
     return head
 
 
-def bytes_after_head(received: List[bytes]) -> bool:
+def bytes_after_head(received: bytearray) -> bool:
     """True when bytes follow the final head in *received* (as if they did
-    after a 1xx head, or when :func:`final_head` joined its pieces)."""
-    if not received:
-        return True
-    data = received[-1]
-    return not data.endswith(b'\r\n\r\n') or data.count(b'\r\n\r\n') > 1
+    after a 1xx head)."""
+    return not received.endswith(b'\r\n\r\n') or received.count(b'\r\n\r\n') > 1
 
 
 def _check_head(head: str, size: int, limits: Limits) -> None:

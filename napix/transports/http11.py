@@ -293,8 +293,9 @@ class HTTP11Connection(object):
             timer = state.timer = self.hub.loop.timer(timeout, timeout)
             state.timeout = timeout
         timer.again(getcurrent().throw, TimedOut, update=True)
-        received: List[bytes] = []  # until the end of the final head
-        size = head_start = 0  # bytes received; where the head being received starts
+        received = bytearray()  # until the end of the final head, joined as it comes
+        head = None
+        size = 0
         started = perf_counter()
         try:
             try:
@@ -308,10 +309,11 @@ class HTTP11Connection(object):
                     raise ServerClosed(size, 'the connection was reset ({0})'.format(
                         error.strerror or type(error).__name__)) from None
                 if not data:
-                    if state.status and delimited_by_close(
-                            final_head(received, state.informational, limits)):
-                        state.keep_alive = False
-                        break
+                    if state.status:
+                        head = final_head(received, state.informational, limits)
+                        if delimited_by_close(head):
+                            state.keep_alive = False
+                            break
                     raise ServerClosed(size, 'the server closed the connection '
                                        + ('before answering' if not size
                                           else 'in the middle of the response'))
@@ -321,9 +323,9 @@ class HTTP11Connection(object):
                                            '(max_response_size)'.format(
                                                limits.max_response_size))
                 if not state.status:
-                    received.append(data)
-                    if size - head_start > limits.max_head_size:
-                        head_start = size - _check_heads(received, state, limits)
+                    received += data
+                    if len(received) > limits.max_head_size:
+                        _check_heads(received, state, limits)
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
@@ -353,7 +355,8 @@ class HTTP11Connection(object):
         status = state.status
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
-        head = final_head(received, state.informational, limits)
+        if head is None:
+            head = final_head(received, state.informational, limits)
         # Interned: a pool's 100,000 responses share one 'OK'.
         reason = intern(head[13:head.find('\r\n')])
         # Found once, here, for the decoding (joined when repeated).
@@ -386,14 +389,11 @@ class TLSConnection(HTTP11Connection):
         return bool(self.sock.pending()) or HTTP11Connection.readable(self)
 
 
-def _check_heads(received: List[bytes], state: _Exchange, limits: Limits) -> int:
+def _check_heads(received: bytearray, state: _Exchange, limits: Limits) -> None:
     """Raise :exc:`ResponseTooLarge` when a head in *received* is over
     ``max_head_size``; keep only the bytes after the 1xx heads already
-    parsed (a server may send many), and return their size."""
-    data = b''.join(received)
+    parsed (a server may send many)."""
     if state.informational:
-        data = data[skip_heads(data, state.informational):]
+        del received[:skip_heads(received, state.informational)]
         state.informational = 0
-    received[:] = [data]
-    check_heads(data, limits)
-    return len(data)
+    check_heads(received, limits)
