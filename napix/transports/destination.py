@@ -16,7 +16,6 @@ connection uses it or while it keeps an idle socket.
 
 from __future__ import annotations
 
-from time import monotonic
 from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional
 
 import gevent
@@ -35,8 +34,9 @@ class Destination(object):
     the same for every caller that gives the same limit: hold one around
     each request (``with destination.budget(limit):``). Idle sockets are
     kept last in, first out (the most recently used is the most likely still
-    open), each until its ``expires`` time (:func:`time.monotonic`: the loop's
-    clock stands still while the thread blocks outside the hub).
+    open), each until its ``expires`` time on the pool's ``clock``
+    (:func:`time.monotonic`: the loop's clock stands still while the thread
+    blocks outside the hub).
     """
 
     __slots__ = ('key', 'budgets', 'idle', 'pool', 'listed', 'used', '__weakref__')
@@ -64,7 +64,7 @@ class Destination(object):
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if conn.expires > monotonic() and not conn.readable():
+            if conn.expires > self.pool.clock() and not conn.readable():
                 return conn
             self.discard(conn)
         return None
@@ -72,7 +72,7 @@ class Destination(object):
     def checkin(self, conn: HTTP11Connection, idle_timeout: float) -> None:
         """Keep *conn* idle for *idle_timeout* seconds, for the next request."""
         conn.rest()
-        conn.expires = monotonic() + idle_timeout
+        conn.expires = self.pool.clock() + idle_timeout
         self.idle.append(conn)
         self.used = True
         if not self.listed or self.pool.waiting:

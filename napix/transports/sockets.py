@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import weakref
 from time import monotonic
-from typing import Any, Dict, Hashable, List, Optional
+from typing import Any, Callable, Dict, Hashable, List, Optional
 
 from gevent import get_hub
 from gevent.lock import Semaphore
@@ -88,9 +88,12 @@ class SocketPool(object):
     give it back when a socket closes (:meth:`release`).
     """
 
-    def __init__(self, limit: int, hub: Any = None) -> None:
+    def __init__(self, limit: int, hub: Any = None,
+                 clock: Callable[[], float] = monotonic) -> None:
         self.limit = limit
         self.hub = hub if hub is not None else get_hub()
+        #: Seconds, for the idle sockets' expiry.
+        self.clock = clock
         self._places = Semaphore(limit)
         #: The parsers and timers of the thread's exchanges, between requests.
         self.spares = Spares()
@@ -162,7 +165,7 @@ class SocketPool(object):
 
     def sweep(self) -> None:
         """Close the sockets idle for longer than their idle timeout."""
-        now = monotonic()
+        now = self.clock()
         emptied: List[Destination] = []
         for destination in self.lru:
             if not destination.close_expired(now):
