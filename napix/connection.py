@@ -154,7 +154,11 @@ class Connection(object):
         is expected, for a bad method, url, header, body, params or timeout. A
         ``dict`` or ``list`` body is encoded as JSON.
         """
-        if type(method) is not str or method not in COMMON_METHODS:
+        try:
+            common = method in COMMON_METHODS
+        except TypeError:  # unhashable: check_method says what is expected
+            common = False
+        if not common:
             method = check_method(method)
         url = check_url(url)
         if params is not None:
@@ -217,7 +221,7 @@ class Connection(object):
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
-            if not isinstance(signed, Request):
+            if signed is not request and not isinstance(signed, Request):
                 raise TypeError('the authenticator {0!r} must return the Request, '
                                 'not {1}'.format(authenticator, type(signed).__name__))
             request = signed

@@ -135,11 +135,10 @@ class GeventTransport(object):
         destination = slot.destination
         method = request.method
         body = request.body
-        head = '{0} {1} HTTP/1.1\r\nHost: {2}\r\n{3}'.format(
-            method, request.url, request.authority,
-            request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK))
+        head = (f'{method} {request.url} HTTP/1.1\r\nHost: {request.authority}\r\n'
+                f'{request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK)}')
         if body is not None:
-            payload = '{0}Content-Length: {1}\r\n\r\n'.format(head, len(body)).encode() + body
+            payload = f'{head}Content-Length: {len(body)}\r\n\r\n'.encode() + body
         elif method in _BODY_METHODS:
             payload = (head + 'Content-Length: 0\r\n\r\n').encode()
         else:

@@ -73,7 +73,7 @@ def check_heads(data: Union[bytes, bytearray], limits: Limits) -> None:
         start = end + 4
 
 
-def final_head(received: bytearray, informational: int, limits: Limits) -> str:
+def final_head(received: Union[bytes, bytearray], informational: int, limits: Limits) -> str:
     """The final response head in *received* as text (the *informational*
     1xx heads before it skipped), each line with its CRLF;
     :exc:`ResponseTooLarge` when it breaks a limit."""
@@ -88,7 +88,7 @@ def final_head(received: bytearray, informational: int, limits: Limits) -> str:
     return head
 
 
-def bytes_after_head(received: bytearray) -> bool:
+def bytes_after_head(received: Union[bytes, bytearray]) -> bool:
     """True when bytes follow the final head in *received* (as if they did
     after a 1xx head)."""
     return not received.endswith(b'\r\n\r\n') or received.count(b'\r\n\r\n') > 1

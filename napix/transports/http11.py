@@ -55,7 +55,9 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 _CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 # The system's poll, even in a monkey-patched process: a check that never waits.
 _poll = get_original('select', 'poll')
-_CONTENT_TYPE = re.compile(r'\r\ncontent-type[ \t]*:[ \t]*([^\r]*?)[ \t]*\r', re.I)
+# Spelled out rather than re.I: the search then starts from its literal CRLF.
+_CONTENT_TYPE = re.compile(
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
 
 
 class ServerClosed(Exception):
@@ -116,7 +118,13 @@ class _Exchange(object):
             self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, data: bytes) -> None:
-        self.body += data
+        body = self.body
+        if body is None:
+            self.body = data  # most bodies come in one piece
+        elif type(body) is bytes:
+            self.body = bytearray(body) + data  # then joined as they come
+        else:
+            body += data
 
     def on_message_begin(self) -> None:
         if self.keep_alive is not None:  # bytes after the response: never reuse the socket
@@ -283,7 +291,7 @@ class HTTP11Connection(object):
             free = self.spares.free
             busy = self.busy = free.pop() if free else _new_exchange(self.hub.loop, timeout)
         parser, state = busy
-        state.body = bytearray()
+        state.body = None
         state.status = state.informational = 0
         state.keep_alive = None
         state.head_only = head_only
@@ -293,7 +301,7 @@ class HTTP11Connection(object):
             timer = state.timer = self.hub.loop.timer(timeout, timeout)
             state.timeout = timeout
         timer.again(getcurrent().throw, TimedOut, update=True)
-        received = bytearray()  # until the end of the final head, joined as it comes
+        received: Any = b''  # until the end of the final head, joined as it comes
         head = None
         size = 0
         started = perf_counter()
@@ -323,9 +331,14 @@ class HTTP11Connection(object):
                                            '(max_response_size)'.format(
                                                limits.max_response_size))
                 if not state.status:
-                    received += data
+                    if not received:
+                        received = data  # most heads come in one piece
+                    elif type(received) is bytes:
+                        received = bytearray(received) + data
+                    else:
+                        received += data
                     if len(received) > limits.max_head_size:
-                        _check_heads(received, state, limits)
+                        received = _check_heads(received, state, limits)
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
@@ -360,11 +373,13 @@ class HTTP11Connection(object):
         # Interned: a pool's 100,000 responses share one 'OK'.
         reason = intern(head[13:head.find('\r\n')])
         # Found once, here, for the decoding (joined when repeated).
-        content_type = ', '.join(_CONTENT_TYPE.findall(head))
+        content_type = ', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t')
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''
-        return Response(status, reason, head, bytes(body), request, None, elapsed, content_type)
+        elif type(body) is not bytes:
+            body = b'' if body is None else bytes(body)
+        return Response(status, reason, head, body, request, None, elapsed, content_type)
 
     def close(self) -> None:
         self.drop_exchange()
@@ -389,11 +404,13 @@ class TLSConnection(HTTP11Connection):
         return bool(self.sock.pending()) or HTTP11Connection.readable(self)
 
 
-def _check_heads(received: bytearray, state: _Exchange, limits: Limits) -> None:
+def _check_heads(received: Any, state: _Exchange, limits: Limits) -> bytearray:
     """Raise :exc:`ResponseTooLarge` when a head in *received* is over
     ``max_head_size``; keep only the bytes after the 1xx heads already
     parsed (a server may send many)."""
+    joined = bytearray(received)  # from now on joined in place
     if state.informational:
-        del received[:skip_heads(received, state.informational)]
+        del joined[:skip_heads(joined, state.informational)]
         state.informational = 0
-    check_heads(received, limits)
+    check_heads(joined, limits)
+    return joined

@@ -152,8 +152,11 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        ref = self._queues.get(host) if isinstance(host, str) else None
-        queue = ref() if ref is not None else None
+        try:
+            ref = self._queues.get(host)
+        except TypeError:  # unhashable: the client refuses it with a message
+            ref = None
+        queue = ref and ref()
         if queue is None:
             queue = self._queue(host)
         handle = PendingRequest(queue, queue.client.connection.build_request(

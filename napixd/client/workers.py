@@ -202,11 +202,9 @@ def _drain(queue: HostQueue, me: Any) -> None:
             except BaseException as error:  # an HTTPError, or a bug: wrapped in one
                 settle(handle, None, error)
             else:
-                if not handle.ready():  # not cancelled meanwhile
-                    handle._queue = None
-                    handle.set(response)
-            finally:
-                handle._worker = None
+                # Not cancelled meanwhile: a cancel kills the worker in send_in.
+                handle._queue = None
+                handle.set(response)
             if budget.linkcount():  # others wait for a place: they go first
                 slot.let_others_go_first()
     finally:
