@@ -96,7 +96,7 @@ class Connection(object):
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_handle')
+                 '_handle', '_idle_timeout')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -138,6 +138,8 @@ class Connection(object):
         self._handle: Callable[[Request, Slot], Response] = (
             transport.handle if isinstance(transport, GeventTransport)
             else partial(_without_slot, transport.handle))
+        self._idle_timeout = (transport.idle_timeout if isinstance(transport, GeventTransport)
+                              else 0.0)
         self._key = (transport.key if isinstance(transport, GeventTransport)
                      else ('budget', self.scheme, self.name, self.port))
         self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
@@ -187,7 +189,7 @@ class Connection(object):
         bound = self._bound
         if bound[0] is not get_hub():
             bound = self._bind()
-        return Slot(bound[1], bound[2])
+        return Slot(bound[1], bound[2], self._idle_timeout)
 
     def _bind(self) -> Tuple[Any, Destination, Semaphore]:
         destination = socket_pool().destination(self._key)

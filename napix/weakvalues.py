@@ -9,7 +9,6 @@ weakly, so dropping its owner frees it by reference counting.
 from __future__ import annotations
 
 import weakref
-from functools import partial
 from typing import Any, Dict, Hashable
 
 __all__ = ['WeakValues']
@@ -26,11 +25,28 @@ class WeakValues(Dict[Hashable, 'weakref.ref[Any]']):
 
     def put(self, key: Hashable, value: Any) -> None:
         """Keep *value* under *key* while it lives."""
-        self[key] = weakref.ref(value, partial(_forget, self._me, key))
+        self[key] = _Ref(value, self._me, key)
 
 
-def _forget(values_ref: 'weakref.ref[WeakValues]', key: Hashable,
-            ref: 'weakref.ref[Any]') -> None:
-    values = values_ref()
-    if values is not None and values.get(key) is ref:
-        del values[key]
+class _Ref(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference that knows its key and its dict (weakly): one
+    object an entry, and no reference from the entry back to the dict."""
+
+    __slots__ = ('owner', 'key')
+    owner: 'weakref.ref[WeakValues]'
+    key: Hashable
+
+    def __new__(cls, value: Any, owner: 'weakref.ref[WeakValues]', key: Hashable) -> '_Ref':
+        ref: _Ref = weakref.ref.__new__(cls, value, _forget)
+        ref.owner = owner
+        ref.key = key
+        return ref
+
+    def __init__(self, value: Any, owner: 'weakref.ref[WeakValues]', key: Hashable) -> None:
+        super().__init__(value, _forget)  # type: ignore[call-arg]
+
+
+def _forget(ref: _Ref) -> None:
+    values = ref.owner()
+    if values is not None and values.get(ref.key) is ref:
+        del values[ref.key]

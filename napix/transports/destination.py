@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional
 
+import weakref
+
 import gevent
 from gevent.lock import Semaphore
 
@@ -45,7 +47,9 @@ class Destination(object):
         self.key = key
         self.budgets: Dict[int, Semaphore] = {}
         self.idle: List[HTTP11Connection] = []
-        self.pool = pool
+        # A proxy: the pool holds the destinations with idle sockets, and a
+        # dropped pool is freed (its sockets closed) by reference counting.
+        self.pool = weakref.proxy(pool)
         self.listed = False  # in the pool's list of destinations with idle sockets
         self.used = False  # checked in since the pool last looked
 
@@ -122,16 +126,18 @@ class Slot(object):
     from one request to the next without being checked in and out.
 
     :meth:`release` checks the socket in (idle, for anyone) and gives the
-    place back; a *budget* of ``None`` is a slot outside any budget.
+    place back; a *budget* of ``None`` is a slot outside any budget. Its
+    socket stays idle *idle_timeout* seconds (its transport's); 0: not kept.
     """
 
     __slots__ = ('destination', 'budget', 'conn', 'idle_timeout', 'held')
 
-    def __init__(self, destination: Destination, budget: Optional[Semaphore]) -> None:
+    def __init__(self, destination: Destination, budget: Optional[Semaphore],
+                 idle_timeout: float) -> None:
         self.destination = destination
         self.budget = budget
         self.conn: Optional[HTTP11Connection] = None  # the socket kept between requests
-        self.idle_timeout = 0.0  # how long it stays idle once checked in
+        self.idle_timeout = idle_timeout  # how long it stays idle once checked in
         self.held = False
 
     def acquire(self) -> None:

@@ -127,7 +127,7 @@ class GeventTransport(object):
         its previous request is used first, and this request's is kept there.
         Without one, the socket is checked in at once."""
         if slot is None:
-            slot = Slot(socket_pool().destination(self.key), None)
+            slot = Slot(socket_pool().destination(self.key), None, self.idle_timeout)
             try:
                 return self.handle(request, slot)
             finally:
@@ -152,9 +152,11 @@ class GeventTransport(object):
                 conn = destination.checkout()
         else:
             conn = destination.checkout()
-        reused = conn is not None
         if conn is None:
             conn = self._connect(destination, request, timeout[0])
+            reused = False
+        else:
+            reused = True
         try:
             response = conn.exchange(request, payload, self.limits, method == 'HEAD',
                                      timeout[1])
@@ -172,9 +174,8 @@ class GeventTransport(object):
         except BaseException as error:
             destination.discard(conn)
             raise self._translate(request, error, timeout[1])
-        if conn.keep_alive and self.idle_timeout > 0:
+        if conn.keep_alive and slot.idle_timeout:
             slot.conn = conn  # checked in when the slot is released
-            slot.idle_timeout = self.idle_timeout
         else:
             destination.discard(conn)
         return response

@@ -65,11 +65,16 @@ def check_heads(data: Union[bytes, bytearray], limits: Limits) -> None:
     start = 0
     while True:
         end = data.find(b'\r\n\r\n', start)
-        if (end if end >= 0 else len(data)) - start > limits.max_head_size:
+        if end < 0:  # incomplete: the first bytes of its end are not its own
+            end = len(data) - (3 if data.endswith(b'\r\n\r') else 2 if data.endswith(b'\r\n')
+                               else 1 if data.endswith(b'\r') else 0)
+            if end - start > limits.max_head_size:
+                raise ResponseTooLarge('the response head is larger than {0} bytes '
+                                       '(max_head_size)'.format(limits.max_head_size))
+            return
+        if end - start > limits.max_head_size:
             raise ResponseTooLarge('the response head is larger than {0} bytes '
                                    '(max_head_size)'.format(limits.max_head_size))
-        if end < 0:
-            return
         start = end + 4
 
 

@@ -373,7 +373,7 @@ class HTTP11Connection(object):
         # Interned: a pool's 100,000 responses share one 'OK'.
         reason = intern(head[13:head.find('\r\n')])
         # Found once, here, for the decoding (joined when repeated).
-        content_type = ', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t')
+        content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''

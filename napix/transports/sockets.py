@@ -24,6 +24,7 @@ that made them.
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from time import monotonic
 from typing import Any, Callable, Dict, Hashable, List, Optional
 
@@ -152,15 +153,21 @@ class SocketPool(object):
         if self.waiting:  # someone needs a place more than this idle socket
             self._evict_oldest()
         elif self._timer is None:
-            self._timer = self.hub.loop.timer(1.0, 1.0)
-            self._timer.start(_sweep, weakref.ref(self))
+            timer = self._timer = self.hub.loop.timer(1.0, 1.0)
+            # A dropped pool closes its timer (not the loop's to keep awake).
+            timer.start(_sweep, weakref.ref(self, partial(_close, timer)))
 
     def close_idle(self, key: Optional[Hashable] = None) -> None:
-        """Close the idle sockets (to the destinations of *key* only, when given)."""
-        for destination in list(self.lru):
-            if key is None or destination.key == key:
-                del self.lru[destination]
-                destination.close_idle()
+        """Close the idle sockets (to the destination of *key* only, when given)."""
+        if key is None:
+            destinations = list(self.lru)
+        else:
+            ref = self._registry.get(key)
+            destination = ref() if ref is not None else None
+            destinations = [destination] if destination is not None else []
+        for destination in destinations:
+            self.lru.pop(destination, None)
+            destination.close_idle()
         self._stop_timer_if_idle()
 
     def sweep(self) -> None:
@@ -206,3 +213,7 @@ def _sweep(pool_ref: 'weakref.ref[SocketPool]') -> None:
     pool = pool_ref()
     if pool is not None:
         pool.sweep()
+
+
+def _close(timer: Any, pool_ref: 'weakref.ref[SocketPool]') -> None:
+    timer.close()
