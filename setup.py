@@ -45,7 +45,7 @@ setup(
             'tornado>=6.4,<7',
             'aiohttp>=3.9,<4',
         ],
-        'docs': ['sphinx>=7,<10'],
+        'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2'],
         'typing': ['mypy>=1.8,<2'],
         'packaging': ['build>=1,<2', 'twine>=5,<8'],
         'lint': ['ruff>=0.5'],

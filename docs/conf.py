@@ -52,7 +52,8 @@ nitpick_ignore_regex = [
     (r'py:.*', r'(.*\.)?_\w+'),
     (r'py:class', r'(Environ|Request|TimeoutArg|Verify|WSGIApplication|WSGIEnvironment)'),
     # The standard library (intersphinx is off).
-    (r'py:.*', r'(TracebackType|socket\..*|collections\.abc\..*)'),
+    (r'py:.*', r'(TracebackType|(socket|ssl|os|time|weakref|typing|pathlib)\..*|'
+               r'collections\.abc\..*)'),
 ]
 # 0.1's names stay documented in napix.connection, beside napix.models: an
 # annotation that says Request may resolve to either, both the same class.

@@ -84,7 +84,8 @@ def socket_pool() -> 'SocketPool':
 class SocketPool(object):
     """A thread's destinations, and the bound on all their open sockets.
 
-    :meth:`destination` gives the thread's :class:`Destination` of a key;
+    :meth:`destination` gives the thread's
+    :class:`~napix.transports.destination.Destination` of a key;
     destinations take a place here before connecting (:meth:`reserve`) and
     give it back when a socket closes (:meth:`release`).
     """
