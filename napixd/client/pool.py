@@ -156,7 +156,7 @@ class ClientPool(object):
             ref = self._queues.get(host)
         except TypeError:  # unhashable: the client refuses it with a message
             ref = None
-        queue = ref and ref()
+        queue: Optional[HostQueue] = ref() if ref is not None else None
         if queue is None:
             queue = self._queue(host)
         handle = PendingRequest(queue, queue.client.connection.build_request(
