@@ -15,7 +15,8 @@ import httptools
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection, Headers, Response
-from napix.transports.http11 import _final_head
+from napix.transports import gevent as transport
+from napix.transports.head import Limits, final_head
 from napixd.client.pool import PendingRequest
 
 HEAD = (b'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 28 Nov 2026 23:28:11 GMT\r\n'
@@ -45,9 +46,9 @@ def measure(body):
     semaphore = gevent.lock.BoundedSemaphore(10)
     timer = gevent.get_hub().loop.timer(30.0, 30.0)  # as http11: repeating, started with again()
     current = gevent.getcurrent()
+    limits = Limits(32 << 20, 64 << 10, 16 << 10, 100)
 
     def sign():
-        del request.headers['Authorization']
         auth(request)
 
     def decode():
@@ -66,11 +67,12 @@ def measure(body):
          lambda: conn.build_request('GET', '/data.json')),
         ('its PendingRequest', lambda: PendingRequest(None, request)),
         ('sign it (LoginAuthenticator: HMAC-SHA256, nonce)', sign),
-        ('serialize it', lambda: conn.transport._serialize(request)),
+        ('serialize its header lines', lambda: request.headers.wire(
+            transport._DEFAULT_HEADERS, transport._DEFAULT_BLOCK)),
         ('parse the response (httptools)', lambda: parser.feed_data(HEAD + body)),
-        ('read the status line and headers', lambda: _final_head([HEAD])),
+        ('read the status line and headers', lambda: final_head(HEAD, 0, limits)),
         ('Response and JSON decoding', decode),
-        ('the destination budget (a semaphore)', budget),
+        ('a place in the destination budget (once a host queue)', budget),
         ('restart the timeout timer', timer_restart),
     ]
     results = {}
