@@ -96,7 +96,7 @@ class Connection(object):
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_handle', '_idle_timeout')
+                 '_handle', '_idle_timeout', '_resolve')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -119,6 +119,7 @@ class Connection(object):
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise ValueError('maxsize must be an int >= 1, not {0!r}'.format(maxsize))
         self.maxsize = maxsize
+        self._resolve = resolve
         if transport is None:
             address, port = _resolve_checked(self.name, self.port, resolve)
             transport = GeventTransport(
@@ -133,6 +134,30 @@ class Connection(object):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))
         self.retry = retry
+        self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
+        self._bind_transport(transport)
+
+    def for_host(self, host: str) -> 'Connection':
+        """A connection to *host* with this one's options (checked already),
+        and its own transport: what a pool makes for each of its hosts."""
+        conn = Connection.__new__(Connection)
+        conn.scheme, conn.name, conn.port, conn.authority = parse_host(host)
+        conn.host = host
+        conn.authenticator = self.authenticator
+        conn.timeout = self.timeout
+        conn.maxsize = self.maxsize
+        conn.retry = self.retry
+        conn._resolve = self._resolve
+        transport = self.transport
+        if isinstance(transport, GeventTransport):
+            address, port = resolve(conn.name, conn.port, self._resolve)
+            transport = transport.for_server(conn.scheme, conn.name, conn.port, address, port)
+        conn.transport = transport
+        conn._own_budget = None if self._own_budget is None else Semaphore(self.maxsize)
+        conn._bind_transport(transport)
+        return conn
+
+    def _bind_transport(self, transport: Transport) -> None:
         # The default transport's sockets live in the destination whose
         # budget the connection draws from; another transport has only the budget.
         self._handle: Callable[[Request, Slot], Response] = (
@@ -142,7 +167,6 @@ class Connection(object):
                               else 0.0)
         self._key = (transport.key if isinstance(transport, GeventTransport)
                      else ('budget', self.scheme, self.name, self.port))
-        self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
         # (hub, destination, budget), bound once per thread: one attribute,
         # replaced whole, so that threads sharing the connection never mix them.
         self._bound: Tuple[Any, Any, Any] = (None, None, None)

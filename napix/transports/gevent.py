@@ -14,7 +14,7 @@ import errno
 import socket
 import ssl
 from sys import intern
-from typing import Hashable, Optional, Tuple
+from typing import Dict, Hashable, Optional, Tuple
 
 import gevent
 import gevent.socket as gsocket
@@ -75,7 +75,7 @@ class GeventTransport(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'limits', 'idle_timeout', '_ssl_context', '_family', 'key')
+                 'limits', 'idle_timeout', '_ssl_context', '_family', 'key', '_tls')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
@@ -85,12 +85,6 @@ class GeventTransport(object):
                  max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
                  max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
-        self.scheme = scheme
-        self.name = name
-        self.port = port
-        # Interned: the transports of many hosts resolved to one address share it.
-        self.address = intern(address or name.strip('[]'))
-        self.connect_port = connect_port or port
         self.timeout = timeout
         self.limits = http11.Limits(
             _positive_int('max_response_size', max_response_size),
@@ -102,12 +96,36 @@ class GeventTransport(object):
             raise ValueError('idle_timeout must be a number of seconds >= 0, not {0!r}'.format(
                 idle_timeout))
         self.idle_timeout = float(idle_timeout)
-        tls = context_key(verify, cert)
-        self._ssl_context = client_context(verify, cert) if scheme == 'https' else None
+        self._tls = (context_key(verify, cert), client_context(verify, cert))
+        self._place(scheme, name, port, address, connect_port)
+
+    def _place(self, scheme: str, name: str, port: int, address: Optional[str],
+               connect_port: Optional[int]) -> None:
+        """Set what depends on the server (its TLS context, socket key...)."""
+        self.scheme = scheme
+        self.name = name
+        self.port = port
+        # Interned: the transports of many hosts resolved to one address share it.
+        self.address = intern(address or name.strip('[]'))
+        self.connect_port = connect_port or port
+        https = scheme == 'https'
+        self._ssl_context = self._tls[1] if https else None
         self._family: Optional[int] = _numeric_family(self.address)
         # Transports that would make interchangeable sockets share them.
         self.key: Hashable = (scheme, self.address, self.connect_port, name,
-                              tls if scheme == 'https' else None)
+                              self._tls[0] if https else None)
+
+    def for_server(self, scheme: str, name: str, port: int, address: Optional[str] = None,
+                   connect_port: Optional[int] = None) -> 'GeventTransport':
+        """A transport to another server with this one's options (checked
+        already): what a pool makes for each of its hosts."""
+        transport = GeventTransport.__new__(GeventTransport)
+        transport.timeout = self.timeout
+        transport.limits = self.limits
+        transport.idle_timeout = self.idle_timeout
+        transport._tls = self._tls
+        transport._place(scheme, name, port, address, connect_port)
+        return transport
 
     @property
     def max_response_size(self) -> int:
@@ -281,13 +299,23 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
+_families: Dict[str, Optional[int]] = {}  # a fan-out's hosts share a few addresses
+
+
 def _numeric_family(address: str) -> Optional[int]:
     """The address family of a numeric address, ``None`` for a name."""
+    if address in _families:
+        return _families[address]
+    found = None
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, address)
         except (OSError, ValueError):
             continue
-        return family
-    return None
+        found = family
+        break
+    if len(_families) >= 4096:
+        _families.clear()
+    _families[address] = found
+    return found
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, TypeVar
 
 from napix.authenticators import Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
@@ -12,6 +12,8 @@ from napix.exceptions import HTTPError
 from napix.models import Request, Response
 
 __all__ = ['Client']
+
+_C = TypeVar('_C', bound='Client')
 
 logger = logging.getLogger('Napix.Client')
 # A library does not print: without a handler configured, failures go nowhere.
@@ -43,6 +45,19 @@ class Client(object):
         self.host = host
         self.authenticator = from_credentials(authenticator)
         self.connection = Connection(host, self.authenticator, **options)
+
+    def for_host(self: _C, host: str) -> _C:
+        """A client of the same class to *host*, with this one's
+        credentials and options (checked already): what a pool makes for
+        each of its hosts."""
+        client = self._new()
+        client.host = host
+        client.authenticator = self.authenticator
+        client.connection = self.connection.for_host(host)
+        return client
+
+    def _new(self: _C) -> _C:
+        return type(self).__new__(type(self))
 
     def request(self, method: str, url: str, body: Body = '',
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from napix.authenticators import Credentials
 from napixd.client.client import Client as BaseClient
 
 __all__ = ['Client', 'check_simultaneous']
+
+_G = TypeVar('_G', bound='Client')
 
 
 def check_simultaneous(simultaneous: int) -> int:
@@ -41,3 +43,8 @@ class Client(BaseClient):
         if options.setdefault('maxsize', simultaneous) != simultaneous:
             raise ValueError('give simultaneous, not maxsize, to a gevent Client')
         super().__init__(host, authenticator, **options)
+
+    def _new(self: _G) -> _G:
+        client = type(self).__new__(type(self))
+        client.simultaneous = self.simultaneous
+        return client

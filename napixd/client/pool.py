@@ -116,9 +116,6 @@ class ClientPool(object):
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
                             'of its connections (timeout, verify, ...), not a transport')
-        # Check the options now rather than when the first request makes a client
-        # (over https, so that the TLS options are checked too).
-        Client('https://localhost', self.authenticator, simultaneous, **client_options)
         self.client_options = client_options
         self._clients = Clients(self.authenticator, self.simultaneous, client_options)
         #: The live clients by host: a host's client lives while it has

@@ -78,20 +78,20 @@ class Clients(object):
     host's client lives while its requests do, or while the user holds it.
     Of the others, only the host's name is kept (for :meth:`close_idle`)."""
 
-    __slots__ = ('authenticator', 'simultaneous', 'options', 'by_host', 'hosts')
+    __slots__ = ('template', 'by_host', 'hosts')
 
     def __init__(self, authenticator: Any, simultaneous: int, options: Dict[str, Any]) -> None:
-        self.authenticator = authenticator
-        self.simultaneous = simultaneous
-        self.options = options
+        # Made, and so checked, once: each host's client is made from it
+        # (over https, so that the TLS options are checked too).
+        self.template = Client('https://localhost', authenticator, simultaneous, **options)
         self.by_host: 'WeakValueDictionary[str, Client]' = WeakValueDictionary()
         self.hosts: Set[str] = set()
 
     def get(self, host: str) -> Client:
-        # A host that is not a str is refused by Client, with a message.
+        # A host that is not a str is refused by parse_host, with a message.
         client = self.by_host.get(host) if isinstance(host, str) else None
         if client is None:
-            client = Client(host, self.authenticator, self.simultaneous, **self.options)
+            client = self.template.for_host(host)
             self.by_host[host] = client
             self.hosts.add(host)
         return client
