@@ -20,9 +20,12 @@
   gevent hub: needed by clients that block the calling thread (the
   ``requests`` transport in a process that is not monkey-patched).
 
+* ``no_gc``: the cyclic garbage collector off for the test.
+* ``tmux``: a tmux server of the test's own (``tests/test_cli_terminal.py``'s ``Tmux``).
 * ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/test_soak.py``.
 """
 
+import gc
 import os
 import socket
 import sys
@@ -165,3 +168,27 @@ def refused_host():
     sock.bind(('127.0.0.1', 0))
     yield '127.0.0.1:{0}'.format(sock.getsockname()[1])
     sock.close()
+
+
+@pytest.fixture
+def no_gc():
+    """The cyclic garbage collector off for the test: what is freed is freed
+    by reference counting."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    """A tmux server of the test's own, to run the command as a terminal shows it."""
+    from test_cli import user_env
+    from test_cli_terminal import Tmux
+    env = dict(user_env(tmp_path), TERM='xterm-256color')
+    env.pop('TMUX', None)
+    session = Tmux(env, str(tmp_path / 'tmux.sock'))
+    yield session
+    session.close()

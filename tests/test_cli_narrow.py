@@ -7,8 +7,7 @@ import shutil
 import sys
 
 import pytest
-from test_cli import AUTH, REPO, user_env
-from test_cli_terminal import Tmux
+from test_cli import AUTH, REPO
 
 from napix import __version__
 
@@ -16,15 +15,6 @@ pytestmark = pytest.mark.skipif(shutil.which('tmux') is None,
                                 reason='tmux is not installed: apt-get install -y tmux')
 
 WIDTH = 60
-
-
-@pytest.fixture
-def tmux(tmp_path):
-    env = dict(user_env(tmp_path), TERM='xterm-256color')
-    env.pop('TMUX', None)
-    session = Tmux(env, str(tmp_path / 'tmux.sock'))
-    yield session
-    session.close()
 
 
 def lines_of(screen):

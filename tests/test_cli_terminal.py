@@ -9,7 +9,7 @@ from time import monotonic
 import gevent
 import pytest
 from gevent import subprocess
-from test_cli import AUTH, REPO, user_env
+from test_cli import AUTH, REPO
 
 pytestmark = pytest.mark.skipif(shutil.which('tmux') is None,
                                 reason='tmux is not installed: apt-get install -y tmux')
@@ -48,15 +48,6 @@ class Tmux(object):
     def close(self):
         subprocess.call(['tmux', '-S', self.socket, 'kill-server'], env=self.env,
                         stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def tmux(tmp_path):
-    env = dict(user_env(tmp_path), TERM='xterm-256color')
-    env.pop('TMUX', None)
-    session = Tmux(env, str(tmp_path / 'tmux.sock'))
-    yield session
-    session.close()
 
 
 

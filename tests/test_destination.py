@@ -8,6 +8,7 @@ import weakref
 
 import gevent
 import pytest
+from test_resources import napix_garbage
 
 from napix.models import Request
 from napix.transports import sockets
@@ -94,31 +95,6 @@ def make_slot(destination, budget, idle_timeout=0.0):
 def active_watchers():
     """The watchers active on the hub's loop (the pool's sweep timer is one)."""
     return gevent.get_hub().loop.activecnt
-
-
-def napix_garbage():
-    """The objects of napix and napixd that only the cyclic collector would free."""
-    gc.collect()
-    saved = gc.get_debug()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        gc.collect()
-        found = [type(o) for o in gc.garbage
-                 if type(o).__module__.startswith(('napix.', 'napixd.'))]
-    finally:
-        gc.set_debug(saved)
-        del gc.garbage[:]
-    return found
-
-
-@pytest.fixture
-def no_gc():
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 # Idle sockets: last in, first out, each until it expires

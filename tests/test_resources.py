@@ -42,16 +42,6 @@ def napix_garbage():
     return found
 
 
-@pytest.fixture
-def no_gc():
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def test_the_seed_pattern_with_the_collector_off_keeps_two_sockets(napix_server, no_gc):
     # A pool per call, never closed, as the seed's create_resource does.
     before = open_fds()
