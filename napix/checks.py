@@ -14,7 +14,8 @@ from urllib.parse import quote, urlencode
 from napix.models import Headers, dumps
 
 __all__ = ['check_method', 'check_url', 'check_headers', 'encode_body', 'encode_params',
-           'check_timeout', 'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg']
+           'check_timeout', 'check_positive_int', 'FRAMING_HEADERS', 'Body', 'Params',
+           'TimeoutArg']
 
 Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
 Params = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
@@ -171,3 +172,11 @@ def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
             raise ValueError('timeout must be a number of seconds > 0, or a (connect, read) '
                              'pair of them, not {0!r}'.format(timeout))
     return float(connect), float(read)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """Return *value* if it is an ``int`` >= 1 (not a ``bool``), else raise
+    :exc:`ValueError` naming the option *name*."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError('{0} must be an int >= 1, not {1!r}'.format(name, value))
+    return value

@@ -28,7 +28,8 @@ from gevent import get_hub
 from gevent.lock import Semaphore
 
 from napix.checks import (COMMON_METHODS, Body, Params, TimeoutArg, check_headers, check_method,
-                          check_timeout, check_url, encode_body, encode_params)
+                          check_positive_int, check_timeout, check_url, encode_body,
+                          encode_params)
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
@@ -116,9 +117,7 @@ class Connection(object):
                                 type(authenticator).__name__))
         self.authenticator = authenticator
         self.timeout = check_timeout(timeout)
-        if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
-            raise ValueError('maxsize must be an int >= 1, not {0!r}'.format(maxsize))
-        self.maxsize = maxsize
+        self.maxsize = check_positive_int('maxsize', maxsize)
         self._resolve = resolve
         if transport is None:
             address, port = _resolve_checked(self.name, self.port, resolve)
@@ -193,15 +192,6 @@ class Connection(object):
         data = None if body is None or body == '' else encode_body(body, checked)
         return Request(method, self.host, self.authority, url, checked, data,
                        check_timeout(timeout) if timeout is not None else None)
-
-    def destination(self) -> Destination:
-        """This thread's :class:`~napix.transports.destination.Destination`
-        of the connection: its in-flight budgets and its idle sockets."""
-        bound = self._bound
-        if bound[0] is not get_hub():
-            bound = self._bind()
-        destination: Destination = bound[1]
-        return destination
 
     def slot(self) -> Slot:
         """A :class:`~napix.transports.destination.Slot` of this thread's

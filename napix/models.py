@@ -140,10 +140,6 @@ class Headers(MutableMapping[str, str]):
         return [(line[:line.index(':')], line[line.index(':') + 2:])
                 for line in self._store.values()]
 
-    def lines(self) -> List[str]:
-        """The header lines, ``'Name: value'``, without their CRLF."""
-        return list(self._store.values())
-
     def wire(self, defaults: Dict[str, str], default_block: str) -> str:
         """The header lines as a transport writes them, each ended by CRLF:
         first the lines of *defaults* (``{lower-cased name: line}``, all of

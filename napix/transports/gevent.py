@@ -22,6 +22,7 @@ import gevent.socket as gsocket
 from napix import __version__
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
+from napix.checks import check_positive_int
 from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key
@@ -87,10 +88,10 @@ class GeventTransport(object):
                  max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
         self.timeout = timeout
         self.limits = http11.Limits(
-            _positive_int('max_response_size', max_response_size),
-            _positive_int('max_head_size', max_head_size),
-            _positive_int('max_header_line', max_header_line),
-            _positive_int('max_header_fields', max_header_fields))
+            check_positive_int('max_response_size', max_response_size),
+            check_positive_int('max_head_size', max_head_size),
+            check_positive_int('max_header_line', max_header_line),
+            check_positive_int('max_header_fields', max_header_fields))
         if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) \
                 or idle_timeout < 0:
             raise ValueError('idle_timeout must be a number of seconds >= 0, not {0!r}'.format(
@@ -291,12 +292,6 @@ class GeventTransport(object):
 # on the hub's watchers itself); the C type, without the Python wrapper that
 # socket.socket adds (a Python __init__ and close per connection).
 _RealSocket = _socket.socket
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError('{0} must be an int >= 1, not {1!r}'.format(name, value))
-    return value
 
 
 _families: Dict[str, Optional[int]] = {}  # a fan-out's hosts share a few addresses

@@ -59,22 +59,26 @@ def skip_heads(data: Union[bytes, bytearray], count: int) -> int:
     return start
 
 
-def check_heads(data: Union[bytes, bytearray], limits: Limits) -> None:
-    """Raise :exc:`ResponseTooLarge` when a head of *data*, complete or
-    not, is over ``max_head_size``."""
+def check_heads(received: Union[bytes, bytearray], informational: int,
+                limits: Limits) -> bytearray:
+    """*received* without its first *informational* heads (the 1xx already
+    parsed: a server may send many), joined from now on in place;
+    :exc:`ResponseTooLarge` when a head left, complete or not, is over
+    ``max_head_size``."""
+    data = bytearray(received)
+    if informational:
+        del data[:skip_heads(data, informational)]
     start = 0
     while True:
         end = data.find(b'\r\n\r\n', start)
-        if end < 0:  # incomplete: the first bytes of its end are not its own
+        complete = end >= 0
+        if not complete:  # the first bytes of its end are not its own
             end = len(data) - (3 if data.endswith(b'\r\n\r') else 2 if data.endswith(b'\r\n')
                                else 1 if data.endswith(b'\r') else 0)
-            if end - start > limits.max_head_size:
-                raise ResponseTooLarge('the response head is larger than {0} bytes '
-                                       '(max_head_size)'.format(limits.max_head_size))
-            return
         if end - start > limits.max_head_size:
-            raise ResponseTooLarge('the response head is larger than {0} bytes '
-                                   '(max_head_size)'.format(limits.max_head_size))
+            _head_too_large(limits)
+        if not complete:
+            return data
         start = end + 4
 
 
@@ -99,10 +103,14 @@ def bytes_after_head(received: Union[bytes, bytearray]) -> bool:
     return not received.endswith(b'\r\n\r\n') or received.count(b'\r\n\r\n') > 1
 
 
+def _head_too_large(limits: Limits) -> None:
+    raise ResponseTooLarge('the response head is larger than {0} bytes '
+                           '(max_head_size)'.format(limits.max_head_size))
+
+
 def _check_head(head: str, size: int, limits: Limits) -> None:
     if size > limits.max_head_size:
-        raise ResponseTooLarge('the response head is larger than {0} bytes '
-                               '(max_head_size)'.format(limits.max_head_size))
+        _head_too_large(limits)
     if size > limits.max_header_line:
         _check_lines(head, limits.max_header_line)
     if head.count('\r\n') > limits.max_header_fields + 1:

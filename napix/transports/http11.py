@@ -41,7 +41,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from napix.models import Request, Response
 from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
-                                   delimited_by_close, final_head, skip_heads)
+                                   delimited_by_close, final_head)
 
 __all__ = ['HTTP11Connection', 'TLSConnection', 'Limits', 'Spares', 'ServerClosed',
            'ResponseTooLarge', 'InvalidResponse', 'TimedOut']
@@ -85,11 +85,11 @@ class _Exchange(object):
     """The parser's callback protocol: the state of the response being read,
     with the timer that bounds the exchange.
 
-    An exchange is only needed while a request is in flight: idle sockets
-    keep none, and the exchanges of a thread's finished requests wait in its
-    :class:`Spares` for the next request, whatever its socket. It refers to
-    its parser only during an exchange (``parser`` is cleared after it), so
-    the two form no reference cycle.
+    An exchange is only needed while its socket is busy: idle sockets keep
+    none, and the exchanges of the thread's idle sockets wait in its
+    :class:`Spares` for the next request, whatever its socket. The state and
+    its parser refer to each other until the exchange is dropped
+    (:meth:`HTTP11Connection.drop_exchange` breaks the cycle).
 
     ``status`` is 0 until a head is complete (and again after a 1xx);
     ``keep_alive`` is ``None`` until the response is, then whether the socket
@@ -338,7 +338,8 @@ class HTTP11Connection(object):
                     else:
                         received += data
                     if len(received) > limits.max_head_size:
-                        received = _check_heads(received, state, limits)
+                        received = check_heads(received, state.informational, limits)
+                        state.informational = 0
                 try:
                     parser.feed_data(data)
                 except HttpParserUpgrade:
@@ -403,14 +404,3 @@ class TLSConnection(HTTP11Connection):
     def readable(self) -> bool:
         return bool(self.sock.pending()) or HTTP11Connection.readable(self)
 
-
-def _check_heads(received: Any, state: _Exchange, limits: Limits) -> bytearray:
-    """Raise :exc:`ResponseTooLarge` when a head in *received* is over
-    ``max_head_size``; keep only the bytes after the 1xx heads already
-    parsed (a server may send many)."""
-    joined = bytearray(received)  # from now on joined in place
-    if state.informational:
-        del joined[:skip_heads(joined, state.informational)]
-        state.informational = 0
-    check_heads(joined, limits)
-    return joined

@@ -30,7 +30,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from napix.authenticators import Credentials, from_credentials
-from napix.checks import Body, Params, TimeoutArg
+from napix.checks import Body, Params, TimeoutArg, check_positive_int
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
 from napix.weakvalues import WeakValues
@@ -109,10 +109,7 @@ class ClientPool(object):
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, **client_options: Any) -> None:
         self.authenticator = from_credentials(authenticator)
         self.simultaneous = check_simultaneous(simultaneous)
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) \
-                or max_in_flight < 1:
-            raise ValueError('max_in_flight must be an int >= 1, not {0!r}'.format(
-                max_in_flight))
+        check_positive_int('max_in_flight', max_in_flight)
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
                             'of its connections (timeout, verify, ...), not a transport')
