@@ -23,10 +23,11 @@ that made them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 import weakref
 from functools import partial
 from time import monotonic
-from typing import Any, Callable, Dict, Hashable, List, Optional
+from typing import Any, Callable, Hashable, List, Optional
 
 from gevent import get_hub
 from gevent.lock import Semaphore
@@ -100,10 +101,11 @@ class SocketPool(object):
         #: The parsers and timers of the thread's exchanges, between requests.
         self.spares = Spares()
         self._registry = WeakValues()
-        # The destinations with idle sockets, least recently listed first (a
-        # dict keeps insertion order); each says itself whether it was used
-        # since it was listed (a second chance before its sockets are evicted).
-        self.lru: Dict[Destination, None] = {}
+        # The destinations with idle sockets, least recently listed first;
+        # each says itself whether it was used since it was listed (a second
+        # chance before its sockets are evicted). An OrderedDict: a dict
+        # emptied from its front scans its deleted entries on every next().
+        self.lru: 'OrderedDict[Destination, None]' = OrderedDict()
         self._timer: Any = None
         self.waiting = 0  # greenlets waiting in reserve() for a place
 
@@ -185,8 +187,7 @@ class SocketPool(object):
     def _evict_oldest(self) -> None:
         lru = self.lru
         while lru:
-            destination = next(iter(lru))
-            del lru[destination]
+            destination, _ = lru.popitem(last=False)
             if destination.idle and destination.used:
                 destination.used = False  # a second chance, at the back
                 lru[destination] = None

@@ -115,9 +115,6 @@ class ClientPool(object):
                             'of its connections (timeout, verify, ...), not a transport')
         self.client_options = client_options
         self._clients = Clients(self.authenticator, self.simultaneous, client_options)
-        #: The live clients by host: a host's client lives while it has
-        #: requests in the pool, or while the caller holds it.
-        self.clients = self._clients.by_host
         # A host's queue lives while its requests do.
         self._queues = WeakValues()
         self._pending: Dict[PendingRequest, None] = {}
@@ -126,7 +123,29 @@ class ClientPool(object):
     def get_client(self, host: str) -> Client:
         """The :class:`~napixd.client.gevent.Client` of *host*: the same one
         while the host has requests in the pool or the caller holds it."""
-        return self._clients.get(host)
+        queue = self._live_queue(host)
+        client = queue.client if queue is not None else self._clients.get(host)
+        self._clients.hold(host, client)
+        return client
+
+    @property
+    def clients(self) -> Dict[str, Client]:
+        """The live clients by host: a host's client lives while it has
+        requests in the pool, or while the caller holds it."""
+        live: Dict[str, Optional[Client]] = {
+            host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
+        for host, ref in list(self._queues.items()):
+            queue = ref()
+            if queue is not None:
+                live[host] = queue.client  # type: ignore[index]
+        return {host: client for host, client in live.items() if client is not None}
+
+    def _live_queue(self, host: str) -> Optional[HostQueue]:
+        try:
+            ref = self._queues.get(host)
+        except TypeError:  # unhashable: the client refuses it with a message
+            return None
+        return ref() if ref is not None else None
 
     def _queue(self, host: str) -> HostQueue:
         """A new queue for *host*, with its client (made now: a bad host or

@@ -12,7 +12,6 @@ from __future__ import annotations
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Union
-from weakref import WeakValueDictionary
 
 import gevent
 from gevent import GreenletExit, getcurrent
@@ -20,6 +19,7 @@ from gevent.event import AsyncResult
 
 from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
+from napix.weakvalues import WeakValues
 from napixd.client.client import logger
 from napixd.client.gevent import Client
 
@@ -74,33 +74,43 @@ class Workers(object):
 
 
 class Clients(object):
-    """Makes the clients of a pool's hosts and remembers them weakly: a
-    host's client lives while its requests do, or while the user holds it.
-    Of the others, only the host's name is kept (for :meth:`close_idle`)."""
+    """Makes the clients of a pool's hosts. A host's client lives in its
+    queue while the host has requests pending; one the caller asked for
+    (:meth:`hold`) is also remembered weakly, while the caller holds it, and
+    the host's next queue uses it. Of the others, only the host's name is
+    kept (for :meth:`close_idle`)."""
 
-    __slots__ = ('template', 'by_host', 'hosts')
+    __slots__ = ('template', 'held', 'hosts')
 
     def __init__(self, authenticator: Any, simultaneous: int, options: Dict[str, Any]) -> None:
         # Made, and so checked, once: each host's client is made from it
         # (over https, so that the TLS options are checked too).
         self.template = Client('https://localhost', authenticator, simultaneous, **options)
-        self.by_host: 'WeakValueDictionary[str, Client]' = WeakValueDictionary()
+        self.held = WeakValues()
         self.hosts: Set[str] = set()
 
     def get(self, host: str) -> Client:
-        # A host that is not a str is refused by parse_host, with a message.
-        client = self.by_host.get(host) if isinstance(host, str) else None
+        """The client the caller holds for *host*, or a new one (a host that
+        is not a str is refused by parse_host, with a message)."""
+        try:
+            ref = self.held.get(host)
+        except TypeError:
+            ref = None
+        client: Optional[Client] = ref() if ref is not None else None
         if client is None:
             client = self.template.for_host(host)
-            self.by_host[host] = client
             self.hosts.add(host)
         return client
 
+    def hold(self, host: str, client: Client) -> None:
+        """Remember *client* as *host*'s while the caller holds it."""
+        self.held.put(host, client)
+
     def close_idle(self) -> None:
         """Close the idle sockets to every host a client was made for (a
-        released client is made again to close its sockets: ~20 us a host)."""
+        client made for it, ~20 us a host, closes those of its destination)."""
         for host in list(self.hosts):
-            self.get(host).close()
+            self.template.for_host(host).close()
 
 
 class HostQueue(object):
