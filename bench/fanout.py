@@ -15,6 +15,9 @@ from common import HERE, PATH, Server, error_line, free_ports, log, run_measured
 
 LIBRARIES = ['napix', 'aiohttp']
 LABELS = {'napix': 'napixd ClientPool', 'aiohttp': 'aiohttp (limit=100)'}
+#: What each run does with the answers (``bench/scale.py --answers``): keeps
+#: them all until the end (``pool.wait()``), or checks and drops each.
+ANSWERS = ['keep', 'drop']
 
 
 def timed_out(row):
@@ -42,65 +45,90 @@ def describe(row):
 
 
 def fanout(args, pinning, tmp):
-    """``{hosts: {library: row}}``: a row is what ``bench/scale.py`` printed
-    plus ``peak_fds``, ``peak_rss_mb`` and ``wall``, or ``timed_out`` /
+    """``{answers: {hosts: {library: row}}}``: a row is what ``bench/scale.py``
+    printed plus ``peak_fds``, ``peak_rss_mb`` and ``wall``, or ``timed_out`` /
     ``error``; ours's rows have ``ratio``, the median of aiohttp's time over
-    ours across rounds."""
+    ours across rounds. Within a round, the libraries take turns going first
+    from one setting to the next (the sockets a run leaves in TIME_WAIT slow
+    the next one's connects)."""
     ports = free_ports(8)
     server = Server(tmp, pinning, ports, prefer_nginx=not args.no_nginx)
     log('fan-out: one request per host, {0} ports of {1}; time limit {2:.0f} s per '
         'run'.format(len(ports), server.name, args.time_limit))
     runs = {}
+    turn = 0
     try:
         for round_ in range(args.fanout_rounds):
-            for hosts in args.scale_hosts:
-                for lib in args.fanout_libraries:
-                    argv = pinning.client(
-                        [sys.executable, os.path.join(HERE, 'scale.py'), lib, str(hosts),
-                         str(args.per_host), '2', PATH] + [str(p) for p in ports])
-                    row = run_measured(argv, args.time_limit)
-                    runs.setdefault(hosts, {}).setdefault(lib, []).append(row)
-                    log('fan-out round {0} {1:>7} hosts  {2:<8} {3}'.format(
-                        round_ + 1, hosts, lib, describe(row)))
+            for answers in args.fanout_answers:
+                for hosts in args.scale_hosts:
+                    libraries = list(args.fanout_libraries)
+                    if (turn + round_) % 2:
+                        libraries.reverse()
+                    turn += 1
+                    for lib in libraries:
+                        argv = pinning.client(
+                            [sys.executable, os.path.join(HERE, 'scale.py'), '--answers',
+                             answers, lib, str(hosts), str(args.per_host), '2', PATH] +
+                            [str(p) for p in ports])
+                        row = run_measured(argv, args.time_limit)
+                        runs.setdefault(answers, {}).setdefault(hosts, {}).setdefault(
+                            lib, []).append(row)
+                        log('fan-out round {0} {1:>7} hosts  answers {2:<4}  {3:<8} {4}'.format(
+                            round_ + 1, hosts, answers, lib, describe(row)))
     finally:
         server.stop()
     summary = {}
-    for hosts, by_lib in runs.items():
-        summary[hosts] = {}
-        for lib, rows in by_lib.items():
-            done = [r for r in rows if 'seconds' in r]
-            row = dict(done[-1] if done else rows[-1])
-            if done:
-                row['seconds'] = statistics.median(r['seconds'] for r in done)
-            row['peak_fds'] = max(r['peak_fds'] for r in rows)
-            row['peak_rss_mb'] = max(r['peak_rss_mb'] for r in rows)
-            summary[hosts][lib] = row
-        ours, theirs = by_lib.get('napix', []), by_lib.get('aiohttp', [])
-        pairs = [(o, t) for o, t in zip(ours, theirs)  # noqa: B905
-                 if 'seconds' in o and 'seconds' in t]
-        if pairs:
-            summary[hosts]['napix']['ratio'] = statistics.median(
-                t['seconds'] / o['seconds'] for o, t in pairs)
+    for answers, by_hosts in runs.items():
+        summary[answers] = {}
+        for hosts, by_lib in by_hosts.items():
+            summary[answers][hosts] = row_summary(by_lib)
     return server.name, summary
+
+
+def row_summary(by_lib):
+    """One row per library from its rounds: the median time, the highest peaks."""
+    summary = {}
+    for lib in LIBRARIES:
+        rows = by_lib.get(lib)
+        if not rows:
+            continue
+        done = [r for r in rows if 'seconds' in r]
+        row = dict(done[-1] if done else rows[-1])
+        if done:
+            row['seconds'] = statistics.median(r['seconds'] for r in done)
+            row['rounds'] = [r['seconds'] for r in done]
+        row['peak_fds'] = max(r['peak_fds'] for r in rows)
+        row['peak_rss_mb'] = max(r['peak_rss_mb'] for r in rows)
+        summary[lib] = row
+    ours, theirs = by_lib.get('napix', []), by_lib.get('aiohttp', [])
+    pairs = [(o, t) for o, t in zip(ours, theirs)  # noqa: B905
+             if 'seconds' in o and 'seconds' in t]
+    if pairs:
+        summary['napix']['ratio'] = statistics.median(
+            t['seconds'] / o['seconds'] for o, t in pairs)
+        summary['napix']['ratios'] = [t['seconds'] / o['seconds'] for o, t in pairs]
+    return summary
 
 
 def print_table(summary):
     log('')
     log('fan-out: one request to each of N hosts, one pool / one session')
-    log('{0:>8} {1:<20} {2:>22} {3:>12} {4:>10} {5:>10} {6:>9}'.format(
-        'hosts', 'client', 'time', 'aiohttp/ours', 'peak RSS', 'peak fds', 'failures'))
-    for hosts, by_lib in summary.items():
-        for lib, row in by_lib.items():
-            if 'seconds' not in row:
-                state = timed_out(row) if row.get('timed_out') else 'failed'
-                log('{0:>8} {1:<20} {2:>22} {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
-                    hosts, LABELS[lib], state, '-', row['peak_rss_mb'], row['peak_fds'],
-                    '-'))
-                continue
-            log('{0:>8} {1:<20} {2:>20.2f} s {3:>12} {4:>8.0f} MB {5:>10} {6:>9}'.format(
-                hosts, LABELS[lib], row['seconds'],
-                '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',
-                row['peak_rss_mb'], row['peak_fds'], row['failures']))
+    log('{0:>8} {1:<7} {2:<20} {3:>10} {4:>12} {5:>10} {6:>10} {7:>9}'.format(
+        'hosts', 'answers', 'client', 'time', 'aiohttp/ours', 'peak RSS', 'peak fds',
+        'failures'))
+    for answers, by_hosts in summary.items():
+        for hosts, by_lib in by_hosts.items():
+            for lib, row in by_lib.items():
+                if 'seconds' not in row:
+                    state = timed_out(row) if row.get('timed_out') else 'failed'
+                    log('{0:>8} {1:<7} {2:<20} {3:>10} {4:>12} {5:>7.0f} MB {6:>10} '
+                        '{7:>9}'.format(hosts, answers, LABELS[lib], state, '-',
+                                        row['peak_rss_mb'], row['peak_fds'], '-'))
+                    continue
+                log('{0:>8} {1:<7} {2:<20} {3:>8.2f} s {4:>12} {5:>7.0f} MB {6:>10} '
+                    '{7:>9}'.format(hosts, answers, LABELS[lib], row['seconds'],
+                                    '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',
+                                    row['peak_rss_mb'], row['peak_fds'], row['failures']))
     log('')
 
 

@@ -6,6 +6,7 @@ plots in ``docs/_static/``, and a compact summary of all ratios.
 """
 
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -69,19 +70,20 @@ def print_summary(results):
                 '(client fds {3}, server sockets {4} left after the run)'.format(
                     scheme, gc_, row.get('ratio', 0), row['fds_run'] - row['fds_before'],
                     row['server_run']))
-    for hosts, by_lib in results.get('fanout', {}).items():
-        cells = []
-        for lib, row in by_lib.items():
-            if 'seconds' in row:
-                cells.append('{0} {1:.2f} s, {2} failures, peak fds {3}'.format(
-                    lib, row['seconds'], row['failures'], row['peak_fds']))
-            else:
-                cells.append('{0} {1}'.format(lib, fanout.timed_out(row)
-                                              if row.get('timed_out') else 'FAILED'))
-        ratio = by_lib.get('napix', {}).get('ratio')
-        log('  fan-out {0:>7} hosts  {1}{2}'.format(
-            hosts, '; '.join(cells),
-            '  -> aiohttp / ours {0:.2f}x'.format(ratio) if ratio else ''))
+    for answers, by_hosts in results.get('fanout', {}).items():
+        for hosts, by_lib in by_hosts.items():
+            cells = []
+            for lib, row in by_lib.items():
+                if 'seconds' in row:
+                    cells.append('{0} {1:.2f} s {2:.0f} MB, {3} failures'.format(
+                        lib, row['seconds'], row['peak_rss_mb'], row['failures']))
+                else:
+                    cells.append('{0} {1}'.format(lib, fanout.timed_out(row)
+                                                  if row.get('timed_out') else 'FAILED'))
+            ratio = by_lib.get('napix', {}).get('ratio')
+            log('  fan-out {0:>7} hosts, answers {1}: {2}{3}'.format(
+                hosts, answers, '; '.join(cells),
+                '  -> aiohttp / ours {0:.2f}x'.format(ratio) if ratio else ''))
     latency = results.get('latency')
     if latency:
         log('  latency-bound  {0:.2f}x the ideal'.format(latency['seconds'] / latency['ideal']))
@@ -139,12 +141,14 @@ def plot(results, out_dir):
     scale = results.get('fanout')
     if scale:
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        for lib, color in (('napix', '#d62728'), ('aiohttp', '#1f77b4')):
-            points = [(h, by[lib]['seconds']) for h, by in scale.items()
+        for (lib, color), (answers, style) in itertools.product(
+                (('napix', '#d62728'), ('aiohttp', '#1f77b4')), (('keep', 'o-'), ('drop', 's--'))):
+            by_hosts = scale.get(answers, {})
+            points = [(h, by[lib]['seconds']) for h, by in by_hosts.items()
                       if lib in by and 'seconds' in by[lib] and not by[lib]['failures']]
             if points:
-                ax.plot([p[0] for p in points], [p[1] for p in points], 'o-', color=color,
-                        label=fanout.LABELS[lib])
+                ax.plot([p[0] for p in points], [p[1] for p in points], style, color=color,
+                        label='{0}, answers {1}'.format(fanout.LABELS[lib], answers))
         ax.set_xscale('log')
         ax.set_yscale('log')
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter('%g'))
@@ -275,20 +279,29 @@ def _fanout_section(args, scale, images):
              'same table. Each run in its own process, killed after {0:.0f} s; the process '
              'may open {1} descriptors (``ulimit -n``). Memory is the peak resident size of '
              'the whole process; *peak descriptors* are sampled from outside every 0.1 s; '
-             '*aiohttp / ours* is aiohttp\'s time over ours.'.format(
-                 args.time_limit, _nofile()), '']
+             '*aiohttp / ours* is aiohttp\'s time over ours (the median of the rounds\' '
+             'ratios; the libraries take turns going first).'.format(
+                 args.time_limit, _nofile()), '',
+             'Both do the same work with the answers. *keep*: every answer is kept until '
+             'the end (ours: the seed\'s ``pool.wait()``, which returns them all; aiohttp: '
+             'each response and its decoded body appended to a list), so the memory is '
+             'mostly the answers a caller is handed. *drop*: each answer is checked and '
+             'dropped as it comes (ours: ``pool.wait_unordered()``), so the memory is what '
+             'the client itself holds on the way.', '']
     rows = []
-    for hosts, by_lib in scale.items():
-        for lib, row in by_lib.items():
-            if 'seconds' in row:
-                time_, failures = '{0:.2f} s'.format(row['seconds']), row['failures']
-            else:
-                time_ = fanout.timed_out(row) if row.get('timed_out') else 'failed'
-                failures = '-'
-            rows.append(['{0:,}'.format(hosts), fanout.LABELS[lib], time_,
-                         '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',
-                         '{0:.0f} MB'.format(row['peak_rss_mb']), row['peak_fds'], failures])
-    lines += [_table(['Hosts', 'Client', 'Time', 'Aiohttp / ours', 'Peak RSS',
+    for answers, by_hosts in scale.items():
+        for hosts, by_lib in by_hosts.items():
+            for lib, row in by_lib.items():
+                if 'seconds' in row:
+                    time_, failures = '{0:.2f} s'.format(row['seconds']), row['failures']
+                else:
+                    time_ = fanout.timed_out(row) if row.get('timed_out') else 'failed'
+                    failures = '-'
+                rows.append(['{0:,}'.format(hosts), answers, fanout.LABELS[lib], time_,
+                             '{0:.2f}x'.format(row['ratio']) if 'ratio' in row else '',
+                             '{0:.0f} MB'.format(row['peak_rss_mb']), row['peak_fds'],
+                             failures])
+    lines += [_table(['Hosts', 'Answers', 'Client', 'Time', 'Aiohttp / ours', 'Peak RSS',
                       'Peak descriptors', 'Failures'], rows), '']
     return lines + _image(images, 'bench_hosts.png', 'time against the number of hosts')
 

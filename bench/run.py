@@ -51,6 +51,9 @@ def parse_args(argv=None):
                         help='requests per host in the fan-out runs')
     parser.add_argument('--fanout-rounds', type=int, default=1)
     parser.add_argument('--fanout-libraries', default=','.join(fanout.LIBRARIES))
+    parser.add_argument('--fanout-answers', default=','.join(fanout.ANSWERS),
+                        help='fan-out: keep (every answer kept until the end, the '
+                        'seed\'s pool.wait()), drop (each checked and dropped), or both')
     parser.add_argument('--latency-hosts', type=int, default=500)
     parser.add_argument('--time-limit', type=float, default=180.0,
                         help='seconds before a fan-out, seed or latency run is killed')
@@ -68,6 +71,7 @@ def parse_args(argv=None):
     args.libraries = _names(parser, args.libraries, throughput.LIBRARIES)
     args.stall_libraries = _names(parser, args.stall_libraries, stall.LIBRARIES)
     args.fanout_libraries = _names(parser, args.fanout_libraries, fanout.LIBRARIES)
+    args.fanout_answers = _names(parser, args.fanout_answers, fanout.ANSWERS)
     args.scale_hosts = [int(h) for h in args.scale_hosts.split(',') if h]
     if args.quick:
         args.requests, args.rounds = min(args.requests, 2000), min(args.rounds, 2)
@@ -83,7 +87,7 @@ def _names(parser, text, known):
     names = [name for name in text.split(',') if name]
     for name in names:
         if name not in known:
-            parser.error('unknown library {0!r}, expected among {1}'.format(
+            parser.error('unknown {0!r}, expected among {1}'.format(
                 name, ', '.join(known)))
     return names
 

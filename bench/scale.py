@@ -1,5 +1,6 @@
-"""One fan-out run in one process: ``python bench/scale.py LIBRARY HOSTS
-PER_HOST SIMULTANEOUS PATH PORT [PORT ...]``, LIBRARY ``napix`` or ``aiohttp``.
+"""One fan-out run in one process: ``python bench/scale.py [--answers
+keep|drop] LIBRARY HOSTS PER_HOST SIMULTANEOUS PATH PORT [PORT ...]``,
+LIBRARY ``napix`` or ``aiohttp``.
 
 *HOSTS* distinct host names (``h0.bench``, ``h1.bench``...), mapped to
 127.0.0.1 on the given ports in turn, each sent *PER_HOST* ``GET PATH``
@@ -7,10 +8,18 @@ requests, every body decoded as JSON:
 
 * ``napix``: one :class:`ClientPool` (each host a distinct client with its
   own sockets, *SIMULTANEOUS* in flight per host), names routed with
-  ``resolve=``; all requests queued, then ``pool.wait()``;
+  ``resolve=``; all requests queued, then ``pool.wait()``, which returns
+  every answer (``--answers keep``, the default: the seed's pattern), or
+  ``pool.wait_unordered()``, each answer checked and dropped as it comes
+  (``--answers drop``);
 * ``aiohttp``: one ``ClientSession`` on a ``TCPConnector(limit=100)``, names
   routed by a resolver that answers from the same table, 100 tasks taking
-  the requests in turn.
+  the requests in turn; each answer (the response and its decoded body)
+  appended to a list (``keep``), or checked and dropped (``drop``).
+
+Both libraries do the same work in each mode: ``keep`` measures the memory
+of the answers a caller is handed at the end, ``drop`` what the client
+itself holds on the way.
 
 While it runs, writes ``progress N`` (the answers in so far) to stderr every
 second, so that a run killed at the time limit still says how far it got.
@@ -45,7 +54,7 @@ def fd_targets():
     return sorted(targets)
 
 
-def aiohttp_main(hosts, per_host, path, ports):
+def aiohttp_main(hosts, per_host, path, ports, keep):
     import asyncio
     import socket
 
@@ -67,6 +76,7 @@ def aiohttp_main(hosts, per_host, path, ports):
     async def run():
         fds_before = open_fds()
         failures = []
+        answers = []
         count = [0]
         work = iter([name for name in names for _ in range(per_host)])
         connector = aiohttp.TCPConnector(limit=100, resolver=Resolver())
@@ -77,7 +87,9 @@ def aiohttp_main(hosts, per_host, path, ports):
                 try:
                     async with session.get('http://{0}{1}'.format(name, path)) as response:
                         response.raise_for_status()
-                        await response.json(content_type=None)
+                        body = await response.json(content_type=None)
+                    if keep:
+                        answers.append((response, body))
                 except Exception as error:
                     failures.append('{0}: {1!r}'.format(name, error))
                 count[0] += 1
@@ -98,6 +110,7 @@ def aiohttp_main(hosts, per_host, path, ports):
         await session.close()
         await asyncio.sleep(0.1)
         return {'hosts': hosts, 'requests': count[0], 'failures': len(failures),
+                'answers_kept': len(answers),
                 'first_failure': failures[0] if failures else None,
                 'seconds': seconds, 'cpu': cpu, 'fds_before': fds_before,
                 'fds_open': fds_open, 'fds_after': open_fds()}
@@ -107,7 +120,7 @@ def aiohttp_main(hosts, per_host, path, ports):
     print(json.dumps(result))
 
 
-def main(hosts, per_host, simultaneous, path, ports):
+def main(hosts, per_host, simultaneous, path, ports, keep):
     # Imported here: the aiohttp runs' memory does not count gevent and ours.
     import gevent
 
@@ -125,29 +138,43 @@ def main(hosts, per_host, simultaneous, path, ports):
     pool = ClientPool(LoginAuthenticator('bench', 'bench-secret-key'),
                       simultaneous=simultaneous, resolve=resolve)
     handles = []
+    done = [0]
     cpu = time.process_time()
     start = time.perf_counter()
     for name in names:
         for _ in range(per_host):
-            handles.append(pool.request(name, 'GET', path))
+            handle = pool.request(name, 'GET', path)
+            if keep:
+                handles.append(handle)
+    del handle
 
     def report():
         while True:
             gevent.sleep(1)
-            progress(sum(1 for handle in handles if handle.ready()))
+            progress(sum(1 for handle in handles if handle.ready()) if keep else done[0])
 
     reporter = gevent.spawn(report)
-    results = pool.wait()
+    failures = []
+    if keep:
+        results = pool.wait()
+        count = len(results)
+        failures = [r for r in results if type(r) is not Response or r.body is None]
+    else:
+        for result in pool.wait_unordered():
+            done[0] += 1
+            if type(result) is not Response or result.body is None:
+                failures.append(result)
+        count = done[0]
     reporter.kill()
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    failures = [r for r in results if type(r) is not Response or r.body is None]
     fds_open = open_fds()
     pool.close()
     fds_after = open_fds()
     left = sorted(set(fd_targets()) - set(targets_before))
     print(json.dumps({
-        'hosts': hosts, 'requests': len(results), 'failures': len(failures),
+        'hosts': hosts, 'requests': count, 'failures': len(failures),
+        'answers_kept': len(results) if keep else 0,
         'first_failure': str(failures[0]) if failures else None,
         'seconds': seconds, 'cpu': cpu,
         'rss_before_mb': rss_before,
@@ -158,10 +185,16 @@ def main(hosts, per_host, simultaneous, path, ports):
 
 
 if __name__ == '__main__':
-    library = sys.argv[1]
-    hosts, per_host, simultaneous = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    path, ports = sys.argv[5], [int(p) for p in sys.argv[6:]]
+    argv = sys.argv[1:]
+    keep = True
+    if argv[:1] == ['--answers']:
+        if argv[1] not in ('keep', 'drop'):
+            sys.exit('--answers: keep or drop, not {0!r}'.format(argv[1]))
+        keep, argv = argv[1] == 'keep', argv[2:]
+    library = argv[0]
+    hosts, per_host, simultaneous = int(argv[1]), int(argv[2]), int(argv[3])
+    path, ports = argv[4], [int(p) for p in argv[5:]]
     if library == 'aiohttp':
-        aiohttp_main(hosts, per_host, path, ports)
+        aiohttp_main(hosts, per_host, path, ports, keep)
     else:
-        main(hosts, per_host, simultaneous, path, ports)
+        main(hosts, per_host, simultaneous, path, ports, keep)

@@ -1,6 +1,7 @@
 """napixd.client.pool.ClientPool against real NapixServers on 127.0.0.1."""
 
 import time
+import weakref
 
 import gevent
 import pytest
@@ -291,6 +292,31 @@ def test_wait_unordered_returns_every_failure_as_an_httperror(napix_server):
     [bug] = [r for r in results if r.status is None]
     assert isinstance(bug.__cause__, RuntimeError) and 'bug in the authenticator' in str(bug)
     assert len(pool) == 0
+
+def test_wait_unordered_lets_go_of_each_answer_once_handed_over(make_napix_server):
+    # A fan-out consumed as it comes holds only the answers not yet handed
+    # over (and the last one, until the loop asks for the next): one the
+    # caller dropped is freed while the iteration goes on.
+    server = make_napix_server(max_concurrent=None)
+    pool = ClientPool(ROOT, simultaneous=1)
+    handles = [weakref.ref(pool.request(server.host, 'GET', '/vm/{0}'.format(i)))
+               for i in range(6)]
+    freed = []
+    for response in pool.wait_unordered():
+        assert response.status == 200
+        del response
+        freed.append(sum(handle() is None for handle in handles))
+    assert freed == [0, 1, 2, 3, 4, 5]
+
+
+def test_wait_unordered_stopped_early_leaves_no_link_behind(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=1)
+    handles = [pool.request(server.host, 'GET', '/vm/{0}'.format(i)) for i in range(4)]
+    assert len(list(pool.wait_unordered(count=1))) == 1
+    assert [handle.linkcount() for handle in handles if not handle.ready()] == [0] * sum(
+        1 for handle in handles if not handle.ready())
+    assert len(pool.wait()) == 3
 
 
 # Handles

@@ -24,10 +24,12 @@ only when others (another pool, a client) wait for one.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from collections import deque
+from time import monotonic
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 
 import gevent
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg, check_positive_int
@@ -243,12 +245,43 @@ class ClientPool(object):
 
     def _iter_completed(self, count: Optional[int],
                         timeout: Optional[float]) -> Iterator[Result]:
-        if count == 0:
+        # Not gevent.iwait(): it keeps its list of every request until the
+        # iteration ends, and with them each response already handed over
+        # (a fan-out's memory would grow however promptly the caller drops them).
+        pending = self._pending
+        linked = len(pending)
+        count = linked if count is None else min(count, linked)
+        if not count:
             return
-        with gevent.iwait(list(self._pending), timeout=timeout, count=count) as ready:
-            for handle in ready:
-                if handle in self._pending:
+        # Answers arrive one by one, each from its own worker: they are
+        # put aside as they come, and the caller woken once for all those
+        # that came meanwhile (not once per answer).
+        ready: Deque[PendingRequest] = deque()
+        arrived = Event()
+
+        def put(handle: PendingRequest) -> None:
+            ready.append(handle)
+            arrived.set()
+
+        for handle in list(pending):
+            handle.rawlink(put)
+        deadline = None if timeout is None else monotonic() + timeout
+        try:
+            while count and linked:
+                if not ready:
+                    arrived.clear()
+                    if not arrived.wait(None if deadline is None
+                                        else max(0.0, deadline - monotonic())):
+                        return
+                handle = ready.popleft()
+                linked -= 1
+                if handle in pending:  # not taken meanwhile by another wait
+                    count -= 1
                     yield self._collect(handle)
+        finally:
+            ready.clear()  # no handle -> put -> ready -> handle cycle left
+            for handle in list(pending):
+                handle.unlink(put)
 
     def cancel(self) -> None:
         """Cancel every request not done yet; their results become
