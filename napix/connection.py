@@ -46,10 +46,15 @@ if TYPE_CHECKING:
 
 __all__ = ['Connection', 'Request', 'RequestHeaders', 'Response', 'Headers', 'parse_host',
            'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE',
-           'IDEMPOTENT_METHODS', 'Authenticator']
+           'IDEMPOTENT_METHODS', 'Authenticator', 'Place', 'build_request']
 
 #: What signs a request: a callable that takes a :class:`Request` and returns it.
 Authenticator = Callable[[Request], Request]
+
+#: Where a connection goes (:meth:`Connection.place`): ``(scheme, name, port,
+#: authority, address, connect_port)``, the last two ``None`` for a transport
+#: that resolves names itself.
+Place = Tuple[str, str, int, str, Optional[str], Optional[int]]
 
 
 class Connection(object):
@@ -136,11 +141,23 @@ class Connection(object):
         self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
         self._bind_transport(transport)
 
-    def for_host(self, host: str) -> 'Connection':
-        """A connection to *host* with this one's options (checked already),
-        and its own transport: what a pool makes for each of its hosts."""
+    def place(self, host: str) -> Place:
+        """Where a connection to *host* with this one's options goes: *host*
+        parsed (:func:`~napix.hosts.parse_host`), then resolved (for the
+        default transport). A bad host or ``resolve`` entry raises
+        :exc:`ValueError` or :exc:`TypeError`, as the constructor does."""
+        scheme, name, port, authority = parse_host(host)
+        address, connect_port = (resolve(name, port, self._resolve)
+                                 if isinstance(self.transport, GeventTransport) else (None, None))
+        return scheme, name, port, authority, address, connect_port
+
+    def for_host(self, host: str, place: Optional[Place] = None) -> 'Connection':
+        """A connection to *host* (at *place*, from :meth:`place`, when
+        given) with this one's options (checked already), and its own
+        transport: what a pool makes for each of its hosts."""
         conn = Connection.__new__(Connection)
-        conn.scheme, conn.name, conn.port, conn.authority = parse_host(host)
+        conn.scheme, conn.name, conn.port, conn.authority, address, port = (
+            place or self.place(host))
         conn.host = host
         conn.authenticator = self.authenticator
         conn.timeout = self.timeout
@@ -149,7 +166,6 @@ class Connection(object):
         conn._resolve = self._resolve
         transport = self.transport
         if isinstance(transport, GeventTransport):
-            address, port = resolve(conn.name, conn.port, self._resolve)
             transport = transport.for_server(conn.scheme, conn.name, conn.port, address, port)
         conn.transport = transport
         conn._own_budget = None if self._own_budget is None else Semaphore(self.maxsize)
@@ -179,19 +195,8 @@ class Connection(object):
         is expected, for a bad method, url, header, body, params or timeout. A
         ``dict`` or ``list`` body is encoded as JSON.
         """
-        try:
-            common = method in COMMON_METHODS
-        except TypeError:  # unhashable: check_method says what is expected
-            common = False
-        if not common:
-            method = check_method(method)
-        url = check_url(url)
-        if params is not None:
-            url = encode_params(url, params)
-        checked = Headers() if headers is None else check_headers(headers)
-        data = None if body is None or body == '' else encode_body(body, checked)
-        return Request(method, self.host, self.authority, url, checked, data,
-                       check_timeout(timeout) if timeout is not None else None)
+        return build_request(self.host, self.authority, method, url, body, headers, params,
+                             timeout)
 
     def slot(self) -> Slot:
         """A :class:`~napix.transports.destination.Slot` of this thread's
@@ -290,6 +295,26 @@ class Connection(object):
 
     def __repr__(self) -> str:
         return '<Connection {0}>'.format(self.host)
+
+
+def build_request(host: str, authority: str, method: str, url: str, body: Body = None,
+                  headers: Optional[Mapping[str, str]] = None, params: Params = None,
+                  timeout: Optional[TimeoutArg] = None) -> Request:
+    """:meth:`Connection.build_request` for *host*, whose ``Host`` header is
+    *authority* (both as :func:`~napix.hosts.parse_host` gives them)."""
+    try:
+        common = method in COMMON_METHODS
+    except TypeError:  # unhashable: check_method says what is expected
+        common = False
+    if not common:
+        method = check_method(method)
+    url = check_url(url)
+    if params is not None:
+        url = encode_params(url, params)
+    checked = Headers() if headers is None else check_headers(headers)
+    data = None if body is None or body == '' else encode_body(body, checked)
+    return Request(method, host, authority, url, checked, data,
+                   check_timeout(timeout) if timeout is not None else None)
 
 
 def _without_slot(handle: Callable[[Request], Response], request: Request,

@@ -243,6 +243,16 @@ def test_a_bad_host_is_refused(quiet_server, host):
         assert len(pool) == 0
 
 
+def test_a_bad_resolve_entry_is_refused_when_the_request_is_made(quiet_server):
+    # The pool makes a host's client when a worker takes its first request,
+    # but checks where it will connect at once.
+    with ClientPool(AUTH, resolve={'h1.example': '127.0.0.1:http'}) as pool:
+        with pytest.raises(ValueError, match="invalid resolve target '127.0.0.1:http'"):
+            pool.request('h1.example', 'GET', '/')
+        assert len(pool) == 0
+        assert repr(pool) == '<ClientPool 0 hosts, 0 pending>'
+
+
 @pytest.mark.parametrize('method', BAD_METHODS, ids=repr)
 def test_a_bad_method_is_refused(quiet_server, method):
     with pytest.raises((ValueError, TypeError), match='method'):

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, TypeVar
 
 from napix.authenticators import Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
-from napix.connection import Connection
+from napix.connection import Connection, Place
 from napix.exceptions import HTTPError
 from napix.models import Request, Response
 
@@ -46,14 +46,14 @@ class Client(object):
         self.authenticator = from_credentials(authenticator)
         self.connection = Connection(host, self.authenticator, **options)
 
-    def for_host(self: _C, host: str) -> _C:
-        """A client of the same class to *host*, with this one's
-        credentials and options (checked already): what a pool makes for
-        each of its hosts."""
+    def for_host(self: _C, host: str, place: Optional[Place] = None) -> _C:
+        """A client of the same class to *host* (at *place*, from
+        ``connection.place(host)``, when given), with this one's credentials
+        and options (checked already): what a pool makes for each of its hosts."""
         client = self._new()
         client.host = host
         client.authenticator = self.authenticator
-        client.connection = self.connection.for_host(host)
+        client.connection = self.connection.for_host(host, place)
         return client
 
     def _new(self: _C) -> _C:

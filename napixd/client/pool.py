@@ -6,10 +6,11 @@
 >>> pool.wait()                                             # doctest: +SKIP
 [<Response 200 OK>]
 
-Each host with pending requests gets a queue and a
-:class:`napixd.client.gevent.Client`, released when they are done; worker
-greenlets, at most *simultaneous* per host and *max_in_flight* in all, take
-requests from the queues in turn (:mod:`napixd.client.workers`). A thousand
+Each host with pending requests gets a queue, and a
+:class:`napixd.client.gevent.Client` once a worker takes its first request,
+both released when they are done; worker greenlets, at most *simultaneous*
+per host and *max_in_flight* in all, take requests from the queues in turn
+(:mod:`napixd.client.workers`). A thousand
 requests to one host cost two greenlets, not a thousand, and a hundred
 thousand hosts cost a thousand.
 
@@ -32,6 +33,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
+from napix.connection import build_request
 from napix.checks import Body, Params, TimeoutArg, check_positive_int
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
@@ -126,7 +128,7 @@ class ClientPool(object):
         """The :class:`~napixd.client.gevent.Client` of *host*: the same one
         while the host has requests in the pool or the caller holds it."""
         queue = self._live_queue(host)
-        client = queue.client if queue is not None else self._clients.get(host)
+        client = queue.client() if queue is not None else self._clients.make(host)
         self._clients.hold(host, client)
         return client
 
@@ -138,8 +140,8 @@ class ClientPool(object):
             host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
         for host, ref in list(self._queues.items()):
             queue = ref()
-            if queue is not None:
-                live[host] = queue.client  # type: ignore[index]
+            if queue is not None and queue._client is not None:
+                live[host] = queue._client  # type: ignore[index]
         return {host: client for host, client in live.items() if client is not None}
 
     def _live_queue(self, host: str) -> Optional[HostQueue]:
@@ -150,10 +152,8 @@ class ClientPool(object):
         return ref() if ref is not None else None
 
     def _queue(self, host: str) -> HostQueue:
-        """A new queue for *host*, with its client (made now: a bad host or
-        resolve entry raises here)."""
-        client = self._clients.get(host)
-        queue = HostQueue(client, self.simultaneous, self._workers)
+        """A new queue for *host* (a bad host or resolve entry raises here)."""
+        queue = HostQueue(host, self._clients, self.simultaneous, self._workers)
         self._queues.put(host, queue)
         return queue
 
@@ -174,8 +174,8 @@ class ClientPool(object):
         queue: Optional[HostQueue] = ref() if ref is not None else None
         if queue is None:
             queue = self._queue(host)
-        handle = PendingRequest(queue, queue.client.connection.build_request(
-            method, url, body, headers, params, timeout))
+        handle = PendingRequest(queue, build_request(
+            host, queue.authority, method, url, body, headers, params, timeout))
         self._pending[handle] = None
         queue.push(handle)
         if len(queue.workers) < queue.simultaneous:

@@ -18,6 +18,7 @@ from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
 from napix.exceptions import Cancelled, HTTPError, TransportError
+from napix.connection import Place
 from napix.models import Request, Response
 from napix.weakvalues import WeakValues
 from napixd.client.client import logger
@@ -89,16 +90,25 @@ class Clients(object):
         self.held = WeakValues()
         self.hosts: Set[str] = set()
 
-    def get(self, host: str) -> Client:
-        """The client the caller holds for *host*, or a new one (a host that
-        is not a str is refused by parse_host, with a message)."""
+    def held_client(self, host: str) -> Optional[Client]:
+        """The client the caller holds for *host*, if any."""
         try:
             ref = self.held.get(host)
-        except TypeError:
-            ref = None
+        except TypeError:  # unhashable: parse_host refuses it with a message
+            return None
         client: Optional[Client] = ref() if ref is not None else None
+        return client
+
+    def place(self, host: str) -> Place:
+        """Where *host*'s client will connect: a bad host or ``resolve``
+        entry raises here, with a message."""
+        return self.template.connection.place(host)
+
+    def make(self, host: str, place: Optional[Place] = None) -> Client:
+        """The client the caller holds for *host*, or a new one."""
+        client = self.held_client(host)
         if client is None:
-            client = self.template.for_host(host)
+            client = self.template.for_host(host, place)
             self.hosts.add(host)
         return client
 
@@ -115,13 +125,27 @@ class Clients(object):
 
 class HostQueue(object):
     """The requests of one host not yet taken by a worker, its client, and
-    its workers. It lives while one of its requests is pending."""
+    its workers. It lives while one of its requests is pending.
 
-    __slots__ = ('client', 'head', 'rest', 'workers', 'simultaneous', 'in_line',
-                 'pool_workers', '__weakref__')
+    Its client is made when a worker first takes a request (:meth:`client`),
+    not when the request is queued: a pool given 100,000 hosts at once holds
+    their requests, not 100,000 clients."""
 
-    def __init__(self, client: Client, simultaneous: int, workers: Workers) -> None:
-        self.client = client
+    __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
+                 'workers', 'simultaneous', 'in_line', 'pool_workers', '__weakref__')
+
+    def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
+        self.host = host
+        self.clients = clients
+        self._client = clients.held_client(host)
+        # Checked now: a bad host or resolve entry raises in pool.request().
+        self.place: Optional[Place] = None
+        if self._client is None:
+            self.place = clients.place(host)
+            self.authority = self.place[3]
+        else:
+            self.authority = self._client.connection.authority
+        clients.hosts.add(host)
         # The oldest request, then the others: most hosts of a fan-out get
         # one request, and a deque costs ~600 bytes.
         self.head: Optional[Handle] = None
@@ -130,6 +154,14 @@ class HostQueue(object):
         self.simultaneous = simultaneous
         self.in_line = False
         self.pool_workers = workers
+
+    def client(self) -> Client:
+        """The host's client, made the first time it is needed."""
+        client = self._client
+        if client is None:
+            client = self._client = self.clients.make(self.host, self.place)
+            self.place = None
+        return client
 
     def push(self, handle: Handle) -> None:
         if self.head is None and not self.rest:
@@ -194,7 +226,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
     """Send *queue*'s requests one after the other, holding one place of
     its destination's budget all along: it passes the place on (and waits
     for it again) only when others wait for one."""
-    connection = queue.client.connection
+    connection = queue.client().connection
     slot = connection.slot()
     budget: Any = slot.budget  # a connection's slot always has one
     slot.acquire()
