@@ -286,6 +286,30 @@ def test_sweep_closes_the_expired_sockets_only(clock, peers):
     assert first.checkout() is lasting
 
 
+
+def test_sweep_finds_a_brief_socket_behind_a_lasting_one_and_each_in_its_time(clock, peers):
+    # The sweep passes by a destination until its soonest expiry: that of
+    # a brief socket checked in after a lasting one, then of the lasting one.
+    pool = SocketPool(10, clock=clock)
+    destination = pool.destination('k')
+    lasting, brief = peers.connect(pool), peers.connect(pool)
+    destination.checkin(lasting, 10)
+    clock.advance(1)
+    destination.checkin(brief, 2)
+    clock.advance(1.5)
+    pool.sweep()
+    assert not peers.closed(brief) and not peers.closed(lasting)
+    clock.advance(1)
+    pool.sweep()
+    assert peers.closed(brief) and not peers.closed(lasting)
+    clock.advance(6)
+    pool.sweep()
+    assert not peers.closed(lasting)  # expires at 10
+    clock.advance(1)
+    pool.sweep()
+    assert peers.closed(lasting)
+    assert pool.open == 0 and pool.idle == 0 and not pool.lru
+
 def test_the_sweep_timer_runs_only_while_sockets_are_idle(clock, peers):
     before = active_watchers()
     pool = SocketPool(10, clock=clock)

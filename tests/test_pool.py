@@ -543,3 +543,24 @@ def test_repr_of_the_pool_has_no_secret(napix_server):
 def test_bad_client_options_fail_when_the_pool_is_made(options, error):
     with pytest.raises(error):
         ClientPool({'login': 'root', 'key': 'toor'}, **options)
+
+
+def test_a_host_whose_client_cannot_be_made_fails_its_requests_not_the_pool(
+        napix_server, monkeypatch):
+    # Injected: nothing on this machine fails there, short of memory.
+    from napix.connection import Connection
+
+    def broken_slot(self):
+        raise MemoryError('no memory left for the slot')
+
+    pool = ClientPool(ROOT)
+    handles = [pool.request(napix_server.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
+    monkeypatch.setattr(Connection, 'slot', broken_slot)
+    results = pool.wait()
+    assert [type(r) for r in results] == [TransportError] * 3
+    assert all(isinstance(r.__cause__, MemoryError) for r in results)
+    assert 'no memory left for the slot' in str(results[0])
+    assert all(handle.ready() for handle in handles)
+    monkeypatch.undo()
+    pool.request(napix_server.host, 'GET', '/vm/1')
+    assert pool.wait()[0].status == 200

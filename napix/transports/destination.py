@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ['Destination', 'Slot']
 
+_NEVER = float('inf')
+
 
 class Destination(object):
     """The requests in flight to one destination and its idle sockets.
@@ -41,12 +43,16 @@ class Destination(object):
     blocks outside the hub).
     """
 
-    __slots__ = ('key', 'budgets', 'idle', 'pool', 'listed', 'used', '__weakref__')
+    __slots__ = ('key', 'budgets', 'idle', 'soonest', 'pool', 'listed', 'used',
+                 '__weakref__')
 
     def __init__(self, key: Hashable, pool: Any) -> None:
         self.key = key
         self.budgets: Dict[int, Semaphore] = {}
         self.idle: List[HTTP11Connection] = []
+        # No idle socket expires before this (it may be earlier than the
+        # soonest that is left): the pool's sweep passes by until then.
+        self.soonest = _NEVER
         # A proxy: the pool holds the destinations with idle sockets, and a
         # dropped pool is freed (its sockets closed) by reference counting.
         self.pool = weakref.proxy(pool)
@@ -76,7 +82,9 @@ class Destination(object):
     def checkin(self, conn: HTTP11Connection, idle_timeout: float) -> None:
         """Keep *conn* idle for *idle_timeout* seconds, for the next request."""
         conn.rest()
-        conn.expires = self.pool.clock() + idle_timeout
+        expires = conn.expires = self.pool.clock() + idle_timeout
+        if expires < self.soonest:
+            self.soonest = expires
         self.idle.append(conn)
         self.used = True
         if not self.listed or self.pool.waiting:
@@ -95,6 +103,7 @@ class Destination(object):
 
     def close_expired(self, now: float) -> bool:
         """Close the idle sockets that expired at *now*; True when some remain."""
+        self.used = False
         idle = self.idle
         kept = [conn for conn in idle if conn.expires > now]
         if len(kept) < len(idle):
@@ -102,7 +111,7 @@ class Destination(object):
                 if conn.expires <= now:
                     self.discard(conn)
             idle[:] = kept
-        self.used = False
+        self.soonest = min([conn.expires for conn in kept], default=_NEVER)
         self.listed = bool(kept)
         return self.listed
 
@@ -111,6 +120,7 @@ class Destination(object):
         idle = self.idle
         while idle:
             self.discard(idle.pop())
+        self.soonest = _NEVER
         self.listed = False
 
     def __repr__(self) -> str:

@@ -226,8 +226,15 @@ def _drain(queue: HostQueue, me: Any) -> None:
     """Send *queue*'s requests one after the other, holding one place of
     its destination's budget all along: it passes the place on (and waits
     for it again) only when others wait for one."""
-    connection = queue.client().connection
-    slot = connection.slot()
+    try:
+        connection = queue.client().connection
+        slot = connection.slot()
+    except Exception as error:  # cannot happen, short of memory: fail them, not hang
+        handle = queue.pop()
+        while handle is not None:
+            settle(handle, None, error)
+            handle = queue.pop()
+        return
     budget: Any = slot.budget  # a connection's slot always has one
     slot.acquire()
     try:
