@@ -25,7 +25,10 @@ class WeakValues(Dict[Hashable, 'weakref.ref[Any]']):
 
     def put(self, key: Hashable, value: Any) -> None:
         """Keep *value* under *key* while it lives."""
-        self[key] = _Ref(value, self._me, key)
+        ref = _Ref(value, _forget)  # made in C: no Python __new__ or __init__
+        ref.owner = self._me
+        ref.key = key
+        self[key] = ref
 
 
 class _Ref(weakref.ref):  # type: ignore[type-arg]
@@ -35,15 +38,6 @@ class _Ref(weakref.ref):  # type: ignore[type-arg]
     __slots__ = ('owner', 'key')
     owner: 'weakref.ref[WeakValues]'
     key: Hashable
-
-    def __new__(cls, value: Any, owner: 'weakref.ref[WeakValues]', key: Hashable) -> '_Ref':
-        ref: _Ref = weakref.ref.__new__(cls, value, _forget)
-        ref.owner = owner
-        ref.key = key
-        return ref
-
-    def __init__(self, value: Any, owner: 'weakref.ref[WeakValues]', key: Hashable) -> None:
-        super().__init__(value, _forget)  # type: ignore[call-arg]
 
 
 def _forget(ref: _Ref) -> None:

@@ -92,6 +92,8 @@ class Clients(object):
 
     def held_client(self, host: str) -> Optional[Client]:
         """The client the caller holds for *host*, if any."""
+        if not self.held:
+            return None
         try:
             ref = self.held.get(host)
         except TypeError:  # unhashable: parse_host refuses it with a message
@@ -99,16 +101,11 @@ class Clients(object):
         client: Optional[Client] = ref() if ref is not None else None
         return client
 
-    def place(self, host: str) -> Place:
-        """Where *host*'s client will connect: a bad host or ``resolve``
-        entry raises here, with a message."""
-        return self.template.connection.place(host)
-
-    def make(self, host: str, place: Optional[Place] = None) -> Client:
+    def make(self, host: str) -> Client:
         """The client the caller holds for *host*, or a new one."""
         client = self.held_client(host)
         if client is None:
-            client = self.template.for_host(host, place)
+            client = self.template.for_host(host)
             self.hosts.add(host)
         return client
 
@@ -137,14 +134,15 @@ class HostQueue(object):
     def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
         self.host = host
         self.clients = clients
-        self._client = clients.held_client(host)
-        # Checked now: a bad host or resolve entry raises in pool.request().
+        client = self._client = clients.held_client(host)
         self.place: Optional[Place] = None
-        if self._client is None:
-            self.place = clients.place(host)
-            self.authority = self.place[3]
+        if client is None:
+            # Where it will connect, found now: a bad host or resolve entry
+            # raises in pool.request().
+            place = self.place = clients.template.connection.place(host)
+            self.authority = place[3]
         else:
-            self.authority = self._client.connection.authority
+            self.authority = client.connection.authority
         clients.hosts.add(host)
         # The oldest request, then the others: most hosts of a fan-out get
         # one request, and a deque costs ~600 bytes.
@@ -159,7 +157,7 @@ class HostQueue(object):
         """The host's client, made the first time it is needed."""
         client = self._client
         if client is None:
-            client = self._client = self.clients.make(self.host, self.place)
+            client = self._client = self.clients.template.for_host(self.host, self.place)
             self.place = None
         return client
 
