@@ -284,7 +284,8 @@ def _fanout_section(args, scale, images):
                  args.time_limit, _nofile()), '',
              'Both do the same work with the answers. *keep*: every answer is kept until '
              'the end (ours: the seed\'s ``pool.wait()``, which returns them all; aiohttp: '
-             'each response and its decoded body appended to a list), so the memory is '
+             'each status, headers and decoded body appended to a list, less than our '
+             '``Response`` keeps), so the memory is '
              'mostly the answers a caller is handed. *drop*: each answer is checked and '
              'dropped as it comes (ours: ``pool.wait_unordered()``), so the memory is what '
              'the client itself holds on the way.', '']

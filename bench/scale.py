@@ -14,7 +14,7 @@ requests, every body decoded as JSON:
   (``--answers drop``);
 * ``aiohttp``: one ``ClientSession`` on a ``TCPConnector(limit=100)``, names
   routed by a resolver that answers from the same table, 100 tasks taking
-  the requests in turn; each answer (the response and its decoded body)
+  the requests in turn; each answer (its status, headers and decoded body)
   appended to a list (``keep``), or checked and dropped (``drop``).
 
 Both libraries do the same work in each mode: ``keep`` measures the memory
@@ -88,8 +88,8 @@ def aiohttp_main(hosts, per_host, path, ports, keep):
                     async with session.get('http://{0}{1}'.format(name, path)) as response:
                         response.raise_for_status()
                         body = await response.json(content_type=None)
-                    if keep:
-                        answers.append((response, body))
+                    if keep:  # what a caller reads of an answer (less than our Response)
+                        answers.append((response.status, response.headers, body))
                 except Exception as error:
                     failures.append('{0}: {1!r}'.format(name, error))
                 count[0] += 1
