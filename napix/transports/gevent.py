@@ -223,8 +223,9 @@ class GeventTransport(object):
         try:
             if self._family is not None and self._ssl_context is None:
                 # The common case, cheapest: no name to resolve, no TLS.
-                sock = _RealSocket(self._family, socket.SOCK_STREAM)
-                sock.setblocking(False)
+                sock = _RealSocket(self._family, _NONBLOCKING_STREAM)
+                if not _SOCK_NONBLOCK:
+                    sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = http11.HTTP11Connection(sock, pool.spares)
                 try:
@@ -292,6 +293,9 @@ class GeventTransport(object):
 # on the hub's watchers itself); the C type, without the Python wrapper that
 # socket.socket adds (a Python __init__ and close per connection).
 _RealSocket = _socket.socket
+# Made non-blocking by socket() itself where the system can (Linux): no ioctl.
+_SOCK_NONBLOCK: int = getattr(socket, 'SOCK_NONBLOCK', 0)
+_NONBLOCKING_STREAM = socket.SOCK_STREAM | _SOCK_NONBLOCK
 
 
 _families: Dict[str, Optional[int]] = {}  # a fan-out's hosts share a few addresses
