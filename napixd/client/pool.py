@@ -134,8 +134,9 @@ class ClientPool(object):
 
     @property
     def clients(self) -> Dict[str, Client]:
-        """The live clients by host: a host's client lives while it has
-        requests in the pool, or while the caller holds it."""
+        """The live clients by host: a host's client is made when a worker
+        takes the host's first request (or by :meth:`get_client`), and lives
+        while the host has requests in the pool, or while the caller holds it."""
         live: Dict[str, Optional[Client]] = {
             host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
         for host, ref in list(self._queues.items()):
