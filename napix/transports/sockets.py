@@ -23,8 +23,8 @@ that made them.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 import weakref
+from collections import OrderedDict
 from functools import partial
 from time import monotonic
 from typing import Any, Callable, Hashable, List, Optional

@@ -33,8 +33,8 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
-from napix.connection import build_request
 from napix.checks import Body, Params, TimeoutArg, check_positive_int
+from napix.connection import build_request
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
 from napix.weakvalues import WeakValues
@@ -141,8 +141,8 @@ class ClientPool(object):
             host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
         for host, ref in list(self._queues.items()):
             queue = ref()
-            if queue is not None and queue._client is not None:
-                live[host] = queue._client  # type: ignore[index]
+            if queue is not None and queue.made_client is not None:
+                live[host] = queue.made_client  # type: ignore[index]
         return {host: client for host, client in live.items() if client is not None}
 
     def _live_queue(self, host: str) -> Optional[HostQueue]:

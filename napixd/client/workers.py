@@ -1,10 +1,11 @@
 """The machinery of a :class:`~napixd.client.pool.ClientPool`: host queues,
 the worker greenlets that drain them, and the clients they send through.
 
-Each host with pending requests has a :class:`HostQueue` and a client
-(:class:`Clients`), which live while its requests do; worker greenlets, at
-most *simultaneous* per host and *max_in_flight* in all (:class:`Workers`),
-take requests from the queues in turn. Nothing here refers back to the pool.
+Each host with pending requests has a :class:`HostQueue` and, once a worker
+takes one of them, a client (made by :class:`Clients`), which live while its
+requests do; worker greenlets, at most *simultaneous* per host and
+*max_in_flight* in all (:class:`Workers`), take requests from the queues in
+turn. Nothing here refers back to the pool.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.connection import Place
+from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
 from napix.weakvalues import WeakValues
 from napixd.client.client import logger
@@ -152,6 +153,11 @@ class HostQueue(object):
         self.simultaneous = simultaneous
         self.in_line = False
         self.pool_workers = workers
+
+    @property
+    def made_client(self) -> Optional[Client]:
+        """The host's client if it was made already, else ``None``."""
+        return self._client
 
     def client(self) -> Client:
         """The host's client, made the first time it is needed."""
