@@ -192,3 +192,24 @@ def tmux(tmp_path):
     session = Tmux(env, str(tmp_path / 'tmux.sock'))
     yield session
     session.close()
+
+
+@pytest.fixture(scope='session')
+def pki(tmp_path_factory):
+    """Files of a throwaway trustme CA: ca.pem; server.pem (certificate and
+    key, for ``server.napix.nx`` and ``127.0.0.1``); client.pem (a client
+    certificate and its key), client.crt and client.key (apart); other.pem
+    (a client certificate of another CA)."""
+    import trustme
+    root = tmp_path_factory.mktemp('pki')
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(root / 'ca.pem'))
+    ca.issue_cert('server.napix.nx', '127.0.0.1').private_key_and_cert_chain_pem \
+        .write_to_path(str(root / 'server.pem'))
+    client = ca.issue_cert('client@napix.nx')
+    client.private_key_and_cert_chain_pem.write_to_path(str(root / 'client.pem'))
+    client.cert_chain_pems[0].write_to_path(str(root / 'client.crt'))
+    client.private_key_pem.write_to_path(str(root / 'client.key'))
+    trustme.CA().issue_cert('intruder@napix.nx').private_key_and_cert_chain_pem \
+        .write_to_path(str(root / 'other.pem'))
+    return root

@@ -1,12 +1,11 @@
 """The ``napix`` command's TLS options (curl's names) against real TLS
-servers on 127.0.0.1, whose certificates a throwaway trustme CA issued; one
-requires a client certificate of that CA."""
+servers on 127.0.0.1, whose certificates the throwaway CA of conftest's
+``pki`` issued; one requires a client certificate of that CA."""
 
 import re
 import subprocess as blocking
 
 import pytest
-import trustme
 from test_cli import AUTH, napix, user_env
 
 from napixd.testing import NapixServer
@@ -15,20 +14,6 @@ from napixd.testing import NapixServer
 @pytest.fixture
 def cli_env(tmp_path):
     return user_env(tmp_path)
-
-
-@pytest.fixture(scope='module')
-def pki(tmp_path_factory):
-    root = tmp_path_factory.mktemp('cli-pki')
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(root / 'ca.pem'))
-    ca.issue_cert('127.0.0.1').private_key_and_cert_chain_pem.write_to_path(
-        str(root / 'server.pem'))
-    client = ca.issue_cert('client@napix.nx')
-    client.private_key_and_cert_chain_pem.write_to_path(str(root / 'client.pem'))
-    client.cert_chain_pems[0].write_to_path(str(root / 'client.crt'))
-    client.private_key_pem.write_to_path(str(root / 'client.key'))
-    return root
 
 
 def _server(**options):

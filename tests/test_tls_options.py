@@ -1,8 +1,8 @@
 """The library's TLS options against real TLS servers on 127.0.0.1.
 
-A throwaway trustme CA issues the servers' certificates (for
-``server.napix.nx``, routed to 127.0.0.1) and a client certificate; one
-server requires a client certificate issued by that CA.
+The throwaway CA of conftest's ``pki`` issues the servers' certificates
+(used here as ``server.napix.nx``, routed to 127.0.0.1) and a client
+certificate; one server requires a client certificate issued by that CA.
 """
 
 import shutil
@@ -11,7 +11,6 @@ import subprocess
 
 import gevent.ssl as gssl
 import pytest
-import trustme
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
@@ -22,24 +21,6 @@ from napixd.testing import NapixServer
 
 AUTH = LoginAuthenticator('root', 'toor')
 HOST = 'https://server.napix.nx'
-
-
-@pytest.fixture(scope='module')
-def pki(tmp_path_factory):
-    """Files: ca.pem, server.pem, client.pem (certificate and key), client.crt
-    and client.key (apart), other.pem (a client certificate of another CA)."""
-    root = tmp_path_factory.mktemp('pki')
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(root / 'ca.pem'))
-    ca.issue_cert('server.napix.nx').private_key_and_cert_chain_pem.write_to_path(
-        str(root / 'server.pem'))
-    client = ca.issue_cert('client@napix.nx')
-    client.private_key_and_cert_chain_pem.write_to_path(str(root / 'client.pem'))
-    client.cert_chain_pems[0].write_to_path(str(root / 'client.crt'))
-    client.private_key_pem.write_to_path(str(root / 'client.key'))
-    trustme.CA().issue_cert('intruder@napix.nx').private_key_and_cert_chain_pem \
-        .write_to_path(str(root / 'other.pem'))
-    return root
 
 
 def _server(**options):
