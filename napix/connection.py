@@ -20,7 +20,7 @@ The models and helpers it uses stay importable from here, as in 0.1:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 
 from functools import partial
 
@@ -175,13 +175,15 @@ class Connection(object):
     def _bind_transport(self, transport: Transport) -> None:
         # The default transport's sockets live in the destination whose
         # budget the connection draws from; another transport has only the budget.
-        self._handle: Callable[[Request, Slot], Response] = (
-            transport.handle if isinstance(transport, GeventTransport)
-            else partial(_without_slot, transport.handle))
-        self._idle_timeout = (transport.idle_timeout if isinstance(transport, GeventTransport)
-                              else 0.0)
-        self._key = (transport.key if isinstance(transport, GeventTransport)
-                     else ('budget', self.scheme, self.name, self.port))
+        self._handle: Callable[[Request, Slot], Response]
+        if isinstance(transport, GeventTransport):
+            self._handle = transport.handle
+            self._idle_timeout = transport.idle_timeout
+            self._key: Hashable = transport.key
+        else:
+            self._handle = partial(_without_slot, transport.handle)
+            self._idle_timeout = 0.0
+            self._key = ('budget', self.scheme, self.name, self.port)
         # (hub, destination, budget), bound once per thread: one attribute,
         # replaced whole, so that threads sharing the connection never mix them.
         self._bound: Tuple[Any, Any, Any] = (None, None, None)
