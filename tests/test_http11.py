@@ -137,6 +137,24 @@ def test_the_content_type_is_found_with_its_spaces_stripped(ends):
     ends.finish()
 
 
+@pytest.mark.parametrize('lines, expected', [
+    ([b'CONTENT-TYPE:text/plain'], 'text/plain'),
+    ([b'Content-Type-Options: nosniff', b'Content-Type: text/plain'], 'text/plain'),
+    ([b'Content-Type: text/plain', b'X-Content-Type: image/png'], 'text/plain'),
+    ([b'Content-Type: text/plain', b'content-type: charset=latin-1'],
+     'text/plain, charset=latin-1'),
+    ([b'Content-Typo: text/plain'], ''),
+    ([b'Content-Type:'], ''),
+])
+def test_the_content_type_is_the_headers_own(ends, lines, expected):
+    ends.answer(b'HTTP/1.1 200 OK\r\n' + b'\r\n'.join(lines)
+                + b'\r\nContent-Length: 2\r\n\r\nab')
+    response = ends.exchange()
+    assert response.content_type() == expected
+    assert response.headers.get('content-type', '') == expected
+    ends.finish()
+
+
 def test_a_chunked_response(ends):
     ends.answer(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
                 b'5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')

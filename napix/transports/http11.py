@@ -260,7 +260,8 @@ class HTTP11Connection(object):
             # so, without a timer or a round through the hub.
             poller = self.poller = _poll()
             poller.register(sock.fileno(), select.POLLOUT)
-            if not poller.poll(0):
+            ready = poller.poll(0)
+            if not ready:
                 loop = self.hub.loop
                 timer = loop.timer(timeout)
                 writer = loop.io(sock.fileno(), 2)
@@ -273,7 +274,11 @@ class HTTP11Connection(object):
                     timer.close()
                     writer.close()
             poller.modify(sock.fileno(), select.POLLIN)  # kept for readable()
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            # Writable and nothing else: connected (no getsockopt to ask).
+            if not ready or ready[0][1] != select.POLLOUT:
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            else:
+                error = 0
         if error:
             raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
 
