@@ -212,6 +212,21 @@ class Connection(object):
             bound = self._bind()
         return Slot(bound[1], bound[2], self._idle_timeout)
 
+    def slot_at(self, place: Place) -> Optional[Slot]:
+        """A :meth:`slot` of the thread's destination at *place* (from
+        :meth:`place`), to :meth:`send_in` through this connection requests
+        to that place's server (their ``Host`` their own), with this
+        connection's options; ``None`` when it cannot (another transport, or
+        a budget of its own). A pool's worker sends so the requests of a host
+        whose client nobody asked for."""
+        transport = self.transport
+        if self._own_budget is not None or not isinstance(transport, GeventTransport):
+            return None
+        scheme, name, port, _, address, connect_port = place
+        destination = socket_pool().destination(
+            transport.key_at(scheme, name, port, address, connect_port))
+        return Slot(destination, destination.budget(self.maxsize), self._idle_timeout)
+
     def _bind(self) -> Tuple[Any, Destination, Semaphore]:
         destination = socket_pool().destination(self._key)
         bound = self._bound = (get_hub(), destination,

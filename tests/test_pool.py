@@ -550,12 +550,13 @@ def test_a_host_whose_client_cannot_be_made_fails_its_requests_not_the_pool(
     # Injected: nothing on this machine fails there, short of memory.
     from napix.connection import Connection
 
-    def broken_slot(self):
+    def broken_slot(self, *place):
         raise MemoryError('no memory left for the slot')
 
     pool = ClientPool(ROOT)
     handles = [pool.request(napix_server.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
     monkeypatch.setattr(Connection, 'slot', broken_slot)
+    monkeypatch.setattr(Connection, 'slot_at', broken_slot)
     results = pool.wait()
     assert [type(r) for r in results] == [TransportError] * 3
     assert all(isinstance(r.__cause__, MemoryError) for r in results)

@@ -14,7 +14,7 @@ import errno
 import socket
 import ssl
 from sys import intern
-from typing import Dict, Hashable, Optional, Tuple
+from typing import Any, Dict, Hashable, Optional, Tuple
 
 import gevent
 import gevent.socket as gsocket
@@ -31,7 +31,11 @@ from napix.transports import http11
 from napix.transports.destination import Destination, Slot
 from napix.transports.sockets import socket_pool
 
-__all__ = ['GeventTransport']
+__all__ = ['GeventTransport', 'SocketKey']
+
+#: Where a socket connects, and with what: ``(scheme, address, port, server
+#: name, TLS settings)`` (:meth:`GeventTransport.key_at`).
+SocketKey = Tuple[str, str, int, str, Optional[Hashable]]
 
 _USER_AGENT = 'napix/{0}'.format(__version__)
 # Sent unless the request has its own.
@@ -76,7 +80,7 @@ class GeventTransport(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'address', 'connect_port', 'timeout',
-                 'limits', 'idle_timeout', '_ssl_context', '_family', 'key', '_tls')
+                 'limits', 'idle_timeout', 'key', '_tls')
 
     def __init__(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                  connect_port: Optional[int] = None,
@@ -102,24 +106,27 @@ class GeventTransport(object):
 
     def _place(self, scheme: str, name: str, port: int, address: Optional[str],
                connect_port: Optional[int]) -> None:
-        """Set what depends on the server (its TLS context, socket key...)."""
+        """Set what depends on the server: its socket key, and where it connects."""
         self.scheme = scheme
         self.name = name
         self.port = port
-        # Interned: the transports of many hosts resolved to one address share it.
-        self.address = intern(address or name.strip('[]'))
-        self.connect_port = connect_port or port
-        https = scheme == 'https'
-        self._ssl_context = self._tls[1] if https else None
-        self._family: Optional[int] = _numeric_family(self.address)
-        # Transports that would make interchangeable sockets share them.
-        self.key: Hashable = (scheme, self.address, self.connect_port, name,
-                              self._tls[0] if https else None)
+        key = self.key = self.key_at(scheme, name, port, address, connect_port)
+        self.address, self.connect_port = key[1], key[2]
+
+    def key_at(self, scheme: str, name: str, port: int, address: Optional[str] = None,
+               connect_port: Optional[int] = None) -> SocketKey:
+        """The socket key of a server (as :meth:`for_server` takes it) with
+        this transport's options: transports that would make interchangeable
+        sockets share them. It says where a socket connects: ``(scheme,
+        address, port, name, TLS settings)``."""
+        # Interned: the many hosts of a fan-out resolved to one address share it.
+        return (scheme, intern(address or name.strip('[]')), connect_port or port, name,
+                self._tls[0] if scheme == 'https' else None)
 
     def for_server(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                    connect_port: Optional[int] = None) -> 'GeventTransport':
         """A transport to another server with this one's options (checked
-        already): what a pool makes for each of its hosts."""
+        already): what a pool makes for a host's client."""
         transport = GeventTransport.__new__(GeventTransport)
         transport.timeout = self.timeout
         transport.limits = self.limits
@@ -135,8 +142,7 @@ class GeventTransport(object):
     @property
     def _target(self) -> str:
         """Where it connects, ``address:port``, for messages."""
-        address = '[{0}]'.format(self.address) if ':' in self.address else self.address
-        return '{0}:{1}'.format(address, self.connect_port)
+        return _target(self.address, self.connect_port)
 
     def handle(self, request: Request, slot: Optional[Slot] = None) -> Response:
         """Send the signed *request*; return the raw :class:`~napix.models.Response`.
@@ -144,7 +150,10 @@ class GeventTransport(object):
         *slot* is the caller's place in the destination (see
         :meth:`napix.connection.Connection.slot`): the socket it keeps from
         its previous request is used first, and this request's is kept there.
-        Without one, the socket is checked in at once."""
+        Without one, the socket is checked in at once. A new socket connects
+        where the slot's destination says (its key, from :meth:`key_at`):
+        one transport may serve the destinations of many servers, with its
+        options."""
         if slot is None:
             slot = Slot(socket_pool().destination(self.key), None, self.idle_timeout)
             try:
@@ -189,47 +198,34 @@ class GeventTransport(object):
                                          timeout[1])
             except BaseException as error:
                 destination.discard(conn)
-                raise self._translate(request, error, timeout[1])
+                raise _translate(request, error, timeout[1], destination.key)
         except BaseException as error:
             destination.discard(conn)
-            raise self._translate(request, error, timeout[1])
+            raise _translate(request, error, timeout[1], destination.key)
         if conn.keep_alive and slot.idle_timeout:
             slot.conn = conn  # checked in when the slot is released
         else:
             destination.discard(conn)
         return response
 
-    def _translate(self, request: Request, error: BaseException,
-                   read_timeout: float) -> BaseException:
-        if isinstance(error, socket.timeout):
-            return Timeout(request, 'no complete response within {0:g} s (from {1})'.format(
-                read_timeout, self._target))
-        if isinstance(error, http11.ServerClosed):
-            return RemoteProtocolError(request, str(error))
-        if isinstance(error, http11.ResponseTooLarge):
-            return ResponseTooLarge(request, str(error))
-        if isinstance(error, http11.InvalidResponse):
-            return RemoteProtocolError(request, 'invalid HTTP response ({0})'.format(error))
-        if isinstance(error, OSError):
-            return RemoteProtocolError(request, 'socket error ({0})'.format(
-                error.strerror or error))
-        return error  # GreenletExit, KeyboardInterrupt, bugs: not ours to wrap
-
     def _connect(self, destination: Destination, request: Request,
                  timeout: float) -> http11.HTTP11Connection:
+        """A new socket to where *destination*'s key says."""
+        scheme, address, port, name = destination.key[:4]  # type: ignore[index]
+        family = _numeric_family(address)
         pool = destination.pool
         pool.reserve()
         sock = None
         try:
-            if self._family is not None and self._ssl_context is None:
+            if family is not None and scheme == 'http':
                 # The common case, cheapest: no name to resolve, no TLS.
-                sock = _RealSocket(self._family, _NONBLOCKING_STREAM)
+                sock = _RealSocket(family, _NONBLOCKING_STREAM)
                 if not _SOCK_NONBLOCK:
                     sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = http11.HTTP11Connection(sock, pool.spares)
                 try:
-                    conn.connect((self.address, self.connect_port), timeout)
+                    conn.connect((address, port), timeout)
                 except BaseException:
                     conn.close()
                     sock = None
@@ -238,15 +234,15 @@ class GeventTransport(object):
             # A name to resolve, or a TLS handshake: the connect timeout
             # bounds the whole of it, however the server trickles its bytes.
             with gevent.Timeout(timeout, socket.timeout):
-                if self._family is not None:
-                    sock = gsocket.socket(self._family, socket.SOCK_STREAM)
-                    sock.connect((self.address, self.connect_port))
+                if family is not None:
+                    sock = gsocket.socket(family, socket.SOCK_STREAM)
+                    sock.connect((address, port))
                 else:
-                    sock = gsocket.create_connection((self.address, self.connect_port))
+                    sock = gsocket.create_connection((address, port))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._ssl_context is not None:
-                    sock = self._ssl_context.wrap_socket(
-                        sock, server_hostname=self.name.strip('[]'))
+                if scheme == 'https':
+                    # The key holds this transport's TLS settings: its context fits.
+                    sock = self._tls[1].wrap_socket(sock, server_hostname=name.strip('[]'))
                     return http11.TLSConnection(sock, pool.spares)
             family = sock.family
             sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
@@ -256,37 +252,63 @@ class GeventTransport(object):
             if sock is not None:
                 sock.close()
             pool.release()
-            raise self._connect_error(request, error, timeout)
-
-    def _connect_error(self, request: Request, error: BaseException,
-                       timeout: float) -> BaseException:
-        target = self._target
-        if isinstance(error, socket.timeout):
-            return Timeout(request, 'could not connect to {0} within {1:g} s'.format(
-                target, timeout))
-        if isinstance(error, ConnectionRefusedError):
-            return ConnectError(request, 'connection refused by {0}'.format(target))
-        if isinstance(error, socket.gaierror):
-            return ConnectError(request, 'cannot resolve {0} ({1})'.format(
-                self.address, error.strerror or error))
-        if isinstance(error, (ssl.SSLError, ssl.CertificateError)):
-            return ConnectError(request, 'TLS handshake with {0} failed ({1})'.format(
-                target, getattr(error, 'verify_message', None) or error.reason or error))
-        if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
-            return ConnectError(request, 'cannot connect to {0}: the process has no '
-                                'descriptor left (lower napix.transports.sockets.'
-                                'set_max_sockets, or raise ulimit -n)'.format(target))
-        if isinstance(error, OSError):
-            return ConnectError(request, 'cannot connect to {0} ({1})'.format(
-                target, error.strerror or error))
-        return error
-
+            raise _connect_error(request, error, timeout, address, port)
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""
         socket_pool().close_idle(self.key)
 
     def __repr__(self) -> str:
         return '<GeventTransport {0}://{1}>'.format(self.scheme, self._target)
+
+
+def _target(address: str, port: int) -> str:
+    """``address:port``, for messages."""
+    return '{0}:{1}'.format('[{0}]'.format(address) if ':' in address else address, port)
+
+
+def _translate(request: Request, error: BaseException, read_timeout: float,
+               key: Any) -> BaseException:
+    """The :exc:`~napix.exceptions.HTTPError` of an exchange that failed
+    with *error*, on a socket of the destination of *key*."""
+    if isinstance(error, socket.timeout):
+        return Timeout(request, 'no complete response within {0:g} s (from {1})'.format(
+            read_timeout, _target(key[1], key[2])))
+    if isinstance(error, http11.ServerClosed):
+        return RemoteProtocolError(request, str(error))
+    if isinstance(error, http11.ResponseTooLarge):
+        return ResponseTooLarge(request, str(error))
+    if isinstance(error, http11.InvalidResponse):
+        return RemoteProtocolError(request, 'invalid HTTP response ({0})'.format(error))
+    if isinstance(error, OSError):
+        return RemoteProtocolError(request, 'socket error ({0})'.format(
+            error.strerror or error))
+    return error  # GreenletExit, KeyboardInterrupt, bugs: not ours to wrap
+
+
+def _connect_error(request: Request, error: BaseException, timeout: float, address: str,
+                   port: int) -> BaseException:
+    """The :exc:`~napix.exceptions.HTTPError` of a connect to *address*
+    and *port* that failed with *error*."""
+    target = _target(address, port)
+    if isinstance(error, socket.timeout):
+        return Timeout(request, 'could not connect to {0} within {1:g} s'.format(
+            target, timeout))
+    if isinstance(error, ConnectionRefusedError):
+        return ConnectError(request, 'connection refused by {0}'.format(target))
+    if isinstance(error, socket.gaierror):
+        return ConnectError(request, 'cannot resolve {0} ({1})'.format(
+            address, error.strerror or error))
+    if isinstance(error, (ssl.SSLError, ssl.CertificateError)):
+        return ConnectError(request, 'TLS handshake with {0} failed ({1})'.format(
+            target, getattr(error, 'verify_message', None) or error.reason or error))
+    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+        return ConnectError(request, 'cannot connect to {0}: the process has no '
+                            'descriptor left (lower napix.transports.sockets.'
+                            'set_max_sockets, or raise ulimit -n)'.format(target))
+    if isinstance(error, OSError):
+        return ConnectError(request, 'cannot connect to {0} ({1})'.format(
+            target, error.strerror or error))
+    return error
 
 
 # The system's socket, even in a monkey-patched process (the connection waits

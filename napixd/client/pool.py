@@ -6,11 +6,13 @@
 >>> pool.wait()                                             # doctest: +SKIP
 [<Response 200 OK>]
 
-Each host with pending requests gets a queue, and a
-:class:`napixd.client.gevent.Client` once a worker takes its first request,
-both released when they are done; worker greenlets, at most *simultaneous*
-per host and *max_in_flight* in all, take requests from the queues in turn
-(:mod:`napixd.client.workers`). A thousand
+Each host with pending requests gets a queue, released when they are done;
+worker greenlets, at most *simultaneous* per host and *max_in_flight* in
+all, take requests from the queues in turn (:mod:`napixd.client.workers`),
+and send them through the pool's own connection to each host's
+:class:`~napix.transports.destination.Destination`: a host's
+:class:`napixd.client.gevent.Client` is made only when asked for
+(:meth:`ClientPool.get_client`). A thousand
 requests to one host cost two greenlets, not a thousand, and a hundred
 thousand hosts cost a thousand.
 
@@ -134,15 +136,16 @@ class ClientPool(object):
 
     @property
     def clients(self) -> Dict[str, Client]:
-        """The live clients by host: a host's client is made when a worker
-        takes the host's first request (or by :meth:`get_client`), and lives
-        while the host has requests in the pool, or while the caller holds it."""
+        """The live clients by host: those of the hosts with requests in the
+        pool, and those the caller holds (:meth:`get_client`). A host's client
+        is made when asked for (here, or by :meth:`get_client`), and lives while
+        the host has requests in the pool, or while the caller holds it."""
         live: Dict[str, Optional[Client]] = {
             host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
         for host, ref in list(self._queues.items()):
             queue = ref()
-            if queue is not None and queue.made_client is not None:
-                live[host] = queue.made_client  # type: ignore[index]
+            if queue is not None:
+                live[host] = queue.client()  # type: ignore[index]
         return {host: client for host, client in live.items() if client is not None}
 
     def _live_queue(self, host: str) -> Optional[HostQueue]:

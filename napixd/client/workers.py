@@ -1,11 +1,12 @@
 """The machinery of a :class:`~napixd.client.pool.ClientPool`: host queues,
 the worker greenlets that drain them, and the clients they send through.
 
-Each host with pending requests has a :class:`HostQueue` and, once a worker
-takes one of them, a client (made by :class:`Clients`), which live while its
-requests do; worker greenlets, at most *simultaneous* per host and
+Each host with pending requests has a :class:`HostQueue`, which lives while
+its requests do; worker greenlets, at most *simultaneous* per host and
 *max_in_flight* in all (:class:`Workers`), take requests from the queues in
-turn. Nothing here refers back to the pool.
+turn, and send them through the pool's template connection (or the host's
+client, when the caller asked for it: made by :class:`Clients`). Nothing
+here refers back to the pool.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.connection import Place
+from napix.connection import Connection, Place
 from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
+from napix.transports.destination import Slot
 from napix.weakvalues import WeakValues
 from napixd.client.client import logger
 from napixd.client.gevent import Client
@@ -122,12 +124,14 @@ class Clients(object):
 
 
 class HostQueue(object):
-    """The requests of one host not yet taken by a worker, its client, and
-    its workers. It lives while one of its requests is pending.
+    """The requests of one host not yet taken by a worker, and its
+    workers. It lives while one of its requests is pending.
 
-    Its client is made when a worker first takes a request (:meth:`client`),
-    not when the request is queued: a pool given 100,000 hosts at once holds
-    their requests, not 100,000 clients."""
+    It keeps where the host is (its :data:`~napix.connection.Place`), not a
+    client: its requests go through the pool's template connection
+    (:meth:`sender`), and a client is made only when asked for
+    (:meth:`client`). A pool given 100,000 hosts at once holds their
+    requests, not 100,000 clients."""
 
     __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
                  'workers', 'simultaneous', 'in_line', 'pool_workers', '__weakref__')
@@ -154,18 +158,26 @@ class HostQueue(object):
         self.in_line = False
         self.pool_workers = workers
 
-    @property
-    def made_client(self) -> Optional[Client]:
-        """The host's client if it was made already, else ``None``."""
-        return self._client
-
     def client(self) -> Client:
-        """The host's client, made the first time it is needed."""
+        """The host's client, made the first time it is asked for."""
         client = self._client
         if client is None:
             client = self._client = self.clients.template.for_host(self.host, self.place)
             self.place = None
         return client
+
+    def sender(self) -> Tuple[Connection, Slot]:
+        """What a worker sends the host's requests through: the host's
+        client's connection when it was made, else the pool's own (its
+        template's, with a slot of the host's destination): a host nobody
+        asked the client of costs no client, connection or transport."""
+        if self._client is None and self.place is not None:
+            connection = self.clients.template.connection
+            slot = connection.slot_at(self.place)
+            if slot is not None:
+                return connection, slot
+        connection = self.client().connection
+        return connection, connection.slot()
 
     def push(self, handle: Handle) -> None:
         if self.head is None and not self.rest:
@@ -231,8 +243,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
     its destination's budget all along: it passes the place on (and waits
     for it again) only when others wait for one."""
     try:
-        connection = queue.client().connection
-        slot = connection.slot()
+        connection, slot = queue.sender()
     except Exception as error:  # cannot happen, short of memory: fail them, not hang
         handle = queue.pop()
         while handle is not None:
