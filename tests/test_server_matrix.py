@@ -220,9 +220,15 @@ pytestmark = pytest.mark.xdist_group('server-matrix')
 
 
 
+_HANDED_OUT = set()  # two families on one port (some bind with SO_REUSEPORT) would share it
+
+
 def _port_below_ephemeral_range():
     for _ in range(100):
         port = random.randrange(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
         with socket.socket() as sock:
             try:
                 sock.bind(('127.0.0.1', port))

@@ -43,12 +43,16 @@ class Destination(object):
     blocks outside the hub).
     """
 
-    __slots__ = ('key', 'budgets', 'idle', 'soonest', 'pool', 'listed', 'used',
-                 '__weakref__')
+    __slots__ = ('key', 'limit', 'first', 'others', 'idle', 'soonest', 'pool', 'listed',
+                 'used', '__weakref__')
 
     def __init__(self, key: Hashable, pool: Any) -> None:
         self.key = key
-        self.budgets: Dict[int, Semaphore] = {}
+        # The budget of the first limit asked for (the only one, but for a
+        # caller with another maxsize), then the others: no dict for one.
+        self.limit = 0
+        self.first: Optional[Semaphore] = None
+        self.others: Optional[Dict[int, Semaphore]] = None
         self.idle: List[HTTP11Connection] = []
         # No idle socket expires before this (it may be earlier than the
         # soonest that is left): the pool's sweep passes by until then.
@@ -61,10 +65,26 @@ class Destination(object):
 
     def budget(self, limit: int) -> Semaphore:
         """The places of the requests in flight here under a limit of *limit*."""
-        budget = self.budgets.get(limit)
+        if limit == self.limit:
+            return self.first
+        if self.first is None:
+            self.limit = limit
+            budget = self.first = Semaphore(limit)
+            return budget
+        others = self.others
+        if others is None:
+            others = self.others = {}
+        budget = others.get(limit)
         if budget is None:
-            budget = self.budgets[limit] = Semaphore(limit)
+            budget = others[limit] = Semaphore(limit)
         return budget
+
+    @property
+    def budgets(self) -> Dict[int, Semaphore]:
+        """The budgets made here, by limit."""
+        budgets = {} if self.first is None else {self.limit: self.first}
+        budgets.update(self.others or {})
+        return budgets
 
     def checkout(self) -> Optional[HTTP11Connection]:
         """The most recently used idle socket that is still good, or ``None``.
