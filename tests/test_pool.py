@@ -106,6 +106,33 @@ def test_one_client_per_host_shared_while_needed_then_released(make_napix_server
     assert len(one.requests) == 7
 
 
+def test_a_host_nobody_asked_the_client_of_costs_no_client(make_napix_server):
+    import gc
+    from napix.connection import Connection
+    from napix.transports.gevent import GeventTransport
+
+    def made():
+        return sum(1 for o in gc.get_objects()
+                   if type(o) in (GeventClient, Connection, GeventTransport))
+
+    servers = [make_napix_server() for _ in range(3)]
+    pool = ClientPool(ROOT)  # its template: a client, its connection and transport
+    before = made()
+    for server in servers:
+        for i in range(3):
+            pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    gevent.sleep(0.05)  # the workers have taken the hosts' first requests
+    assert made() == before
+    assert [r.body['id'] for r in pool.wait()] == ['0', '1', '2'] * 3
+    assert all(len(server.requests) == 3 for server in servers)
+    assert made() == before
+    # Asked for, a host's client is made, and shares the host's sockets.
+    client = pool.get_client(servers[0].host)
+    assert made() == before + 3
+    assert client.request('GET', '/vm/9').body['id'] == '9'
+    assert servers[0].connections_opened <= 2
+
+
 # wait()
 
 def test_wait_keeps_the_order_of_requests_with_errors_returned(make_napix_server):

@@ -78,8 +78,9 @@ class Workers(object):
 
 
 class Clients(object):
-    """Makes the clients of a pool's hosts. A host's client lives in its
-    queue while the host has requests pending; one the caller asked for
+    """The pool's template client, through whose connection the workers
+    send, and the clients of the hosts asked for. A host's client lives in
+    its queue while the host has requests pending; one the caller asked for
     (:meth:`hold`) is also remembered weakly, while the caller holds it, and
     the host's next queue uses it. Of the others, only the host's name is
     kept (for :meth:`close_idle`)."""
@@ -87,8 +88,9 @@ class Clients(object):
     __slots__ = ('template', 'held', 'hosts')
 
     def __init__(self, authenticator: Any, simultaneous: int, options: Dict[str, Any]) -> None:
-        # Made, and so checked, once: each host's client is made from it
-        # (over https, so that the TLS options are checked too).
+        # Made, and so checked, once: the workers send through its
+        # connection, and a host's client is made from it (over https, so
+        # that the TLS options are checked too).
         self.template = Client('https://localhost', authenticator, simultaneous, **options)
         self.held = WeakValues()
         self.hosts: Set[str] = set()
