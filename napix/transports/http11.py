@@ -232,8 +232,15 @@ class HTTP11Connection(object):
         return sent == len(payload) or self._send_rest(payload, sent)
 
     def _recv(self) -> bytes:
+        reader = self.reader
         while True:
-            self.hub.wait(self.reader)
+            # The hub's wait() without its Waiter: the watcher switches back
+            # here itself (a switch from elsewhere only means one more recv).
+            reader.start(getcurrent().switch)
+            try:
+                self.hub.switch()
+            finally:
+                reader.stop()
             try:
                 data: bytes = self.sock.recv(_RECV_SIZE)
                 return data
