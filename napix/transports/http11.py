@@ -53,6 +53,8 @@ _RECV_SIZE = 65536
 _QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 _CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_read = os.read
+_write = os.write
 # The system's poll, even in a monkey-patched process: a check that never waits.
 _poll = get_original('select', 'poll')
 # Spelled out rather than re.I: the search then starts from its literal CRLF.
@@ -173,13 +175,16 @@ class HTTP11Connection(object):
     exchange takes a parser and a timer, bounding it to its read timeout,
     from the thread's :class:`Spares`."""
 
-    __slots__ = ('sock', 'hub', 'reader', 'expires', 'spares', 'poller', 'keep_alive',
+    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller', 'keep_alive',
                  'busy', '__weakref__')
 
     def __init__(self, sock: Any, spares: Spares) -> None:
         self.sock = sock
+        # Read and written with os.read and os.write: the same system calls
+        # for less argument parsing than the socket's recv and send.
+        self.fd = fd = sock.fileno()
         self.hub = hub = get_hub()
-        self.reader = hub.loop.io(sock.fileno(), 1)
+        self.reader = hub.loop.io(fd, 1)
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
         self.spares = spares  # the thread's: its hub is this one
         self.poller: Any = None  # made by the connect or on the first reuse
@@ -207,16 +212,16 @@ class HTTP11Connection(object):
     def _send_rest(self, payload: bytes, sent: int) -> bool:
         """Send what the first ``send`` left; False when the server answered
         (or closed) before all was sent."""
-        sock = self.sock
+        fd = self.fd
         view = memoryview(payload)
-        writer = self.hub.loop.io(sock.fileno(), 3)
+        writer = self.hub.loop.io(fd, 3)
         try:
             while sent < len(payload):
                 self.hub.wait(writer)
                 if self.readable():
                     return False
                 try:
-                    sent += sock.send(view[sent:])
+                    sent += _write(fd, view[sent:])
                 except BlockingIOError:
                     pass
         finally:
@@ -226,7 +231,7 @@ class HTTP11Connection(object):
     def _send(self, payload: bytes) -> bool:
         """Send *payload*; False when the server answered before all was sent."""
         try:
-            sent = self.sock.send(payload)
+            sent = _write(self.fd, payload)
         except BlockingIOError:
             sent = 0
         return sent == len(payload) or self._send_rest(payload, sent)
@@ -242,7 +247,7 @@ class HTTP11Connection(object):
             finally:
                 reader.stop()
             try:
-                data: bytes = self.sock.recv(_RECV_SIZE)
+                data: bytes = _read(self.fd, _RECV_SIZE)
                 return data
             except BlockingIOError:
                 pass
@@ -254,7 +259,7 @@ class HTTP11Connection(object):
         poller = self.poller
         if poller is None:
             poller = self.poller = _poll()
-            poller.register(self.sock.fileno(), select.POLLIN)
+            poller.register(self.fd, select.POLLIN)
         return bool(poller.poll(0))
 
     def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
@@ -266,12 +271,12 @@ class HTTP11Connection(object):
             # A local server's handshake ends within connect(): one poll says
             # so, without a timer or a round through the hub.
             poller = self.poller = _poll()
-            poller.register(sock.fileno(), select.POLLOUT)
+            poller.register(self.fd, select.POLLOUT)
             ready = poller.poll(0)
             if not ready:
                 loop = self.hub.loop
                 timer = loop.timer(timeout)
-                writer = loop.io(sock.fileno(), 2)
+                writer = loop.io(self.fd, 2)
                 timer.start(getcurrent().throw, TimedOut, update=True)
                 try:
                     self.hub.wait(writer)
@@ -280,7 +285,7 @@ class HTTP11Connection(object):
                 finally:
                     timer.close()
                     writer.close()
-            poller.modify(sock.fileno(), select.POLLIN)  # kept for readable()
+            poller.modify(self.fd, select.POLLIN)  # kept for readable()
             # Writable and nothing else: connected (no getsockopt to ask).
             if not ready or ready[0][1] != select.POLLOUT:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
