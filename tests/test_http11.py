@@ -18,7 +18,8 @@ import pytest
 
 from napix.models import Request
 from napix.transports.head import Limits, ResponseTooLarge
-from napix.transports.http11 import HTTP11Connection, InvalidResponse, ServerClosed, Spares
+from napix.transports.exchange import Spares
+from napix.transports.http11 import HTTP11Connection, InvalidResponse, ServerClosed
 
 pytestmark = pytest.mark.timeout(20)
 

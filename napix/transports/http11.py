@@ -33,17 +33,18 @@ import select
 import socket
 from sys import intern
 from time import perf_counter
-from typing import Any, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
-from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+from httptools import HttpParserError, HttpParserUpgrade
 
 from napix.models import Request, Response
+from napix.transports.exchange import Exchange, Spares, new_exchange
 from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
                                    delimited_by_close, final_head)
 
-__all__ = ['HTTP11Connection', 'TLSConnection', 'Limits', 'Spares', 'ServerClosed',
+__all__ = ['HTTP11Connection', 'TLSConnection', 'Limits', 'ServerClosed',
            'ResponseTooLarge', 'InvalidResponse', 'TimedOut']
 
 _RECV_SIZE = 65536
@@ -79,101 +80,10 @@ class TimedOut(Exception):
     """Thrown into the greenlet by an exchange's timer."""
 
 
-class _TrailingData(Exception):
-    """The server sent more than the response it announced."""
-
-
-class _Exchange(object):
-    """The parser's callback protocol: the state of the response being read,
-    with the timer that bounds the exchange.
-
-    An exchange is only needed while its socket is busy: idle sockets keep
-    none, and the exchanges of the thread's idle sockets wait in its
-    :class:`Spares` for the next request, whatever its socket. The state and
-    its parser refer to each other until the exchange is dropped
-    (:meth:`HTTP11Connection.drop_exchange` breaks the cycle).
-
-    ``status`` is 0 until a head is complete (and again after a 1xx);
-    ``keep_alive`` is ``None`` until the response is, then whether the socket
-    may carry another one.
-    """
-
-    __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',
-                 'timer', 'timeout')
-    # Set for each exchange (annotations only: no code on this path).
-    status: int
-    keep_alive: Optional[bool]
-    head_only: bool
-    informational: int
-
-    def __init__(self, timer: Any, timeout: float) -> None:
-        self.parser: Any = None
-        self.body: Any = None
-        self.timer = timer
-        self.timeout = timeout
-
-    # The status line and headers are not taken from callbacks (one Python
-    # call per header): the head is read from the bytes once complete.
-    def on_headers_complete(self) -> None:
-        self.status = status = self.parser.get_status_code()
-        if self.head_only and (status >= 200 or status == 101 or status < 100):
-            self.keep_alive = self.parser.should_keep_alive()
-
-    def on_body(self, data: bytes) -> None:
-        body = self.body
-        if body is None:
-            self.body = data  # most bodies come in one piece
-        elif type(body) is bytes:
-            self.body = bytearray(body) + data  # then joined as they come
-        else:
-            body += data
-
-    def on_message_begin(self) -> None:
-        if self.keep_alive is not None:  # bytes after the response: never reuse the socket
-            raise _TrailingData()
-
-    def on_message_complete(self) -> None:
-        status = self.status
-        if status < 200 and status >= 100 and status != 101:  # a 1xx: the real one follows
-            self.informational += 1
-            self.status = 0
-        elif self.keep_alive is None:
-            # Read it here: once feed_data() returns, the parser has reset.
-            self.keep_alive = self.parser.should_keep_alive()
-
-
-class Spares(object):
-    """The exchanges (a parser, its callback state and a timer) that a
-    thread's finished requests left, for the next ones: made again for each
-    request, they would cost a parser and a timer; kept by each socket, they
-    would make every idle socket hold them (a fan-out to many hosts keeps
-    thousands of idle sockets). A parser is kept only when it ended a response
-    cleanly, ready for the next one; there are at most as many as the thread
-    ever had exchanges at once. They belong to one hub (their timers are on
-    its loop): the thread's :class:`~napix.transports.sockets.SocketPool`
-    keeps them."""
-
-    __slots__ = ('free',)
-
-    def __init__(self) -> None:
-        self.free: List[Tuple[Any, _Exchange]] = []  # (parser, state) pairs
-
-
-def _new_exchange(loop: Any, timeout: float) -> Tuple[Any, _Exchange]:
-    # Repeating, and started with again(): a libev timer stopped early keeps
-    # only the time it had left, and start() would go on from there; again()
-    # counts the whole timeout anew each time.
-    state = _Exchange(loop.timer(timeout, timeout), timeout)
-    # The two refer to each other until the exchange is dropped (a spare's
-    # pair is never garbage: the thread's spares hold it).
-    state.parser = parser = HttpResponseParser(state)
-    return parser, state
-
-
 class HTTP11Connection(object):
     """One socket to a server, read through the hub's watchers; each
     exchange takes a parser and a timer, bounding it to its read timeout,
-    from the thread's :class:`Spares`."""
+    from the thread's :class:`~napix.transports.exchange.Spares`."""
 
     __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller', 'keep_alive',
                  'busy', '__weakref__')
@@ -190,7 +100,7 @@ class HTTP11Connection(object):
         self.poller: Any = None  # made by the connect or on the first reuse
         self.keep_alive = False
         # While busy, the (parser, state) of its exchanges, from the spares.
-        self.busy: Optional[Tuple[Any, _Exchange]] = None
+        self.busy: Optional[Tuple[Any, Exchange]] = None
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or
@@ -306,7 +216,7 @@ class HTTP11Connection(object):
         busy = self.busy
         if busy is None:
             free = self.spares.free
-            busy = self.busy = free.pop() if free else _new_exchange(self.hub.loop, timeout)
+            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
         parser, state = busy
         state.body = None
         state.status = state.informational = 0
@@ -364,7 +274,7 @@ class HTTP11Connection(object):
                 except HttpParserError as error:
                     if state.keep_alive is None:
                         raise InvalidResponse(str(error)) from None
-                    state.keep_alive = False  # _TrailingData: bytes after the response
+                    state.keep_alive = False  # TrailingData: bytes after the response
                 if state.keep_alive is None and _QUICKACK is not None:
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         except TimedOut:

@@ -34,7 +34,7 @@ from gevent.lock import Semaphore
 from gevent.monkey import get_original
 
 from napix.transports.destination import Destination
-from napix.transports.http11 import Spares
+from napix.transports.exchange import Spares
 from napix.weakvalues import WeakValues
 
 __all__ = ['SocketPool', 'socket_pool', 'max_sockets', 'set_max_sockets']

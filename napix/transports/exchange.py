@@ -1,0 +1,110 @@
+"""The state of one HTTP/1.1 exchange while a socket is busy, and the
+thread's spares of it.
+
+An :class:`Exchange` is the callback protocol of an ``httptools`` response
+parser (the status, the body as it comes, whether the socket may be kept)
+with the timer that bounds the exchange. Idle sockets keep none: the
+exchanges of finished requests wait in the thread's :class:`Spares` for the
+next request, whatever its socket (:mod:`napix.transports.http11` takes and
+gives them back).
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+from httptools import HttpResponseParser
+
+__all__ = ['Exchange', 'Spares', 'TrailingData', 'new_exchange']
+
+
+class TrailingData(Exception):
+    """The server sent more than the response it announced."""
+
+
+class Exchange(object):
+    """The parser's callback protocol: the state of the response being read,
+    with the timer that bounds the exchange.
+
+    An exchange is only needed while its socket is busy: idle sockets keep
+    none, and the exchanges of the thread's idle sockets wait in its
+    :class:`Spares` for the next request, whatever its socket. The state and
+    its parser refer to each other until the exchange is dropped
+    (:meth:`~napix.transports.http11.HTTP11Connection.drop_exchange`
+    breaks the cycle).
+
+    ``status`` is 0 until a head is complete (and again after a 1xx);
+    ``keep_alive`` is ``None`` until the response is, then whether the socket
+    may carry another one.
+    """
+
+    __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',
+                 'timer', 'timeout')
+    # Set for each exchange (annotations only: no code on this path).
+    status: int
+    keep_alive: Optional[bool]
+    head_only: bool
+    informational: int
+
+    def __init__(self, timer: Any, timeout: float) -> None:
+        self.parser: Any = None
+        self.body: Any = None
+        self.timer = timer
+        self.timeout = timeout
+
+    # The status line and headers are not taken from callbacks (one Python
+    # call per header): the head is read from the bytes once complete.
+    def on_headers_complete(self) -> None:
+        self.status = status = self.parser.get_status_code()
+        if self.head_only and (status >= 200 or status == 101 or status < 100):
+            self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        body = self.body
+        if body is None:
+            self.body = data  # most bodies come in one piece
+        elif type(body) is bytes:
+            self.body = bytearray(body) + data  # then joined as they come
+        else:
+            body += data
+
+    def on_message_begin(self) -> None:
+        if self.keep_alive is not None:  # bytes after the response: never reuse the socket
+            raise TrailingData()
+
+    def on_message_complete(self) -> None:
+        status = self.status
+        if status < 200 and status >= 100 and status != 101:  # a 1xx: the real one follows
+            self.informational += 1
+            self.status = 0
+        elif self.keep_alive is None:
+            # Read it here: once feed_data() returns, the parser has reset.
+            self.keep_alive = self.parser.should_keep_alive()
+
+
+class Spares(object):
+    """The exchanges (a parser, its callback state and a timer) that a
+    thread's finished requests left, for the next ones: made again for each
+    request, they would cost a parser and a timer; kept by each socket, they
+    would make every idle socket hold them (a fan-out to many hosts keeps
+    thousands of idle sockets). A parser is kept only when it ended a response
+    cleanly, ready for the next one; there are at most as many as the thread
+    ever had exchanges at once. They belong to one hub (their timers are on
+    its loop): the thread's :class:`~napix.transports.sockets.SocketPool`
+    keeps them."""
+
+    __slots__ = ('free',)
+
+    def __init__(self) -> None:
+        self.free: List[Tuple[Any, Exchange]] = []  # (parser, state) pairs
+
+
+def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
+    # Repeating, and started with again(): a libev timer stopped early keeps
+    # only the time it had left, and start() would go on from there; again()
+    # counts the whole timeout anew each time.
+    state = Exchange(loop.timer(timeout, timeout), timeout)
+    # The two refer to each other until the exchange is dropped (a spare's
+    # pair is never garbage: the thread's spares hold it).
+    state.parser = parser = HttpResponseParser(state)
+    return parser, state
