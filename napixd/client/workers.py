@@ -129,8 +129,8 @@ class HostQueue(object):
     """The requests of one host not yet taken by a worker, and its
     workers. It lives while one of its requests is pending.
 
-    It keeps where the host is (its :data:`~napix.connection.Place`), not a
-    client: its requests go through the pool's template connection
+    It keeps where the host is (from :meth:`napix.connection.Connection.place`),
+    not a client: its requests go through the pool's template connection
     (:meth:`sender`), and a client is made only when asked for
     (:meth:`client`). A pool given 100,000 hosts at once holds their
     requests, not 100,000 clients."""
