@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
 from napix.models import Headers, dumps
@@ -37,6 +37,10 @@ _FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
 # characters (brackets included, as servers accept them), and '%' when it
 # starts an escape. Anything else is percent-encoded as UTF-8.
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]%]|%(?![0-9A-Fa-f]{2})")
+# The URLs already checked, as sent: a service manager sends the same paths
+# again and again (a fan-out, one path to every host). Bounded, as the
+# authenticators' quoted forms are.
+_checked_urls: Dict[str, str] = {}
 #: The methods accepted without a check (the others must be HTTP tokens).
 COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
 
@@ -66,17 +70,26 @@ def check_url(url: str) -> str:
     a request-target cannot hold are percent-encoded (UTF-8), as is a ``%``
     that does not start an escape; existing ``%XX`` escapes are kept.
     """
-    if not isinstance(url, str):
+    if type(url) is str:
+        checked = _checked_urls.get(url)
+        if checked is not None:
+            return checked
+    elif not isinstance(url, str):
         raise TypeError('url must be a str starting with /, not {0}'.format(
             type(url).__name__))
     if not url.startswith('/'):
         raise ValueError('invalid url {0!r}: expected a path starting with /'.format(url))
+    checked = url
     if _NEEDS_QUOTING.search(url):  # control characters too: looked for only then
         if _FORBIDDEN_IN_URL.search(url):
             raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
                              'are not allowed'.format(url))
-        url = _NEEDS_QUOTING.sub(_quote_match, url)
-    return url
+        checked = _NEEDS_QUOTING.sub(_quote_match, url)
+    if len(url) <= 256 and type(url) is str:
+        if len(_checked_urls) >= 4096:
+            _checked_urls.clear()
+        _checked_urls[url] = checked
+    return checked
 
 
 def encode_params(url: str, params: Params) -> str:

@@ -183,3 +183,18 @@ def test_failures_are_logged_at_info(napix_server, caplog):
     records = [r for r in caplog.records if r.name == 'Napix.Client']
     assert [r.levelno for r in records] == [logging.INFO]
     assert '404' in records[0].getMessage()
+
+
+def test_a_url_is_checked_the_same_however_often_it_is_sent():
+    # Checked URLs are kept (a service manager sends the same paths again
+    # and again): the second time must refuse and encode as the first did.
+    conn = Connection('server.napix.nx')
+    for _ in range(2):
+        assert conn.build_request('GET', '/a b/%zz/é?x=1').url == '/a%20b/%25zz/%C3%A9?x=1'
+        assert conn.build_request('GET', '/plain/path').url == '/plain/path'
+        with pytest.raises(ValueError, match='control characters'):
+            conn.build_request('GET', '/a\r\nHost: evil')
+        with pytest.raises(ValueError, match='starting with /'):
+            conn.build_request('GET', 'relative')
+        with pytest.raises(TypeError, match='url must be a str'):
+            conn.build_request('GET', b'/bytes')
