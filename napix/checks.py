@@ -70,11 +70,13 @@ def check_url(url: str) -> str:
     a request-target cannot hold are percent-encoded (UTF-8), as is a ``%``
     that does not start an escape; existing ``%XX`` escapes are kept.
     """
-    if type(url) is str:
+    try:
         checked = _checked_urls.get(url)
-        if checked is not None:
-            return checked
-    elif not isinstance(url, str):
+    except TypeError:  # unhashable: refused below
+        checked = None
+    if checked is not None:
+        return checked
+    if not isinstance(url, str):
         raise TypeError('url must be a str starting with /, not {0}'.format(
             type(url).__name__))
     if not url.startswith('/'):

@@ -198,3 +198,5 @@ def test_a_url_is_checked_the_same_however_often_it_is_sent():
             conn.build_request('GET', 'relative')
         with pytest.raises(TypeError, match='url must be a str'):
             conn.build_request('GET', b'/bytes')
+        with pytest.raises(TypeError, match='url must be a str'):
+            conn.build_request('GET', ['/unhashable'])

@@ -147,18 +147,16 @@ class HTTP11Connection(object):
         return sent == len(payload) or self._send_rest(payload, sent)
 
     def _recv(self) -> bytes:
-        reader = self.reader
         while True:
             # The hub's wait() without its Waiter: the watcher switches back
-            # here itself (a switch from elsewhere only means one more recv).
-            reader.start(getcurrent().switch)
+            # here itself (a switch from elsewhere only means one more read).
+            self.reader.start(getcurrent().switch)
             try:
                 self.hub.switch()
             finally:
-                reader.stop()
+                self.reader.stop()
             try:
-                data: bytes = _read(self.fd, _RECV_SIZE)
-                return data
+                return _read(self.fd, _RECV_SIZE)
             except BlockingIOError:
                 pass
 
