@@ -139,11 +139,6 @@ class GeventTransport(object):
     def max_response_size(self) -> int:
         return self.limits.max_response_size
 
-    @property
-    def _target(self) -> str:
-        """Where it connects, ``address:port``, for messages."""
-        return _target(self.address, self.connect_port)
-
     def handle(self, request: Request, slot: Optional[Slot] = None) -> Response:
         """Send the signed *request*; return the raw :class:`~napix.models.Response`.
 
@@ -258,7 +253,8 @@ class GeventTransport(object):
         socket_pool().close_idle(self.key)
 
     def __repr__(self) -> str:
-        return '<GeventTransport {0}://{1}>'.format(self.scheme, self._target)
+        return '<GeventTransport {0}://{1}>'.format(self.scheme,
+                                                 _target(self.address, self.connect_port))
 
 
 def _target(address: str, port: int) -> str:
