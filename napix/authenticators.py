@@ -26,9 +26,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
-import random
 import re
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Union
@@ -108,16 +108,26 @@ def _q(value: str) -> str:
     return quoted
 
 
-# Nonces need to be unique, not secret (the HMAC covers them): 128 bits from a
-# generator seeded by the system, without a system call per request, seeded
-# again in a forked child so that two processes never share a sequence.
-_nonces = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _nonces.seed(os.urandom(32)))
-_nonce_bits = _nonces.getrandbits
+# Nonces need to be unique, not secret (the HMAC covers them): 64 bits drawn
+# from the system once per process (again in a forked child, so that two
+# processes never share one), then a count: no system call, no random draw
+# per request.
+_nonce_prefix = ''
+_nonce_count: Callable[[], int] = itertools.count().__next__
+
+
+def _new_nonces() -> None:
+    global _nonce_prefix, _nonce_count
+    _nonce_prefix = os.urandom(8).hex()
+    _nonce_count = itertools.count(1).__next__
+
+
+_new_nonces()
+os.register_at_fork(after_in_child=_new_nonces)
 
 
 def _nonce() -> str:
-    return '%032x' % _nonce_bits(128)
+    return f'{_nonce_prefix}{_nonce_count()}'
 
 
 class LoginAuthenticator(object):
@@ -150,8 +160,8 @@ class LoginAuthenticator(object):
         # Hosts and paths are signed again and again: their quoted forms are kept.
         host = _quoted.get(request.authority) or _q(request.authority)
         path = _quoted.get(url) or _q(url)
-        msg = 'host=%s&method=%s&path=%s&login=%s&nonce=%032x&timestamp=%d' % (
-            host, request.method, path, self._login_q, _nonce_bits(128), _time())
+        msg = (f'host={host}&method={request.method}&path={path}&login={self._login_q}'
+               f'&nonce={_nonce_prefix}{_nonce_count()}&timestamp={int(_time())}')
         inner = self._inner.copy()
         inner.update(msg.encode('ascii'))
         outer = self._outer.copy()

@@ -39,8 +39,9 @@ _FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]%]|%(?![0-9A-Fa-f]{2})")
 # The URLs already checked, as sent: a service manager sends the same paths
 # again and again (a fan-out, one path to every host). Bounded, as the
-# authenticators' quoted forms are.
-_checked_urls: Dict[str, str] = {}
+# authenticators' quoted forms are. Looked up by callers on a hot path before
+# they call check_url().
+CHECKED_URLS: Dict[str, str] = {}
 #: The methods accepted without a check (the others must be HTTP tokens).
 COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
 
@@ -71,7 +72,7 @@ def check_url(url: str) -> str:
     that does not start an escape; existing ``%XX`` escapes are kept.
     """
     try:
-        checked = _checked_urls.get(url)
+        checked = CHECKED_URLS.get(url)
     except TypeError:  # unhashable: refused below
         checked = None
     if checked is not None:
@@ -88,9 +89,9 @@ def check_url(url: str) -> str:
                              'are not allowed'.format(url))
         checked = _NEEDS_QUOTING.sub(_quote_match, url)
     if len(url) <= 256 and type(url) is str:
-        if len(_checked_urls) >= 4096:
-            _checked_urls.clear()
-        _checked_urls[url] = checked
+        if len(CHECKED_URLS) >= 4096:
+            CHECKED_URLS.clear()
+        CHECKED_URLS[url] = checked
     return checked
 
 

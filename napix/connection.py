@@ -27,7 +27,8 @@ from functools import partial
 from gevent import get_hub
 from gevent.lock import Semaphore
 
-from napix.checks import (COMMON_METHODS, Body, Params, TimeoutArg, check_headers, check_method,
+from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg, check_headers,
+                          check_method,
                           check_positive_int, check_timeout, check_url, encode_body,
                           encode_params)
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
@@ -325,7 +326,11 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
         common = False
     if not common:
         method = check_method(method)
-    url = check_url(url)
+    try:
+        checked = CHECKED_URLS.get(url)  # check_url() looks there first: without its call
+    except TypeError:  # unhashable: check_url says what is expected
+        checked = None
+    url = checked if checked is not None else check_url(url)
     if params is not None:
         url = encode_params(url, params)
     checked = Headers() if headers is None else check_headers(headers)

@@ -2,6 +2,7 @@
 with napixd's statuses when tampered with, and never showing a secret."""
 
 import base64
+import os
 import pickle
 
 import pytest
@@ -135,6 +136,37 @@ def test_login_message_fields(server):
                           '&login=root&nonce=')
     assert 'timestamp=' in msg
     assert len(signature) == 64 and signature == signature.lower()
+
+
+def _nonces_of(auth, server, count):
+    nonces = []
+    for _ in range(count):
+        request = conn(server, auth).build_request('GET', '/echo')
+        msg = auth(request).headers['Authorization'].rpartition(':')[0]
+        nonces.append(dict(pair.split('=', 1) for pair in msg.split('&'))['nonce'])
+    return nonces
+
+
+def test_login_nonces_are_unique_in_a_process_and_in_its_forked_children(server):
+    # The authentication server refuses a nonce it has seen: a forked child
+    # (a worker of a pre-forking server) must not repeat its parent's.
+    nonces = _nonces_of(LOGIN, server, 1000)
+    assert len(set(nonces)) == 1000
+    assert all(len(nonce) >= 17 for nonce in nonces), nonces[:3]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its nonces, as the parent would go on
+        try:
+            os.write(write_end, ' '.join(_nonces_of(LOGIN, server, 100)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, 'rb') as pipe:
+        children = pipe.read().decode().split()
+    os.waitpid(pid, 0)
+    parents = _nonces_of(LOGIN, server, 100)
+    assert len(children) == 100
+    assert not set(children) & (set(parents) | set(nonces))
 
 
 @pytest.mark.parametrize('url, expected', [

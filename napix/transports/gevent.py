@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _socket
 import errno
+import select
 import socket
 import ssl
 from sys import intern
@@ -170,7 +171,7 @@ class GeventTransport(object):
         conn = slot.conn
         if conn is not None:
             slot.conn = None
-            if conn.readable():  # closed by the server, or stray bytes
+            if conn.poll(0):  # closed by the server, or stray bytes
                 destination.discard(conn)
                 conn = destination.checkout()
         else:
@@ -218,7 +219,7 @@ class GeventTransport(object):
                 if not _SOCK_NONBLOCK:
                     sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = http11.HTTP11Connection(sock, pool.spares)
+                conn = http11.HTTP11Connection(sock, pool.spares, _CONNECTING)
                 try:
                     conn.connect((address, port), timeout)
                 except BaseException:
@@ -314,6 +315,8 @@ _RealSocket = _socket.socket
 # Made non-blocking by socket() itself where the system can (Linux): no ioctl.
 _SOCK_NONBLOCK: int = getattr(socket, 'SOCK_NONBLOCK', 0)
 _NONBLOCKING_STREAM = socket.SOCK_STREAM | _SOCK_NONBLOCK
+# What a connecting socket's poll asks: writable (connected), or readable.
+_CONNECTING = select.POLLOUT | select.POLLIN
 
 
 _families: Dict[str, Optional[int]] = {}  # a fan-out's hosts share a few addresses

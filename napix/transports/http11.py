@@ -85,19 +85,27 @@ class HTTP11Connection(object):
     exchange takes a parser and a timer, bounding it to its read timeout,
     from the thread's :class:`~napix.transports.exchange.Spares`."""
 
-    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller', 'keep_alive',
-                 'busy', '__weakref__')
+    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller', 'poll',
+                 'keep_alive', 'busy', '__weakref__')
+    waits_itself = False  # a gevent socket (TLS) that waits by itself: no watcher
 
-    def __init__(self, sock: Any, spares: Spares) -> None:
+    def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
         self.sock = sock
         # Read and written with os.read and os.write: the same system calls
         # for less argument parsing than the socket's recv and send.
         self.fd = fd = sock.fileno()
         self.hub = hub = get_hub()
-        self.reader = hub.loop.io(fd, 1)
+        # Waited on while the response comes (TLS: the socket waits by itself).
+        self.reader: Any = None if self.waits_itself else hub.loop.io(fd, 1)
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
         self.spares = spares  # the thread's: its hub is this one
-        self.poller: Any = None  # made by the connect or on the first reuse
+        # The system's poll of this socket alone (for *events*: connect()
+        # asks for POLLOUT too, then only for POLLIN).
+        self.poller = poller = _poll()
+        poller.register(fd, events)
+        #: ``poll(0)``: a non-empty list when the server closed the socket or
+        #: sent something (an idle socket is reused only when it is empty).
+        self.poll: Any = poller.poll
         self.keep_alive = False
         # While busy, the (parser, state) of its exchanges, from the spares.
         self.busy: Optional[Tuple[Any, Exchange]] = None
@@ -138,37 +146,11 @@ class HTTP11Connection(object):
             writer.close()
         return True
 
-    def _send(self, payload: bytes) -> bool:
-        """Send *payload*; False when the server answered before all was sent."""
-        try:
-            sent = _write(self.fd, payload)
-        except BlockingIOError:
-            sent = 0
-        return sent == len(payload) or self._send_rest(payload, sent)
-
-    def _recv(self) -> bytes:
-        while True:
-            # The hub's wait() without its Waiter: the watcher switches back
-            # here itself (a switch from elsewhere only means one more read).
-            self.reader.start(getcurrent().switch)
-            try:
-                self.hub.switch()
-            finally:
-                self.reader.stop()
-            try:
-                return _read(self.fd, _RECV_SIZE)
-            except BlockingIOError:
-                pass
-
     def readable(self) -> bool:
         """True when the server closed the socket or sent something (one
         ``poll``, which takes descriptors of any number): an idle socket is
         reused only when this is False."""
-        poller = self.poller
-        if poller is None:
-            poller = self.poller = _poll()
-            poller.register(self.fd, select.POLLIN)
-        return bool(poller.poll(0))
+        return bool(self.poll(0))
 
     def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
         """Connect the (non-blocking, unconnected) socket to *address* within
@@ -178,8 +160,7 @@ class HTTP11Connection(object):
         if error in _IN_PROGRESS:
             # A local server's handshake ends within connect(): one poll says
             # so, without a timer or a round through the hub.
-            poller = self.poller = _poll()
-            poller.register(self.fd, select.POLLOUT)
+            poller = self.poller
             ready = poller.poll(0)
             if not ready:
                 loop = self.hub.loop
@@ -193,7 +174,7 @@ class HTTP11Connection(object):
                 finally:
                     timer.close()
                     writer.close()
-            poller.modify(self.fd, select.POLLIN)  # kept for readable()
+            poller.modify(self.fd, select.POLLIN)  # kept for poll()
             # Writable and nothing else: connected (no getsockopt to ask).
             if not ready or ready[0][1] != select.POLLOUT:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -225,19 +206,44 @@ class HTTP11Connection(object):
             timer.close()
             timer = state.timer = self.hub.loop.timer(timeout, timeout)
             state.timeout = timeout
-        timer.again(getcurrent().throw, TimedOut, update=True)
+        me = getcurrent()
+        timer.again(me.throw, TimedOut, update=True)
         received: Any = b''  # until the end of the final head, joined as it comes
         head = None
         size = 0
+        reader = self.reader
+        fd = self.fd
         started = perf_counter()
         try:
             try:
-                sent_all = self._send(payload)
+                if reader is None:
+                    sent_all = self._send(payload)
+                else:
+                    try:
+                        sent = _write(fd, payload)
+                    except BlockingIOError:
+                        sent = 0
+                    sent_all = sent == len(payload) or self._send_rest(payload, sent)
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
+            wake = me.switch
             while state.keep_alive is None:
                 try:
-                    data = self._recv()
+                    if reader is None:
+                        data = self._recv()
+                    else:
+                        # The hub's wait() without its Waiter: the watcher
+                        # switches back here itself (a switch from elsewhere
+                        # only means one more read).
+                        reader.start(wake)
+                        try:
+                            self.hub.switch()
+                        finally:
+                            reader.stop()
+                        try:
+                            data = _read(fd, _RECV_SIZE)
+                        except BlockingIOError:
+                            continue
                 except _CLOSED as error:
                     raise ServerClosed(size, 'the connection was reset ({0})'.format(
                         error.strerror or type(error).__name__)) from None
@@ -307,9 +313,18 @@ class HTTP11Connection(object):
             body = b'' if body is None else bytes(body)
         return Response(status, reason, head, body, request, None, elapsed, content_type)
 
+    def _send(self, payload: bytes) -> bool:
+        """Send *payload* (TLS; a plain socket's is written by exchange() itself)."""
+        raise NotImplementedError
+
+    def _recv(self) -> bytes:
+        """Read what came (TLS; a plain socket's is read by exchange() itself)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         self.drop_exchange()
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         self.sock.close()
 
 
@@ -317,6 +332,11 @@ class TLSConnection(HTTP11Connection):
     """An :class:`HTTP11Connection` over a gevent ``SSLSocket`` (which waits by itself)."""
 
     __slots__ = ()
+    waits_itself = True
+
+    def __init__(self, sock: Any, spares: Spares) -> None:
+        HTTP11Connection.__init__(self, sock, spares)
+        self.poll = _tls_poll(sock, self.poll)
 
     def _send(self, payload: bytes) -> bool:
         self.sock.sendall(payload)
@@ -326,6 +346,10 @@ class TLSConnection(HTTP11Connection):
         data: bytes = self.sock.recv(_RECV_SIZE)
         return data
 
-    def readable(self) -> bool:
-        return bool(self.sock.pending()) or HTTP11Connection.readable(self)
+
+def _tls_poll(sock: Any, poll: Any) -> Any:
+    """The ``poll`` of a TLS socket: decrypted bytes left in its buffer count."""
+    def tls_poll(timeout: int) -> Any:
+        return sock.pending() or poll(timeout)
+    return tls_poll
 

@@ -181,7 +181,10 @@ class ClientPool(object):
         handle = PendingRequest(queue, build_request(
             host, queue.authority, method, url, body, headers, params, timeout))
         self._pending[handle] = None
-        queue.push(handle)
+        if queue.head is None and queue.rest is None:  # push(), its first case inlined
+            queue.head = handle
+        else:
+            queue.push(handle)
         if len(queue.workers) < queue.simultaneous:
             self._workers.offer(queue)
         return handle

@@ -256,9 +256,15 @@ def _drain(queue: HostQueue, me: Any) -> None:
     slot.acquire()
     try:
         while True:
-            handle = queue.pop()  # again each time: a request may bring a new one
-            if handle is None:
-                return
+            # pop() again each time (a request may bring a new one), its
+            # first case inlined.
+            handle = queue.head
+            if handle is not None:
+                queue.head = None
+            else:
+                handle = queue.pop()
+                if handle is None:
+                    return
             handle._worker = me
             try:
                 response = connection.send_in(slot, handle.request)
