@@ -35,7 +35,8 @@ from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
-from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
+from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response,
+                          new_request)
 from napix.transports import Transport
 from napix.tls import Cert, Verify
 from napix.transports.destination import Destination, Slot
@@ -327,16 +328,18 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
     if not common:
         method = check_method(method)
     try:
-        checked = CHECKED_URLS.get(url)  # check_url() looks there first: without its call
+        known = CHECKED_URLS.get(url)  # check_url() looks there first: without its call
     except TypeError:  # unhashable: check_url says what is expected
-        checked = None
-    url = checked if checked is not None else check_url(url)
+        known = None
+    url = known if known is not None else check_url(url)
     if params is not None:
         url = encode_params(url, params)
+    if headers is None and body is None and timeout is None:  # a plain GET
+        return new_request(method, host, authority, url, None, None, None)
     checked = Headers() if headers is None else check_headers(headers)
     data = None if body is None or body == '' else encode_body(body, checked)
-    return Request(method, host, authority, url, checked, data,
-                   check_timeout(timeout) if timeout is not None else None)
+    return new_request(method, host, authority, url, checked, data,
+                       check_timeout(timeout) if timeout is not None else None)
 
 
 def _without_slot(handle: Callable[[Request], Response], request: Request,

@@ -243,6 +243,31 @@ def _restore_request(*args: Any) -> Request:
     return Request(*args)
 
 
+# A class with a Python __init__ costs a call more to make (Python 3.11 does
+# not inline it): the two below are the hot path's constructors.
+_new = object.__new__
+
+
+def new_request(method: str, host: str, authority: str, url: str,
+                headers: Optional[Headers], body: Optional[bytes],
+                timeout: Optional[Tuple[float, float]]) -> Request:
+    """:class:`Request` from checked arguments: *headers* is
+    :class:`Headers` or ``None`` (none yet)."""
+    if headers is None:
+        headers = _new(Headers)
+        headers._store = {}
+    request = _new(Request)
+    request.method = method
+    request.host = host
+    request.authority = authority
+    request.url = url
+    request.headers = headers
+    request.body = body
+    request.secret_params = ()
+    request.timeout = timeout
+    return request
+
+
 class Response(object):
     """The answer of a Napix server.
 
@@ -332,6 +357,22 @@ class Response(object):
 
     def __repr__(self) -> str:
         return '<Response {0} {1}>'.format(self.status, self.reason)
+
+
+def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
+                 elapsed: float, content_type: str) -> Response:
+    """:class:`Response` as a transport reads it: its headers as the response
+    *head* text, its *content_type* found, not decoded yet."""
+    response = _new(Response)
+    response.status = status
+    response.reason = reason
+    response._headers = head
+    response.content = content
+    response.request = request
+    response.body = None
+    response.elapsed = elapsed
+    response._content_type = content_type
+    return response
 
 
 def _decode_text(content: bytes, ctype: str) -> str:

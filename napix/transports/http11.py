@@ -39,7 +39,7 @@ from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade
 
-from napix.models import Request, Response
+from napix.models import Request, Response, new_response
 from napix.transports.exchange import Exchange, Spares, new_exchange
 from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
                                    delimited_by_close, final_head)
@@ -301,7 +301,11 @@ class HTTP11Connection(object):
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
         if head is None:
-            head = final_head(received, state.informational, limits)
+            end = received.find(b'\r\n\r\n')  # final_head()'s common case, inlined
+            if 0 <= end <= limits.unchecked and not state.informational:
+                head = received[:end + 2].decode('latin-1')
+            else:
+                head = final_head(received, state.informational, limits)
         # Interned: a pool's 100,000 responses share one 'OK'.
         reason = intern(head[13:head.find('\r\n')])
         # Found once, here, for the decoding (joined when repeated).
@@ -311,7 +315,7 @@ class HTTP11Connection(object):
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return Response(status, reason, head, body, request, None, elapsed, content_type)
+        return new_response(status, reason, head, body, request, elapsed, content_type)
 
     def _send(self, payload: bytes) -> bool:
         """Send *payload* (TLS; a plain socket's is written by exchange() itself)."""

@@ -63,12 +63,10 @@ class PendingRequest(AsyncResult):
     """
 
     __slots__ = ('request', '_queue', '_worker')
-
-    def __init__(self, queue: 'HostQueue', request: Request) -> None:
-        AsyncResult.__init__(self)
-        self.request = request
-        self._queue: Optional[HostQueue] = queue
-        self._worker: Any = None
+    # Set by ClientPool.request() (a Python __init__ would cost a call more).
+    request: Request
+    _queue: Optional['HostQueue']
+    _worker: Any
 
     def cancel(self) -> None:
         """Cancel the request if it is not done: a queued request is never
@@ -178,13 +176,20 @@ class ClientPool(object):
         queue: Optional[HostQueue] = ref() if ref is not None else None
         if queue is None:
             queue = self._queue(host)
-        handle = PendingRequest(queue, build_request(
-            host, queue.authority, method, url, body, headers, params, timeout))
+        handle = PendingRequest()
+        handle.request = build_request(host, queue.authority, method, url, body, headers,
+                                       params, timeout)
+        handle._queue = queue
+        handle._worker = None
         self._pending[handle] = None
-        if queue.head is None and queue.rest is None:  # push(), its first case inlined
+        # queue.push(handle), inlined.
+        rest = queue.rest
+        if rest is not None:
+            rest.append(handle)
+        elif queue.head is None:
             queue.head = handle
         else:
-            queue.push(handle)
+            queue.rest = deque((handle,))
         if len(queue.workers) < queue.simultaneous:
             self._workers.offer(queue)
         return handle

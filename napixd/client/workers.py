@@ -181,15 +181,8 @@ class HostQueue(object):
         connection = self.client().connection
         return connection, connection.slot()
 
-    def push(self, handle: Handle) -> None:
-        if self.head is None and not self.rest:
-            self.head = handle
-            return
-        rest = self.rest
-        if rest is None:
-            rest = self.rest = deque()
-        rest.append(handle)
-
+    # Requests are queued by ClientPool.request() (head first, then rest);
+    # _drain() takes them as pop() does, inlined.
     def pop(self) -> Optional[Handle]:
         handle = self.head
         if handle is not None:
@@ -256,15 +249,15 @@ def _drain(queue: HostQueue, me: Any) -> None:
     slot.acquire()
     try:
         while True:
-            # pop() again each time (a request may bring a new one), its
-            # first case inlined.
+            # queue.pop() again each time (a request may bring a new one), inlined.
             handle = queue.head
             if handle is not None:
                 queue.head = None
+            elif queue.rest:
+                handle = queue.rest.popleft()
             else:
-                handle = queue.pop()
-                if handle is None:
-                    return
+                queue.rest = None
+                return
             handle._worker = me
             try:
                 response = connection.send_in(slot, handle.request)
