@@ -303,6 +303,38 @@ def test_wait_inside_a_wait_unordered_loop_takes_the_rest_once(make_napix_server
     assert from_wait == ['1', '2', '3']
 
 
+def test_wait_returns_its_own_requests_when_others_take_and_add_meanwhile(make_napix_server):
+    # While wait() waits, another greenlet takes one request (wait_unordered)
+    # and adds one: as many pending as wait() started with, not the same ones.
+    server = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=1)
+    for i in range(4):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    taken = []
+
+    def meddle():
+        taken.extend(r.body['id'] for r in pool.wait_unordered(count=1))
+        pool.request(server.host, 'GET', '/vm/late')
+
+    meddler = gevent.spawn(meddle)
+    waited = ids(pool.wait())
+    meddler.join()
+    assert taken == ['0']
+    assert waited == ['1', '2', '3']
+    assert ids(pool.wait()) == ['late']
+
+
+def test_wait_leaves_a_request_added_meanwhile_for_the_next_wait(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.05)
+    pool = ClientPool(ROOT, simultaneous=1)
+    for i in range(3):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    adder = gevent.spawn_later(0.01, pool.request, server.host, 'GET', '/vm/late')
+    assert ids(pool.wait()) == ['0', '1', '2']
+    adder.join()
+    assert ids(pool.wait()) == ['late']
+
+
 def test_wait_unordered_returns_every_failure_as_an_httperror(napix_server):
     def buggy(request):
         if request.url == '/vm/bug':

@@ -220,11 +220,16 @@ class ClientPool(object):
         for handle in reversed(handles):
             handle.wait()
         pending = self._pending
+        # An exception is always true: the error, else the response.
+        if len(pending) == len(handles) and (not handles or next(reversed(pending)) is handles[-1]):
+            # Nothing taken meanwhile by a wait_unordered() (the same count)
+            # and nothing added (a new request would be last): all of them.
+            pending.clear()
+            return [handle.exception or handle.value for handle in handles]
         results: List[Result] = []
         for handle in handles:
             if handle in pending:  # not taken meanwhile by a wait_unordered()
                 del pending[handle]
-                # An exception is always true: the error, else the response.
                 results.append(handle.exception or handle.value)
         return results
 
