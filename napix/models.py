@@ -9,6 +9,7 @@ imports nothing of :mod:`napix` but the exceptions' siblings' constants.
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from sys import intern
 from collections.abc import Mapping
@@ -22,8 +23,28 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 #: :class:`~napix.retry.Retry` retries them after a transport failure.
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
+# The standard library's scanner, without json.loads' Python layers
+# (encoding detection, decode, raw_decode, two whitespace matches).
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _stdlib_loads(content: bytes) -> Any:
+    """``json.loads(content)``, for what servers send: an object or an
+    array in UTF-8 without blanks around it, scanned straight away;
+    anything else (and any error) goes through :func:`json.loads` itself."""
+    if content[:1] in b'{[' and content[1:2] not in b'\0':  # UTF-8 (no BOM, no NUL)
+        try:
+            text = content.decode('utf-8', 'surrogatepass')
+            value, end = _scan_json(text, 0)
+            if end == len(text):
+                return value
+        except (ValueError, StopIteration):
+            pass
+    return json.loads(content)
+
+
 #: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
-loads: Callable[[bytes], Any] = json.loads
+loads: Callable[[bytes], Any] = _stdlib_loads
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is optional

@@ -2,6 +2,7 @@
 ignore case on every path in, per-request ``timeout=`` and ``params=``,
 ``Response.elapsed``, ``ok`` and ``text``; and the errors and logs of issue 12."""
 
+import json
 import logging
 import pickle
 import time
@@ -200,3 +201,24 @@ def test_a_url_is_checked_the_same_however_often_it_is_sent():
             conn.build_request('GET', b'/bytes')
         with pytest.raises(TypeError, match='url must be a str'):
             conn.build_request('GET', ['/unhashable'])
+
+
+@pytest.mark.parametrize('content', [
+    b'{"a":1}', b'[1,2]', b' {"a":1}', b'{"a":1} ', b'{"a":1}x', b'[1][2]', b'{', b'[', b'',
+    b'{}', b'"x"', b'1', b'\xef\xbb\xbf{"a":1}', '{"\u00e9":"\u00fc"}'.encode(),
+    b'{"a":"\xed\xa0\x80"}', b'{"a":1,}', b'[1]\n', b'{\x00', '[1]'.encode('utf-16-le'),
+    b'{"a":"\xff"}', b'{"a":[1,{"b":null}],"c":"d"}',
+])
+def test_the_stdlib_json_decoder_decodes_and_refuses_as_json_loads(content):
+    # Without orjson, bodies go through napix.models' own call of the
+    # standard library's scanner: what json.loads returns or raises, exactly.
+    from napix.models import _stdlib_loads
+    try:
+        expected = ('value', json.loads(content))
+    except ValueError as error:
+        expected = ('error', type(error), str(error))
+    try:
+        got = ('value', _stdlib_loads(content))
+    except ValueError as error:
+        got = ('error', type(error), str(error))
+    assert got == expected
