@@ -171,7 +171,7 @@ class GeventTransport(object):
         conn = slot.conn
         if conn is not None:
             slot.conn = None
-            if conn.poll(0):  # closed by the server, or stray bytes
+            if conn.poller.poll(0):  # closed by the server, or stray bytes
                 destination.discard(conn)
                 conn = destination.checkout()
         else:

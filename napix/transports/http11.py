@@ -85,7 +85,7 @@ class HTTP11Connection(object):
     exchange takes a parser and a timer, bounding it to its read timeout,
     from the thread's :class:`~napix.transports.exchange.Spares`."""
 
-    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller', 'poll',
+    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller',
                  'keep_alive', 'busy', '__weakref__')
     waits_itself = False  # a gevent socket (TLS) that waits by itself: no watcher
 
@@ -99,13 +99,12 @@ class HTTP11Connection(object):
         self.reader: Any = None if self.waits_itself else hub.loop.io(fd, 1)
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
         self.spares = spares  # the thread's: its hub is this one
-        # The system's poll of this socket alone (for *events*: connect()
-        # asks for POLLOUT too, then only for POLLIN).
-        self.poller = poller = _poll()
-        poller.register(fd, events)
-        #: ``poll(0)``: a non-empty list when the server closed the socket or
-        #: sent something (an idle socket is reused only when it is empty).
-        self.poll: Any = poller.poll
+        #: The system's poll of this socket alone: ``poller.poll(0)`` is a
+        #: non-empty list when the server closed the socket or sent something
+        #: (an idle socket is reused only when it is empty). It asks for
+        #: *events*: connect() asks for POLLOUT too, then only for POLLIN.
+        self.poller: Any = _poll()
+        self.poller.register(fd, events)
         self.keep_alive = False
         # While busy, the (parser, state) of its exchanges, from the spares.
         self.busy: Optional[Tuple[Any, Exchange]] = None
@@ -150,7 +149,7 @@ class HTTP11Connection(object):
         """True when the server closed the socket or sent something (one
         ``poll``, which takes descriptors of any number): an idle socket is
         reused only when this is False."""
-        return bool(self.poll(0))
+        return bool(self.poller.poll(0))
 
     def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
         """Connect the (non-blocking, unconnected) socket to *address* within
@@ -174,7 +173,7 @@ class HTTP11Connection(object):
                 finally:
                     timer.close()
                     writer.close()
-            poller.modify(self.fd, select.POLLIN)  # kept for poll()
+            poller.modify(self.fd, select.POLLIN)  # kept for the reuse check
             # Writable and nothing else: connected (no getsockopt to ask).
             if not ready or ready[0][1] != select.POLLOUT:
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -340,7 +339,7 @@ class TLSConnection(HTTP11Connection):
 
     def __init__(self, sock: Any, spares: Spares) -> None:
         HTTP11Connection.__init__(self, sock, spares)
-        self.poll = _tls_poll(sock, self.poll)
+        self.poller = _TLSPoller(sock, self.poller)
 
     def _send(self, payload: bytes) -> bool:
         self.sock.sendall(payload)
@@ -351,9 +350,15 @@ class TLSConnection(HTTP11Connection):
         return data
 
 
-def _tls_poll(sock: Any, poll: Any) -> Any:
-    """The ``poll`` of a TLS socket: decrypted bytes left in its buffer count."""
-    def tls_poll(timeout: int) -> Any:
-        return sock.pending() or poll(timeout)
-    return tls_poll
+class _TLSPoller(object):
+    """The poller of a TLS socket: decrypted bytes left in its buffer count."""
+
+    __slots__ = ('sock', 'poller')
+
+    def __init__(self, sock: Any, poller: Any) -> None:
+        self.sock = sock
+        self.poller = poller
+
+    def poll(self, timeout: int) -> Any:
+        return self.sock.pending() or self.poller.poll(timeout)
 
