@@ -7,6 +7,8 @@ as ``https://server.napix.nx`` routed to 127.0.0.1: the certificate is
 checked for that name, as it would be in production.
 """
 
+import json
+import socket
 import ssl
 import threading
 import time
@@ -168,3 +170,48 @@ def test_bad_verify_value_is_refused():
         Connection('https://server.napix.nx', AUTH, verify=1)
     with pytest.raises(ValueError, match='CA bundle'):
         RequestsTransport('https', 'server.napix.nx', 443, verify=1)
+
+
+def test_an_idle_tls_socket_with_stray_bytes_is_not_reused(ca, ca_bundle):
+    # The server answers, then sends bytes nobody asked for on the idle
+    # socket: the next request must go out on a new connection, its answer its own.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert('server.napix.nx').configure_cert(context)
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(8)
+    accepted = []
+    stray_sent = threading.Event()
+
+    def serve():
+        while len(accepted) < 2:
+            raw, _ = listener.accept()
+            conn = context.wrap_socket(raw, server_side=True)
+            accepted.append(conn)
+            head = b''
+            while b'\r\n\r\n' not in head:
+                head += conn.recv(4096)
+            body = json.dumps({'n': len(accepted)}).encode()
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n'
+                         b'Content-Length: %d\r\n\r\n%s' % (len(body), body))
+            if len(accepted) == 1:
+                time.sleep(0.05)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"n": "no"}')
+                stray_sent.set()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        connection = Connection('https://server.napix.nx', AUTH, verify=ca_bundle, timeout=5,
+                                resolve={'server.napix.nx': '127.0.0.1:{0}'.format(
+                                    listener.getsockname()[1])})
+        assert connection.request('GET', '/one').body == {'n': 1}
+        assert stray_sent.wait(5)
+        time.sleep(0.05)  # the stray bytes reach the client's idle socket
+        assert connection.request('GET', '/two').body == {'n': 2}
+        assert len(accepted) == 2
+    finally:
+        server.join(5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
