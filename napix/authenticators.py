@@ -112,8 +112,8 @@ def _q(value: str) -> str:
 # from the system once per process (again in a forked child, so that two
 # processes never share one), then a count: no system call, no random draw
 # per request.
-_nonce_prefix = ''
-_nonce_count: Callable[[], int] = itertools.count().__next__
+_nonce_prefix: str
+_nonce_count: Callable[[], int]
 
 
 def _new_nonces() -> None:

@@ -28,9 +28,8 @@ from gevent import get_hub
 from gevent.lock import Semaphore
 
 from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg, check_headers,
-                          check_method,
-                          check_positive_int, check_timeout, check_url, encode_body,
-                          encode_params)
+                          check_method, check_positive_int, check_timeout, check_url,
+                          encode_body, encode_params)
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
@@ -334,7 +333,7 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
     url = known if known is not None else check_url(url)
     if params is not None:
         url = encode_params(url, params)
-    if headers is None and body is None and timeout is None:  # a plain GET
+    if headers is None and body is None and timeout is None:  # a plain GET, say
         return new_request(method, host, authority, url, None, None, None)
     checked = Headers() if headers is None else check_headers(headers)
     data = None if body is None or body == '' else encode_body(body, checked)
