@@ -215,6 +215,7 @@ class Request(object):
 
     __slots__ = ('method', 'host', 'authority', 'url', 'headers', 'body', 'secret_params',
                  'timeout')
+    # new_request() below sets each of them too: a slot added here goes there.
 
     def __init__(self, method: str, host: str, authority: str, url: str,
                  headers: HeadersInput = None, body: Optional[bytes] = None,
@@ -306,6 +307,7 @@ class Response(object):
 
     __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
                  '_content_type')
+    # new_response() below sets each of them too: a slot added here goes there.
 
     def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,

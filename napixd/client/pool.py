@@ -182,7 +182,7 @@ class ClientPool(object):
         handle._queue = queue
         handle._worker = None
         self._pending[handle] = None
-        # queue.push(handle), inlined.
+        # Queued as HostQueue keeps them: the oldest in head, the others in rest.
         rest = queue.rest
         if rest is not None:
             rest.append(handle)
