@@ -15,11 +15,15 @@ from typing import Any, List, Optional, Tuple
 
 from httptools import HttpResponseParser
 
-__all__ = ['Exchange', 'Spares', 'TrailingData', 'new_exchange']
+__all__ = ['Exchange', 'Spares', 'TrailingData', 'TimedOut', 'new_exchange']
 
 
 class TrailingData(Exception):
     """The server sent more than the response it announced."""
+
+
+class TimedOut(Exception):
+    """Thrown into the greenlet of an exchange by its timer."""
 
 
 class Exchange(object):
@@ -36,10 +40,15 @@ class Exchange(object):
     ``status`` is 0 until a head is complete (and again after a 1xx);
     ``keep_alive`` is ``None`` until the response is, then whether the socket
     may carry another one.
+
+    ``greenlet`` is the greenlet its last exchange ran in, ``wake`` that
+    greenlet's ``switch`` (what the socket's watcher calls), and ``expire``
+    the timer's callback (it throws :exc:`TimedOut` into ``greenlet``): bound
+    once, not for each exchange, so that an exchange allocates no callback.
     """
 
     __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',
-                 'timer', 'timeout')
+                 'timer', 'timeout', 'greenlet', 'wake', 'expire')
     # Set for each exchange (annotations only: no code on this path).
     status: int
     keep_alive: Optional[bool]
@@ -51,6 +60,14 @@ class Exchange(object):
         self.body: Any = None
         self.timer = timer
         self.timeout = timeout
+        self.greenlet: Any = None
+        self.wake: Any = None
+        # Refers to this state, as the parser does: dropping the exchange
+        # (HTTP11Connection.drop_exchange) breaks both cycles.
+        self.expire: Any = self._expire
+
+    def _expire(self) -> None:
+        self.greenlet.throw(TimedOut)
 
     # The status line and headers are not taken from callbacks (one Python
     # call per header): the head is read from the bytes once complete.
@@ -105,6 +122,7 @@ def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
     # counts the whole timeout anew each time.
     state = Exchange(loop.timer(timeout, timeout), timeout)
     # The two refer to each other until the exchange is dropped (a spare's
-    # pair is never garbage: the thread's spares hold it).
+    # pair is never garbage: the thread's spares hold it); so do the state
+    # and its bound expire().
     state.parser = parser = HttpResponseParser(state)
     return parser, state

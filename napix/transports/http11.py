@@ -40,7 +40,7 @@ from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade
 
 from napix.models import Request, Response, new_response
-from napix.transports.exchange import Exchange, Spares, new_exchange
+from napix.transports.exchange import Exchange, Spares, TimedOut, new_exchange
 from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
                                    delimited_by_close, final_head)
 
@@ -74,10 +74,6 @@ class ServerClosed(Exception):
 
 class InvalidResponse(Exception):
     """The bytes received are not a valid HTTP/1.1 response."""
-
-
-class TimedOut(Exception):
-    """Thrown into the greenlet by an exchange's timer."""
 
 
 class HTTP11Connection(object):
@@ -115,8 +111,10 @@ class HTTP11Connection(object):
         busy = self.busy
         if busy is not None:
             self.busy = None
-            busy[1].parser = None  # no cycle left for the collector
-            busy[1].timer.close()
+            state = busy[1]
+            state.parser = state.expire = None  # no cycle left for the collector
+            state.greenlet = state.wake = None
+            state.timer.close()
 
     def rest(self) -> None:
         """The connection goes idle: its parser and timer go back to the
@@ -206,7 +204,10 @@ class HTTP11Connection(object):
             timer = state.timer = self.hub.loop.timer(timeout, timeout)
             state.timeout = timeout
         me = getcurrent()
-        timer.again(me.throw, TimedOut, update=True)
+        if state.greenlet is not me:
+            state.greenlet = me
+            state.wake = me.switch
+        timer.again(state.expire, update=True)
         received: Any = b''  # until the end of the final head, joined as it comes
         head = None
         size = 0
@@ -225,7 +226,7 @@ class HTTP11Connection(object):
                     sent_all = sent == len(payload) or self._send_rest(payload, sent)
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
-            wake = me.switch
+            wake = state.wake
             while state.keep_alive is None:
                 try:
                     if reader is None:
