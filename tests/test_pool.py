@@ -368,14 +368,46 @@ def test_wait_unordered_lets_go_of_each_answer_once_handed_over(make_napix_serve
     assert freed == [0, 1, 2, 3, 4, 5]
 
 
-def test_wait_unordered_stopped_early_leaves_no_link_behind(make_napix_server):
+def test_wait_unordered_stopped_early_keeps_no_answer_alive(make_napix_server):
+    # An iteration stopped early stops listening: the answers that complete
+    # afterwards, once collected by wait() and dropped, are freed.
     server = make_napix_server(max_concurrent=None, delay=0.05)
     pool = ClientPool(ROOT, simultaneous=1)
-    handles = [pool.request(server.host, 'GET', '/vm/{0}'.format(i)) for i in range(4)]
+    handles = [weakref.ref(pool.request(server.host, 'GET', '/vm/{0}'.format(i)))
+               for i in range(4)]
     assert len(list(pool.wait_unordered(count=1))) == 1
-    assert [handle.linkcount() for handle in handles if not handle.ready()] == [0] * sum(
-        1 for handle in handles if not handle.ready())
-    assert len(pool.wait()) == 3
+    assert ids(pool.wait()) == ['1', '2', '3']
+    gevent.sleep(0.01)  # the worker ends
+    assert [handle() for handle in handles] == [None] * 4
+
+
+def test_a_request_made_during_wait_unordered_is_not_its_own(make_napix_server):
+    fast, slow = make_napix_server(delay=0.05), make_napix_server(delay=0.6)
+    pool = ClientPool(ROOT)
+    pool.request(fast.host, 'GET', '/vm/fast')
+    pool.request(slow.host, 'GET', '/vm/slow')
+    from_loop = []
+    for response in pool.wait_unordered():
+        from_loop.append(response.body['id'])
+        if len(from_loop) == 1:
+            pool.request(fast.host, 'GET', '/vm/later')
+            gevent.sleep(0.2)  # it completes while the loop waits for the slow one
+    assert from_loop == ['fast', 'slow']
+    assert ids(pool.wait()) == ['later']
+
+
+def test_two_wait_unordered_loops_share_the_answers_once(make_napix_server):
+    server = make_napix_server(max_concurrent=None, delay=0.02)
+    pool = ClientPool(ROOT, simultaneous=2)
+    for i in range(10):
+        pool.request(server.host, 'GET', '/vm/{0}'.format(i))
+    loops = [gevent.spawn(lambda: [r.body['id'] for r in pool.wait_unordered()])
+             for _ in range(2)]
+    gevent.joinall(loops, timeout=10, raise_error=True)
+    assert all(loop.ready() for loop in loops)
+    taken = loops[0].value + loops[1].value
+    assert sorted(taken, key=int) == [str(i) for i in range(10)]
+    assert pool.wait() == []
 
 
 # Handles

@@ -87,6 +87,27 @@ class PendingRequest(AsyncResult):
     __str__ = __repr__
 
 
+class _Arrivals(object):
+    """The requests of one :meth:`ClientPool.wait_unordered` iteration that
+    completed and were not yet yielded: the pool's workers call it with each
+    request they settle; it keeps those of the iteration (made before it
+    began: their number in *pending* is at most its own)."""
+
+    __slots__ = ('pending', 'number', 'ready', 'arrived')
+
+    def __init__(self, pending: Dict[PendingRequest, int], number: int) -> None:
+        self.pending = pending
+        self.number = number
+        self.ready: Deque[PendingRequest] = deque()
+        self.arrived = Event()
+
+    def __call__(self, handle: PendingRequest) -> None:
+        # Settled just now, so not collected yet: still in pending.
+        if self.pending.get(handle, self.number) <= self.number:
+            self.ready.append(handle)
+            self.arrived.set()
+
+
 class ClientPool(object):
     """Send requests to many Napix servers at once.
 
@@ -121,7 +142,10 @@ class ClientPool(object):
         self._clients = Clients(self.authenticator, self.simultaneous, client_options)
         # A host's queue lives while its requests do.
         self._queues = WeakValues()
-        self._pending: Dict[PendingRequest, None] = {}
+        # The requests not yet collected, each with the number of the
+        # wait_unordered() iterations begun before it was made.
+        self._pending: Dict[PendingRequest, int] = {}
+        self._iterations = 0
         self._workers = Workers(max_in_flight)
 
     def get_client(self, host: str) -> Client:
@@ -181,7 +205,7 @@ class ClientPool(object):
                                        params, timeout)
         handle._queue = queue
         handle._worker = None
-        self._pending[handle] = None
+        self._pending[handle] = self._iterations
         # Queued as HostQueue keeps them: the oldest in head, the others in rest.
         rest = queue.rest
         if rest is not None:
@@ -270,18 +294,17 @@ class ClientPool(object):
         count = linked if count is None else min(count, linked)
         if not count:
             return
-        # Answers arrive one by one, each from its own worker: they are
-        # put aside as they come, and the caller woken once for all those
-        # that came meanwhile (not once per answer).
-        ready: Deque[PendingRequest] = deque()
-        arrived = Event()
-
-        def put(handle: PendingRequest) -> None:
-            ready.append(handle)
-            arrived.set()
-
-        for handle in list(pending):
-            handle.rawlink(put)
+        # Answers arrive one by one, each from its own worker: the workers
+        # put them aside as they settle them (no link on each request), and
+        # the caller is woken once for all those that came meanwhile (not
+        # once per answer). The requests made after it began are not its own.
+        arrivals = _Arrivals(pending, self._iterations)
+        self._iterations += 1
+        ready = arrivals.ready
+        ready.extend(handle for handle in pending if handle.ready())
+        listeners = self._workers.listeners
+        listeners.append(arrivals)
+        arrived = arrivals.arrived
         deadline = None if timeout is None else monotonic() + timeout
         try:
             while count and linked:
@@ -296,9 +319,8 @@ class ClientPool(object):
                     count -= 1
                     yield self._collect(handle)
         finally:
-            ready.clear()  # no handle -> put -> ready -> handle cycle left
-            for handle in list(pending):
-                handle.unlink(put)
+            listeners.remove(arrivals)
+            ready.clear()  # no handle -> queue -> workers -> arrivals -> handle cycle left
 
     def cancel(self) -> None:
         """Cancel every request not done yet; their results become

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Set, Tuple, Union
 
 import gevent
 from gevent import GreenletExit, getcurrent
@@ -45,15 +45,19 @@ class Handle(Protocol):
 
 
 class Workers(object):
-    """The worker greenlets of one pool: how many run, and the host queues
-    that wait for one."""
+    """The worker greenlets of one pool: how many run, the host queues
+    that wait for one, and who is told of each request they settle."""
 
-    __slots__ = ('max_in_flight', 'running', 'waiting')
+    __slots__ = ('max_in_flight', 'running', 'waiting', 'listeners')
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
         self.running = 0
         self.waiting: Deque[HostQueue] = deque()
+        #: Called with each handle once it is resolved, in the greenlet
+        #: that resolved it (they must not block): the pool's
+        #: ``wait_unordered()`` iterations, while they run.
+        self.listeners: List[Callable[[Any], None]] = []
 
     def offer(self, queue: 'HostQueue') -> None:
         """*queue* has work: start a worker on it, or put it in line for one."""
@@ -246,6 +250,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
             handle = queue.pop()
         return
     budget: Any = slot.budget  # a connection's slot always has one
+    listeners = queue.pool_workers.listeners
     slot.acquire()
     try:
         while True:
@@ -270,6 +275,9 @@ def _drain(queue: HostQueue, me: Any) -> None:
                 # Not cancelled meanwhile: a cancel kills the worker in send_in.
                 handle._queue = None
                 handle.set(response)
+                if listeners:
+                    for listener in listeners:
+                        listener(handle)
             if budget.linkcount():  # others wait for a place: they go first
                 slot.let_others_go_first()
     finally:
@@ -284,7 +292,16 @@ def settle(handle: Handle, response: Optional[Response],
     :exc:`~napix.exceptions.TransportError`)."""
     if handle.ready():
         return
+    queue = handle._queue
     handle._queue = None
+    _resolve(handle, response, error)
+    if queue is not None:
+        for listener in queue.pool_workers.listeners:
+            listener(handle)
+
+
+def _resolve(handle: Handle, response: Optional[Response],
+             error: Optional[BaseException]) -> None:
     if error is None:
         handle.set(response)
         return
