@@ -567,6 +567,27 @@ def test_cancel_an_in_flight_request(make_napix_server):
     assert isinstance(first.exception, Cancelled)
 
 
+def test_a_host_is_forgotten_once_its_requests_end_however_they_end(make_napix_server):
+    slow, other = make_napix_server(delay=0.5), make_napix_server()
+    pool = ClientPool(ROOT, simultaneous=1, max_in_flight=1)
+    in_flight = pool.request(slow.host, 'GET', '/vm/1')
+    behind = pool.request(slow.host, 'GET', '/vm/2')
+    no_worker_yet = pool.request(other.host, 'GET', '/vm/3')  # max_in_flight=1
+    gevent.sleep(0.05)
+    behind.cancel()
+    no_worker_yet.cancel()
+    assert set(pool.clients) == {slow.host}
+    in_flight.cancel()
+    assert pool.clients == {}
+    # Cancelled all at once, by the pool: the same.
+    pool.request(slow.host, 'GET', '/vm/4')
+    pool.request(other.host, 'GET', '/vm/5')
+    gevent.sleep(0.05)
+    pool.cancel()
+    assert pool.clients == {}
+    assert [type(r).__name__ for r in pool.wait()] == ['Cancelled'] * 5
+
+
 def test_cancel_of_a_done_request_keeps_its_result(napix_server):
     pool = ClientPool(ROOT)
     handle = pool.request(napix_server.host, 'GET', '/vm/1')

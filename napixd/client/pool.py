@@ -39,7 +39,6 @@ from napix.checks import Body, Params, TimeoutArg, check_positive_int
 from napix.connection import build_request
 from napix.exceptions import Cancelled, HTTPError
 from napix.models import Request, Response
-from napix.weakvalues import WeakValues
 from napixd.client.gevent import Client, check_simultaneous
 from napixd.client.workers import Clients, HostQueue, Workers, settle
 
@@ -140,13 +139,13 @@ class ClientPool(object):
                             'of its connections (timeout, verify, ...), not a transport')
         self.client_options = client_options
         self._clients = Clients(self.authenticator, self.simultaneous, client_options)
-        # A host's queue lives while its requests do.
-        self._queues = WeakValues()
+        self._workers = Workers(max_in_flight)
+        # A host's queue, while it has requests pending or in flight.
+        self._queues = self._workers.queues
         # The requests not yet collected, each with the number of the
         # wait_unordered() iterations begun before it was made.
         self._pending: Dict[PendingRequest, int] = {}
         self._iterations = 0
-        self._workers = Workers(max_in_flight)
 
     def get_client(self, host: str) -> Client:
         """The :class:`~napixd.client.gevent.Client` of *host*: the same one
@@ -164,23 +163,20 @@ class ClientPool(object):
         the host has requests in the pool, or while the caller holds it."""
         live: Dict[str, Optional[Client]] = {
             host: ref() for host, ref in list(self._clients.held.items())}  # type: ignore[misc]
-        for host, ref in list(self._queues.items()):
-            queue = ref()
-            if queue is not None:
-                live[host] = queue.client()  # type: ignore[index]
+        for host, queue in list(self._queues.items()):
+            live[host] = queue.client()
         return {host: client for host, client in live.items() if client is not None}
 
     def _live_queue(self, host: str) -> Optional[HostQueue]:
         try:
-            ref = self._queues.get(host)
+            return self._queues.get(host)
         except TypeError:  # unhashable: the client refuses it with a message
             return None
-        return ref() if ref is not None else None
 
     def _queue(self, host: str) -> HostQueue:
         """A new queue for *host* (a bad host or resolve entry raises here)."""
-        queue = HostQueue(host, self._clients, self.simultaneous, self._workers)
-        self._queues.put(host, queue)
+        queue = self._queues[host] = HostQueue(host, self._clients, self.simultaneous,
+                                               self._workers)
         return queue
 
     def request(self, host: str, method: str, url: str, body: Body = None,
@@ -194,10 +190,9 @@ class ClientPool(object):
         runs in the background.
         """
         try:  # _live_queue(), inlined: a call here costs 5 bytecodes a request
-            ref = self._queues.get(host)
+            queue = self._queues.get(host)
         except TypeError:  # unhashable: the client refuses it with a message
-            ref = None
-        queue: Optional[HostQueue] = ref() if ref is not None else None
+            queue = None
         if queue is None:
             queue = self._queue(host)
         handle = PendingRequest()
@@ -325,8 +320,7 @@ class ClientPool(object):
     def cancel(self) -> None:
         """Cancel every request not done yet; their results become
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
-        queues = [queue for queue in (ref() for ref in list(self._queues.values()))
-                  if queue is not None]
+        queues = list(self._queues.values())
         for queue in queues:
             handle = queue.pop()
             while handle is not None:
@@ -334,6 +328,8 @@ class ClientPool(object):
                 handle = queue.pop()
         workers = [w for queue in queues for w in queue.workers]
         gevent.killall(workers, block=True)
+        for queue in queues:  # those that had no worker
+            self._workers.forget(queue)
 
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""

@@ -48,12 +48,15 @@ class Workers(object):
     """The worker greenlets of one pool: how many run, the host queues
     that wait for one, and who is told of each request they settle."""
 
-    __slots__ = ('max_in_flight', 'running', 'waiting', 'listeners')
+    __slots__ = ('max_in_flight', 'running', 'waiting', 'queues', 'listeners')
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
         self.running = 0
         self.waiting: Deque[HostQueue] = deque()
+        #: The queue of each host with requests pending or in flight; a
+        #: queue leaves once it has neither (:meth:`forget`).
+        self.queues: Dict[Any, HostQueue] = {}
         #: Called with each handle once it is resolved, in the greenlet
         #: that resolved it (they must not block): the pool's
         #: ``wait_unordered()`` iterations, while they run.
@@ -69,6 +72,12 @@ class Workers(object):
         elif not queue.in_line:
             queue.in_line = True
             self.waiting.append(queue)
+
+    def forget(self, queue: 'HostQueue') -> None:
+        """Drop *queue* from :attr:`queues` if it has no request left and no worker."""
+        if queue.head is None and not queue.rest and not queue.workers \
+                and self.queues.get(queue.host) is queue:
+            del self.queues[queue.host]
 
     def next_queue(self) -> Optional['HostQueue']:
         """A queue in line that still wants a worker, or ``None``."""
@@ -140,7 +149,7 @@ class HostQueue(object):
     requests, not 100,000 clients."""
 
     __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
-                 'workers', 'simultaneous', 'in_line', 'pool_workers', '__weakref__')
+                 'workers', 'simultaneous', 'in_line', 'pool_workers')
 
     def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
         self.host = host
@@ -219,6 +228,7 @@ class HostQueue(object):
                 worker.kill(block=True)
         settle(handle, None, Cancelled(handle.request, 'cancelled'))
         self.pool_workers.offer(self)  # the killed worker may have left requests
+        self.pool_workers.forget(self)
 
 
 def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
@@ -232,6 +242,8 @@ def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
                 _drain(queue, me)
             finally:
                 queue.workers.remove(me)  # type: ignore[union-attr]
+                if not queue.workers:
+                    workers.forget(queue)
             queue = workers.next_queue()
     finally:
         workers.running -= 1
