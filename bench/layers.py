@@ -10,12 +10,13 @@ which only the whole benchmark measures.
 import json
 import timeit
 
-import gevent.lock
+import gevent
 import httptools
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection, Headers, Response
 from napix.transports import gevent as transport
+from napix.transports.destination import Budget
 from napix.transports.head import Limits, final_head
 from napixd.client.pool import PendingRequest
 
@@ -43,7 +44,7 @@ def measure(body, number=20000, repeat=7):
     auth(request)
     parser = httptools.HttpResponseParser(_Callbacks())
     headers = Headers({'content-type': 'application/json'})
-    semaphore = gevent.lock.BoundedSemaphore(10)
+    places = Budget(10)
     timer = gevent.get_hub().loop.timer(30.0, 30.0)  # as http11: repeating, started with again()
     current = gevent.getcurrent()
     limits = Limits(32 << 20, 64 << 10, 16 << 10, 100)
@@ -61,8 +62,8 @@ def measure(body, number=20000, repeat=7):
         Response(200, 'OK', headers, body, request).decode()
 
     def budget():
-        with semaphore:
-            pass
+        places.acquire()
+        places.release()
 
     def timer_restart():
         timer.again(current.throw, update=True)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 from functools import partial
 
 from gevent import get_hub
-from gevent.lock import Semaphore
 
 from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg, check_headers,
                           check_method, check_positive_int, check_timeout, check_url,
@@ -38,7 +37,7 @@ from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, 
                           new_request)
 from napix.transports import Transport
 from napix.tls import Cert, Verify
-from napix.transports.destination import Destination, Slot
+from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
 from napix.transports.sockets import socket_pool
 
@@ -139,7 +138,7 @@ class Connection(object):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))
         self.retry = retry
-        self._own_budget: Optional[Semaphore] = None if share_limit else Semaphore(maxsize)
+        self._own_budget: Optional[Budget] = None if share_limit else Budget(maxsize)
         self._bind_transport(transport)
 
     def place(self, host: str) -> Place:
@@ -169,7 +168,7 @@ class Connection(object):
         if isinstance(transport, GeventTransport):
             transport = transport.for_server(conn.scheme, conn.name, conn.port, address, port)
         conn.transport = transport
-        conn._own_budget = None if self._own_budget is None else Semaphore(self.maxsize)
+        conn._own_budget = None if self._own_budget is None else Budget(self.maxsize)
         conn._bind_transport(transport)
         return conn
 
@@ -228,7 +227,7 @@ class Connection(object):
             transport.key_at(scheme, name, port, address, connect_port))
         return Slot(destination, destination.budget(self.maxsize), self._idle_timeout)
 
-    def _bind(self) -> Tuple[Any, Destination, Semaphore]:
+    def _bind(self) -> Tuple[Any, Destination, Budget]:
         destination = socket_pool().destination(self._key)
         bound = self._bound = (get_hub(), destination,
                                self._own_budget or destination.budget(self.maxsize))

@@ -12,7 +12,7 @@ from test_resources import napix_garbage
 
 from napix.models import Request
 from napix.transports import sockets
-from napix.transports.destination import Destination, Slot
+from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.head import Limits
 from napix.transports.http11 import HTTP11Connection, InvalidResponse
 from napix.transports.sockets import SocketPool, max_sockets, set_max_sockets
@@ -372,6 +372,10 @@ def test_a_key_gives_the_same_destination_while_it_is_referenced(clock, no_gc):
     budget = destination.budget(2)
     budget.acquire()
     del destination
+    # A place taken keeps its destination: two budgets never share a key.
+    assert held() is budget and pool.destination('k') is budget
+    budget.release()
+    del budget
     assert held() is None  # held weakly
     again = pool.destination('k')
     assert again.budget(2).counter == 2  # a new one, with a new budget
@@ -404,15 +408,71 @@ def test_a_slot_keeps_its_destination(clock):
 
 # Budgets and slots
 
-def test_a_budget_is_the_same_semaphore_for_the_same_limit(clock):
+def test_a_budget_is_the_same_for_the_same_limit(clock):
     pool = SocketPool(10, clock=clock)
     destination = pool.destination('k')
     two = destination.budget(2)
+    assert two is destination  # the first limit's: no object more
     assert destination.budget(2) is two
     assert two.counter == 2
     three = destination.budget(3)
-    assert three is not two and three.counter == 3
+    assert isinstance(three, Budget) and three is not two and three.counter == 3
+    assert destination.budget(3) is three
+    assert destination.budgets == {2: two, 3: three}
     assert pool.destination('other').budget(2) is not two
+
+
+def test_a_budget_serves_its_line_first_come_first_served():
+    budget = Budget(1)
+    budget.acquire()
+    assert budget.counter == 0 and budget.waiting() == 0
+    order = []
+
+    def use(name):
+        budget.acquire()
+        order.append(name)
+        budget.release()
+
+    line = [gevent.spawn(use, name) for name in 'abc']
+    gevent.sleep(0)
+    assert order == [] and budget.waiting() == 3
+    budget.release()  # passed to a, not freed
+    assert budget.counter == 0 and budget.waiting() == 2
+    gevent.joinall(line, timeout=2)
+    assert order == ['a', 'b', 'c']
+    assert budget.counter == 1 and budget.waiting() == 0
+
+
+def test_a_budget_never_gives_more_places_than_its_limit(clock):
+    # Waiters killed in line, places released while others arrive: at no
+    # time are more than *limit* held, and every place comes back.
+    budget = Budget(2)
+    held = [0]
+    most = [0]
+
+    def user(pause):
+        budget.acquire()
+        try:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+            gevent.sleep(pause)
+        finally:
+            held[0] -= 1
+            budget.release()
+
+    users = [gevent.spawn(user, 0.001 * (i % 3)) for i in range(30)]
+    gevent.sleep(0)
+    gevent.killall(users[10:15])  # killed while waiting in line
+    gevent.sleep(0.0005)
+    gevent.killall(users[20:22])  # killed while holding, or waiting
+    gevent.joinall(users, timeout=5)
+    assert all(user.ready() for user in users)
+    assert most[0] == 2
+    assert held[0] == 0
+    assert budget.counter == 2
+    budget.acquire()
+    budget.acquire()  # both places free again, without waiting
+    assert budget.counter == 0
 
 
 def test_a_slot_takes_a_place_and_gives_it_back_once(clock):

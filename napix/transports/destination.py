@@ -26,33 +26,81 @@ from gevent.lock import Semaphore
 if TYPE_CHECKING:
     from napix.transports.http11 import HTTP11Connection
 
-__all__ = ['Destination', 'Slot']
+__all__ = ['Budget', 'Destination', 'Slot']
 
 _NEVER = float('inf')
 
 
-class Destination(object):
-    """The requests in flight to one destination and its idle sockets.
+class Budget(object):
+    """Places for requests in flight: *limit* of them. :meth:`acquire`
+    takes one, or waits in line for one (first come, first served);
+    :meth:`release` gives it back, or passes it to the first in line.
 
-    :meth:`budget` is a :class:`gevent.lock.Semaphore` of *limit* places,
-    the same for every caller that gives the same limit: hold one around
-    each request (``with destination.budget(limit):``). Idle sockets are
-    kept last in, first out (the most recently used is the most likely still
-    open), each until its ``expires`` time on the pool's ``clock``
-    (:func:`time.monotonic`: the loop's clock stands still while the thread
-    blocks outside the hub).
+    It is counted here (``taken``); the line, a :class:`gevent.lock.Semaphore`
+    of no place that :meth:`release` lends one to each time it passes a
+    place on, is made for the first caller that has to wait: a budget
+    nobody waits for is two numbers.
     """
 
-    __slots__ = ('key', 'limit', 'first', 'others', 'idle', 'soonest', 'pool', 'listed',
-                 'used', '__weakref__')
+    __slots__ = ('limit', 'taken', 'line')
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: The places taken, counting those passed to the line and not yet taken up.
+        self.taken = 0
+        self.line: Optional[Semaphore] = None
+
+    @property
+    def counter(self) -> int:
+        """The places free (as for a :class:`gevent.lock.Semaphore`)."""
+        return self.limit - self.taken
+
+    def waiting(self) -> int:
+        """How many wait in line for a place not passed to them yet."""
+        line = self.line
+        if line is None:
+            return 0
+        waiting: int = line.linkcount() - line.counter
+        return waiting
+
+    def acquire(self) -> None:
+        """Take a place, waiting for one if need be."""
+        if self.taken < self.limit:
+            self.taken += 1
+            return
+        line = self.line
+        if line is None:
+            line = self.line = Semaphore(0)
+        line.acquire()  # a place passed on by release(): still counted in taken
+
+    def release(self) -> None:
+        """Give a place back: to the first in line, if someone waits."""
+        if self.line is not None and self.waiting() > 0:
+            self.line.release()
+        else:
+            self.taken -= 1
+
+
+class Destination(Budget):
+    """The requests in flight to one destination and its idle sockets.
+
+    :meth:`budget` is the :class:`Budget` of the requests in flight under
+    a limit, the same for every caller that gives the same limit: a caller
+    holds a place of it for each request (through a :class:`Slot`). The
+    destination is itself the budget of the first limit asked of it (the
+    only one, but for a caller with another *maxsize*): a destination
+    costs no object more. Idle sockets are kept last in, first out (the
+    most recently used is the most likely still open), each until its
+    ``expires`` time on the pool's ``clock`` (:func:`time.monotonic`: the
+    loop's clock stands still while the thread blocks outside the hub).
+    """
+
+    __slots__ = ('key', 'others', 'idle', 'soonest', 'pool', 'listed', 'used', '__weakref__')
 
     def __init__(self, key: Hashable, pool: Any) -> None:
+        Budget.__init__(self, 0)  # its limit: the first asked for
         self.key = key
-        # The budget of the first limit asked for (the only one, but for a
-        # caller with another maxsize), then the others: no dict for one.
-        self.limit = 0
-        self.first: Optional[Semaphore] = None
-        self.others: Optional[Dict[int, Semaphore]] = None
+        self.others: Optional[Dict[int, Budget]] = None  # the budgets of other limits
         self.idle: List[HTTP11Connection] = []
         # No idle socket expires before this (it may be earlier than the
         # soonest that is left): the pool's sweep passes by until then.
@@ -63,26 +111,25 @@ class Destination(object):
         self.listed = False  # in the pool's list of destinations with idle sockets
         self.used = False  # checked in since the pool last looked
 
-    def budget(self, limit: int) -> Semaphore:
+    def budget(self, limit: int) -> Budget:
         """The places of the requests in flight here under a limit of *limit*."""
         if limit == self.limit:
-            return self.first
-        if self.first is None:
+            return self
+        if self.limit == 0:
             self.limit = limit
-            budget = self.first = Semaphore(limit)
-            return budget
+            return self
         others = self.others
         if others is None:
             others = self.others = {}
         budget = others.get(limit)
         if budget is None:
-            budget = others[limit] = Semaphore(limit)
+            budget = others[limit] = Budget(limit)
         return budget
 
     @property
-    def budgets(self) -> Dict[int, Semaphore]:
-        """The budgets made here, by limit."""
-        budgets = {} if self.first is None else {self.limit: self.first}
+    def budgets(self) -> Dict[int, Budget]:
+        """The budgets given here, by limit."""
+        budgets: Dict[int, Budget] = {} if self.limit == 0 else {self.limit: self}
         budgets.update(self.others or {})
         return budgets
 
@@ -162,7 +209,7 @@ class Slot(object):
 
     __slots__ = ('destination', 'budget', 'conn', 'idle_timeout', 'held')
 
-    def __init__(self, destination: Destination, budget: Optional[Semaphore],
+    def __init__(self, destination: Destination, budget: Optional[Budget],
                  idle_timeout: float) -> None:
         self.destination = destination
         self.budget = budget
@@ -172,8 +219,12 @@ class Slot(object):
 
     def acquire(self) -> None:
         """Wait for a place in the budget."""
-        if self.budget is not None:
-            self.budget.acquire()
+        budget = self.budget
+        if budget is not None:
+            if budget.taken < budget.limit:  # Budget.acquire()'s common case, inlined
+                budget.taken += 1
+            else:
+                budget.acquire()
         self.held = True
 
     def release(self) -> None:
@@ -184,14 +235,18 @@ class Slot(object):
             self.destination.checkin(conn, self.idle_timeout)
         if self.held:
             self.held = False
-            if self.budget is not None:
-                self.budget.release()
+            budget = self.budget
+            if budget is not None:
+                if budget.line is None:  # Budget.release()'s common case, inlined
+                    budget.taken -= 1
+                else:
+                    budget.release()
 
     def let_others_go_first(self) -> None:
         """When others wait for a place, release this one and wait again
         behind them (in the hub's order: those waiting go first)."""
         budget = self.budget
-        if budget is not None and budget.linkcount():
+        if budget is not None and budget.waiting():
             self.release()
             gevent.sleep(0)
             self.acquire()

@@ -290,7 +290,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
                 if listeners:
                     for listener in listeners:
                         listener(handle)
-            if budget.linkcount():  # others wait for a place: they go first
+            if budget.line is not None:  # others may wait for a place: they go first
                 slot.let_others_go_first()
     finally:
         slot.release()
