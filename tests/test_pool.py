@@ -588,6 +588,19 @@ def test_a_host_is_forgotten_once_its_requests_end_however_they_end(make_napix_s
     assert [type(r).__name__ for r in pool.wait()] == ['Cancelled'] * 5
 
 
+def test_a_worker_cancelled_before_it_started_gives_its_place_back(napix_server):
+    # Cancelled at once, the worker is killed before it ever ran: the pool's
+    # in-flight count and the host's still go down, and the next requests run.
+    pool = ClientPool(ROOT, simultaneous=1, max_in_flight=1)
+    pool.request(napix_server.host, 'GET', '/vm/1')
+    pool.cancel()
+    assert [type(r).__name__ for r in pool.wait()] == ['Cancelled']
+    pool.request(napix_server.host, 'GET', '/vm/2')
+    with gevent.Timeout(5):
+        assert ids(pool.wait()) == ['2']
+    assert pool.clients == {}
+
+
 def test_cancel_of_a_done_request_keeps_its_result(napix_server):
     pool = ClientPool(ROOT)
     handle = pool.request(napix_server.host, 'GET', '/vm/1')

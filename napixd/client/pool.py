@@ -31,7 +31,6 @@ from collections import deque
 from time import monotonic
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 
-import gevent
 from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
@@ -209,7 +208,7 @@ class ClientPool(object):
             queue.head = handle
         else:
             queue.rest = deque((handle,))
-        if len(queue.workers) < queue.simultaneous:
+        if queue.working < queue.simultaneous:
             self._workers.offer(queue)
         return handle
 
@@ -326,8 +325,7 @@ class ClientPool(object):
             while handle is not None:
                 settle(handle, None, Cancelled(handle.request, 'cancelled'))
                 handle = queue.pop()
-        workers = [w for queue in queues for w in queue.workers]
-        gevent.killall(workers, block=True)
+        self._workers.stop()
         for queue in queues:  # those that had no worker
             self._workers.forget(queue)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle  # noqa: F401 - gevent pickles tracebacks: import it before descriptors run out
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Set, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Set, Tuple
 
 import gevent
 from gevent import GreenletExit, getcurrent
@@ -45,14 +45,15 @@ class Handle(Protocol):
 
 
 class Workers(object):
-    """The worker greenlets of one pool: how many run, the host queues
-    that wait for one, and who is told of each request they settle."""
+    """The worker greenlets of one pool and the queue each drains, the host
+    queues that wait for one, and who is told of each request they settle."""
 
     __slots__ = ('max_in_flight', 'running', 'waiting', 'queues', 'listeners')
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
-        self.running = 0
+        #: Each worker greenlet, and the queue it drains (at most *max_in_flight*).
+        self.running: Dict[Any, HostQueue] = {}
         self.waiting: Deque[HostQueue] = deque()
         #: The queue of each host with requests pending or in flight; a
         #: queue leaves once it has neither (:meth:`forget`).
@@ -66,28 +67,41 @@ class Workers(object):
         """*queue* has work: start a worker on it, or put it in line for one."""
         if not queue.wants_worker():
             return
-        if self.running < self.max_in_flight:
-            self.running += 1
-            queue.add_worker(gevent.spawn(_work, self, queue))
+        if len(self.running) < self.max_in_flight:
+            queue.working += 1
+            self.running[gevent.spawn(_work, self, queue)] = queue
         elif not queue.in_line:
             queue.in_line = True
             self.waiting.append(queue)
 
     def forget(self, queue: 'HostQueue') -> None:
         """Drop *queue* from :attr:`queues` if it has no request left and no worker."""
-        if queue.head is None and not queue.rest and not queue.workers \
+        if queue.head is None and not queue.rest and not queue.working \
                 and self.queues.get(queue.host) is queue:
             del self.queues[queue.host]
 
     def next_queue(self) -> Optional['HostQueue']:
-        """A queue in line that still wants a worker, or ``None``."""
+        """A queue in line that still wants a worker (counted as drained by
+        one more), or ``None``."""
         waiting = self.waiting
         while waiting:
             queue = waiting.popleft()
             queue.in_line = False
             if queue.wants_worker():
+                queue.working += 1
                 return queue
         return None
+
+    def stop(self) -> None:
+        """Kill every worker, and wait until they are dead."""
+        running = list(self.running)
+        gevent.killall(running, block=True)
+        for worker in running:
+            # Killed before it started: it did not count itself out.
+            queue = self.running.pop(worker, None)
+            if queue is not None:
+                queue.working -= 1
+                self.forget(queue)
 
 
 class Clients(object):
@@ -149,7 +163,7 @@ class HostQueue(object):
     requests, not 100,000 clients."""
 
     __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
-                 'workers', 'simultaneous', 'in_line', 'pool_workers')
+                 'working', 'simultaneous', 'in_line', 'pool_workers')
 
     def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
         self.host = host
@@ -168,7 +182,7 @@ class HostQueue(object):
         # one request, and a deque costs ~600 bytes.
         self.head: Optional[Handle] = None
         self.rest: Optional[Deque[Handle]] = None
-        self.workers: Union[List[Any], Tuple[()]] = ()  # at most *simultaneous* greenlets
+        self.working = 0  # the workers draining it: at most *simultaneous*
         self.simultaneous = simultaneous
         self.in_line = False
         self.pool_workers = workers
@@ -209,13 +223,7 @@ class HostQueue(object):
 
     def wants_worker(self) -> bool:
         return (self.head is not None or bool(self.rest)) \
-            and len(self.workers) < self.simultaneous
-
-    def add_worker(self, worker: Any) -> None:
-        workers = self.workers
-        if not workers:
-            workers = self.workers = []
-        workers.append(worker)
+            and self.working < self.simultaneous
 
     def cancel(self, handle: Handle) -> None:
         if self.head is handle:
@@ -232,21 +240,22 @@ class HostQueue(object):
 
 
 def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
-    """A worker: drain *queue*, then the queues in line, then stop."""
+    """A worker: drain *queue* (which counts it already), then the queues
+    in line, then stop."""
     me = getcurrent()
     try:
         while queue is not None:
-            if me not in queue.workers:
-                queue.add_worker(me)
             try:
                 _drain(queue, me)
             finally:
-                queue.workers.remove(me)  # type: ignore[union-attr]
-                if not queue.workers:
+                queue.working -= 1
+                if not queue.working:
                     workers.forget(queue)
             queue = workers.next_queue()
+            if queue is not None:
+                workers.running[me] = queue
     finally:
-        workers.running -= 1
+        workers.running.pop(me, None)
 
 
 def _drain(queue: HostQueue, me: Any) -> None:
