@@ -137,6 +137,25 @@ def test_idle_sockets_keep_no_parser(make_napix_server):
     pool.close()
 
 
+def test_a_finished_greenlet_is_not_kept_by_the_exchange_it_sent(napix_server, no_gc):
+    # The exchanges of idle sockets wait for the thread's next request: they
+    # do not keep the greenlet that sent the last one, nor what it returned.
+    import weakref
+
+    client = Client(napix_server.host, AUTH)
+
+    def call():
+        return [client.request('GET', '/vm/1').body] * 1000
+
+    sender = gevent.spawn(call)
+    sender.join()
+    assert sender.value[0] == {'id': '1', 'by': 'root'}
+    gone = weakref.ref(sender)
+    del sender
+    gevent.sleep(0)  # gevent's own notice of its end
+    assert gone() is None
+
+
 def test_concurrent_pools_share_the_destination_budget(make_napix_server):
     server = make_napix_server()  # napixd's default: 2 requests in flight per client
     results = []

@@ -41,10 +41,11 @@ class Exchange(object):
     ``keep_alive`` is ``None`` until the response is, then whether the socket
     may carry another one.
 
-    ``greenlet`` is the greenlet its last exchange ran in, ``wake`` that
-    greenlet's ``switch`` (what the socket's watcher calls), and ``expire``
-    the timer's callback (it throws :exc:`TimedOut` into ``greenlet``): bound
-    once, not for each exchange, so that an exchange allocates no callback.
+    ``greenlet`` is the greenlet its exchanges run in while the socket is
+    busy (``None`` once idle), ``wake`` that greenlet's ``switch`` (what the
+    socket's watcher calls), and ``expire`` the timer's callback (it throws
+    :exc:`TimedOut` into ``greenlet``): bound once for the requests a slot
+    sends in a row, not for each of them.
     """
 
     __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',

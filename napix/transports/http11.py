@@ -122,6 +122,10 @@ class HTTP11Connection(object):
         busy = self.busy
         if busy is not None:
             self.busy = None
+            state = busy[1]
+            # Nor the greenlet of its last exchange (a finished one keeps
+            # its result): the next exchange binds its own.
+            state.greenlet = state.wake = None
             self.spares.free.append(busy)
 
     def _send_rest(self, payload: bytes, sent: int) -> bool:
