@@ -219,12 +219,8 @@ class Slot(object):
 
     def acquire(self) -> None:
         """Wait for a place in the budget."""
-        budget = self.budget
-        if budget is not None:
-            if budget.taken < budget.limit:  # Budget.acquire()'s common case, inlined
-                budget.taken += 1
-            else:
-                budget.acquire()
+        if self.budget is not None:
+            self.budget.acquire()
         self.held = True
 
     def release(self) -> None:
@@ -235,12 +231,8 @@ class Slot(object):
             self.destination.checkin(conn, self.idle_timeout)
         if self.held:
             self.held = False
-            budget = self.budget
-            if budget is not None:
-                if budget.line is None:  # Budget.release()'s common case, inlined
-                    budget.taken -= 1
-                else:
-                    budget.release()
+            if self.budget is not None:
+                self.budget.release()
 
     def let_others_go_first(self) -> None:
         """When others wait for a place, release this one and wait again
