@@ -160,6 +160,7 @@ class LoginAuthenticator(object):
         # Hosts and paths are signed again and again: their quoted forms are kept.
         host = _quoted.get(request.authority) or _q(request.authority)
         path = _quoted.get(url) or _q(url)
+        # The nonce as _nonce() makes it, without its call.
         msg = (f'host={host}&method={request.method}&path={path}&login={self._login_q}'
                f'&nonce={_nonce_prefix}{_nonce_count()}&timestamp={int(_time())}')
         inner = self._inner.copy()
