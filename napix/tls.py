@@ -24,7 +24,7 @@ from typing import Any, Dict, Hashable, Optional, Tuple, Union
 
 import gevent.ssl as gssl
 
-__all__ = ['Verify', 'Cert', 'TLSConfigError', 'client_context', 'context_key']
+__all__ = ['Verify', 'Cert', 'TLSConfigError', 'client_context', 'context_key', 'has_client_cert']
 
 # Quoted: where these aliases are used, signatures show their names.
 _Path = Union[str, 'os.PathLike[str]']
@@ -193,3 +193,8 @@ class _Cooperative(object):
 
     def __repr__(self) -> str:
         return '<cooperative {0!r}>'.format(self.context)
+
+
+def has_client_cert(key: Hashable) -> bool:
+    """True when a :func:`context_key` says a client certificate is given."""
+    return isinstance(key, tuple) and len(key) == 2 and key[1] is not None

@@ -239,12 +239,12 @@ def test_reserve_waits_while_every_socket_is_busy(clock, peers):
     try:
         gevent.sleep(0.05)
         assert not waiter.ready()  # both busy: nothing to evict
-        assert pool.waiting == 1
+        assert pool.connects_waiting == 1
         destination.discard(one)  # a socket closed: its place is free
         waiter.join(timeout=2)
         assert waiter.successful()
         assert pool.open == 2
-        assert pool.waiting == 0
+        assert pool.connects_waiting == 0
     finally:
         waiter.kill()
 
@@ -370,12 +370,15 @@ def test_a_key_gives_the_same_destination_while_it_is_referenced(clock, no_gc):
     assert pool.destination('other') is not destination
     held = weakref.ref(destination)
     budget = destination.budget(2)
-    budget.acquire()
+    slot = Slot(destination, budget, 0)
+    slot.acquire()
     del destination
-    # A place taken keeps its destination: two budgets never share a key.
-    assert held() is budget and pool.destination('k') is budget
-    budget.release()
-    del budget
+    # A place taken (through its slot) keeps its destination: two budgets
+    # never share a key.
+    assert held() is slot.destination and pool.destination('k') is held()
+    assert held().budget(2) is budget
+    slot.release()
+    del budget, slot
     assert held() is None  # held weakly
     again = pool.destination('k')
     assert again.budget(2).counter == 2  # a new one, with a new budget
@@ -412,8 +415,7 @@ def test_a_budget_is_the_same_for_the_same_limit(clock):
     pool = SocketPool(10, clock=clock)
     destination = pool.destination('k')
     two = destination.budget(2)
-    assert two is destination  # the first limit's: no object more
-    assert destination.budget(2) is two
+    assert isinstance(two, Budget) and destination.budget(2) is two
     assert two.counter == 2
     three = destination.budget(3)
     assert isinstance(three, Budget) and three is not two and three.counter == 3
@@ -425,7 +427,7 @@ def test_a_budget_is_the_same_for_the_same_limit(clock):
 def test_a_budget_serves_its_line_first_come_first_served():
     budget = Budget(1)
     budget.acquire()
-    assert budget.counter == 0 and budget.waiting() == 0
+    assert budget.counter == 0 and budget.in_line() == 0
     order = []
 
     def use(name):
@@ -435,12 +437,12 @@ def test_a_budget_serves_its_line_first_come_first_served():
 
     line = [gevent.spawn(use, name) for name in 'abc']
     gevent.sleep(0)
-    assert order == [] and budget.waiting() == 3
+    assert order == [] and budget.in_line() == 3
     budget.release()  # passed to a, not freed
-    assert budget.counter == 0 and budget.waiting() == 2
+    assert budget.counter == 0 and budget.in_line() == 2
     gevent.joinall(line, timeout=2)
     assert order == ['a', 'b', 'c']
-    assert budget.counter == 1 and budget.waiting() == 0
+    assert budget.counter == 1 and budget.in_line() == 0
 
 
 def test_a_budget_never_gives_more_places_than_its_limit(clock):

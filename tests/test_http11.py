@@ -17,7 +17,7 @@ import gevent.socket as gsocket
 import pytest
 
 from napix.models import Request
-from napix.transports.head import Limits, ResponseTooLarge
+from napix.transports.head import LimitExceeded as ResponseTooLarge, Limits
 from napix.transports.exchange import Spares
 from napix.transports.http11 import HTTP11Connection, InvalidResponse, ServerClosed
 

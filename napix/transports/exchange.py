@@ -2,20 +2,40 @@
 thread's spares of it.
 
 An :class:`Exchange` is the callback protocol of an ``httptools`` response
-parser (the status, the body as it comes, whether the socket may be kept)
-with the timer that bounds the exchange. Idle sockets keep none: the
-exchanges of finished requests wait in the thread's :class:`Spares` for the
-next request, whatever its socket (:mod:`napix.transports.http11` takes and
-gives them back).
+parser with the timer that bounds the exchange. Everything the parser tells
+about the response being read lives here: how far it is (:class:`Progress`),
+its status, its body as it comes, whether the socket may be kept. Idle
+sockets keep none: the exchanges of finished requests wait in the thread's
+:class:`Spares` for the next request, whatever its socket
+(:mod:`napix.transports.http11` takes and gives them back).
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 from httptools import HttpResponseParser
 
-__all__ = ['Exchange', 'Spares', 'TrailingData', 'TimedOut', 'new_exchange']
+__all__ = ['Progress', 'AWAITING_HEAD', 'HEAD_COMPLETE', 'COMPLETE', 'Exchange', 'Spares',
+           'TrailingData', 'TimedOut', 'new_exchange']
+
+
+class Progress(object):
+    """How far the response of an exchange has come, in order (plain ints:
+    compared on every read)."""
+
+    #: No final head yet (nothing, part of one, or only 1xx heads).
+    AWAITING_HEAD = 0
+    #: The final head is complete; its body is not.
+    HEAD_COMPLETE = 1
+    #: The response is complete: ``keep_alive`` says whether the socket may
+    #: carry another one.
+    COMPLETE = 2
+
+
+AWAITING_HEAD = Progress.AWAITING_HEAD
+HEAD_COMPLETE = Progress.HEAD_COMPLETE
+COMPLETE = Progress.COMPLETE
 
 
 class TrailingData(Exception):
@@ -34,12 +54,13 @@ class Exchange(object):
     none, and the exchanges of the thread's idle sockets wait in its
     :class:`Spares` for the next request, whatever its socket. The state and
     its parser refer to each other until the exchange is dropped
-    (:meth:`~napix.transports.http11.HTTP11Connection.drop_exchange`
+    (:meth:`~napix.transports.http11.SocketConnection.drop_exchange`
     breaks the cycle).
 
-    ``status`` is 0 until a head is complete (and again after a 1xx);
-    ``keep_alive`` is ``None`` until the response is, then whether the socket
-    may carry another one.
+    ``progress`` is a :class:`Progress`; ``status`` the final status once
+    the head is complete; ``informational`` how many 1xx heads came before
+    it; ``size`` the bytes received; ``keep_alive``, once complete, whether
+    the socket may carry another response.
 
     ``greenlet`` is the greenlet its exchanges run in while the socket is
     busy (``None`` once idle), ``wake`` that greenlet's ``switch`` (what the
@@ -48,13 +69,15 @@ class Exchange(object):
     sends in a row, not for each of them.
     """
 
-    __slots__ = ('parser', 'body', 'status', 'keep_alive', 'head_only', 'informational',
-                 'timer', 'timeout', 'greenlet', 'wake', 'expire')
-    # Set for each exchange (annotations only: no code on this path).
+    __slots__ = ('parser', 'body', 'progress', 'status', 'keep_alive', 'head_only',
+                 'informational', 'size', 'timer', 'timeout', 'greenlet', 'wake', 'expire')
+    # Set for each exchange by begin() (annotations only: no code on this path).
+    progress: int
     status: int
-    keep_alive: Optional[bool]
+    keep_alive: bool
     head_only: bool
     informational: int
+    size: int
 
     def __init__(self, timer: Any, timeout: float) -> None:
         self.parser: Any = None
@@ -64,8 +87,16 @@ class Exchange(object):
         self.greenlet: Any = None
         self.wake: Any = None
         # Refers to this state, as the parser does: dropping the exchange
-        # (HTTP11Connection.drop_exchange) breaks both cycles.
+        # (SocketConnection.drop_exchange) breaks both cycles.
         self.expire: Any = self._expire
+
+    def begin(self, head_only: bool) -> None:
+        """Start reading a new response (of a ``HEAD`` request: *head_only*)."""
+        self.body = None
+        self.progress = AWAITING_HEAD
+        self.status = self.informational = self.size = 0
+        self.keep_alive = False
+        self.head_only = head_only
 
     def _expire(self) -> None:
         self.greenlet.throw(TimedOut)
@@ -74,8 +105,9 @@ class Exchange(object):
     # call per header): the head is read from the bytes once complete.
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
+        self.progress = HEAD_COMPLETE
         if self.head_only and (status >= 200 or status == 101 or status < 100):
-            self.keep_alive = self.parser.should_keep_alive()
+            self._complete()  # no body follows the head of a HEAD response
 
     def on_body(self, data: bytes) -> None:
         body = self.body
@@ -87,7 +119,7 @@ class Exchange(object):
             body += data
 
     def on_message_begin(self) -> None:
-        if self.keep_alive is not None:  # bytes after the response: never reuse the socket
+        if self.progress == COMPLETE:  # bytes after the response: never reuse the socket
             raise TrailingData()
 
     def on_message_complete(self) -> None:
@@ -95,9 +127,14 @@ class Exchange(object):
         if status < 200 and status >= 100 and status != 101:  # a 1xx: the real one follows
             self.informational += 1
             self.status = 0
-        elif self.keep_alive is None:
-            # Read it here: once feed_data() returns, the parser has reset.
-            self.keep_alive = self.parser.should_keep_alive()
+            self.progress = AWAITING_HEAD
+        elif self.progress != COMPLETE:
+            self._complete()
+
+    def _complete(self) -> None:
+        # Read it here: once feed_data() returns, the parser has reset.
+        self.keep_alive = self.parser.should_keep_alive()
+        self.progress = COMPLETE
 
 
 class Spares(object):
@@ -118,6 +155,7 @@ class Spares(object):
 
 
 def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
+    """A new (parser, state) pair, its timer on *loop* set to *timeout*."""
     # Repeating, and started with again(): a libev timer stopped early keeps
     # only the time it had left, and start() would go on from there; again()
     # counts the whole timeout anew each time.

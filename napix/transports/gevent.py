@@ -10,40 +10,43 @@ shared by every transport to the same destination.
 from __future__ import annotations
 
 import _socket
-import errno
 import select
 import socket
-import ssl
 from sys import intern
-from typing import Any, Dict, Hashable, Optional, Tuple
+from typing import Any, Dict, Hashable, NamedTuple, Optional, Tuple
 
 import gevent
 import gevent.socket as gsocket
 
-from napix import __version__
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.checks import check_positive_int
-from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
 from napix.models import IDEMPOTENT_METHODS, Request, Response
-from napix.tls import Cert, client_context, context_key
+from napix.tls import Cert, client_context, context_key, has_client_cert
 from napix.tls import Verify as Verify  # importable from here, as before
-from napix.transports import http11
-from napix.transports.destination import Destination, Slot
+from napix.transports.destination import NO_LIMIT, Destination, Slot
+from napix.transports.errors import connect_failure, exchange_failure, target
+from napix.transports.head import Limits
+from napix.transports.http11 import PlainConnection, ServerClosed, SocketConnection, TLSConnection
 from napix.transports.sockets import socket_pool
+from napix.transports.wire import BODY_METHODS, DEFAULT_BLOCK, DEFAULT_LINES
 
 __all__ = ['GeventTransport', 'SocketKey']
 
-#: Where a socket connects, and with what: ``(scheme, address, port, server
-#: name, TLS settings)`` (:meth:`GeventTransport.key_at`).
-SocketKey = Tuple[str, str, int, str, Optional[Hashable]]
 
-_USER_AGENT = 'napix/{0}'.format(__version__)
-# Sent unless the request has its own.
-_DEFAULT_HEADERS = {'accept': 'Accept: application/json',
-                    'user-agent': 'User-Agent: ' + _USER_AGENT}
-_DEFAULT_BLOCK = ''.join(line + '\r\n' for line in _DEFAULT_HEADERS.values())
-_BODY_METHODS = frozenset(['POST', 'PUT', 'PATCH'])
+class SocketKey(NamedTuple):
+    """Where a socket connects, and with what (:meth:`GeventTransport.key_at`):
+    transports whose keys are equal make interchangeable sockets."""
+
+    scheme: str
+    #: Where to connect: a numeric address or a name to resolve.
+    address: str
+    #: The port to connect to.
+    port: int
+    #: The server's name (TLS: SNI and the certificate's checks).
+    name: str
+    #: The TLS settings (:func:`napix.tls.context_key`); ``None`` for http.
+    tls: Optional[Hashable]
 
 
 class GeventTransport(object):
@@ -92,7 +95,7 @@ class GeventTransport(object):
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
                  max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
         self.timeout = timeout
-        self.limits = http11.Limits(
+        self.limits = Limits(
             check_positive_int('max_response_size', max_response_size),
             check_positive_int('max_head_size', max_head_size),
             check_positive_int('max_header_line', max_header_line),
@@ -112,7 +115,7 @@ class GeventTransport(object):
         self.name = name
         self.port = port
         key = self.key = self.key_at(scheme, name, port, address, connect_port)
-        self.address, self.connect_port = key[1], key[2]
+        self.address, self.connect_port = key.address, key.port
 
     def key_at(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                connect_port: Optional[int] = None) -> SocketKey:
@@ -121,8 +124,8 @@ class GeventTransport(object):
         sockets share them. It says where a socket connects: ``(scheme,
         address, port, name, TLS settings)``."""
         # Interned: the many hosts of a fan-out resolved to one address share it.
-        return (scheme, intern(address or name.strip('[]')), connect_port or port, name,
-                self._tls[0] if scheme == 'https' else None)
+        return SocketKey(scheme, intern(address or name.strip('[]')), connect_port or port, name,
+                         self._tls[0] if scheme == 'https' else None)
 
     def for_server(self, scheme: str, name: str, port: int, address: Optional[str] = None,
                    connect_port: Optional[int] = None) -> 'GeventTransport':
@@ -151,161 +154,151 @@ class GeventTransport(object):
         one transport may serve the destinations of many servers, with its
         options."""
         if slot is None:
-            slot = Slot(socket_pool().destination(self.key), None, self.idle_timeout)
+            slot = Slot(socket_pool().destination(self.key), NO_LIMIT, self.idle_timeout)
             try:
                 return self.handle(request, slot)
             finally:
                 slot.release()
         destination = slot.destination
-        method = request.method
-        body = request.body
-        head = (f'{method} {request.url} HTTP/1.1\r\nHost: {request.authority}\r\n'
-                f'{request.headers.wire(_DEFAULT_HEADERS, _DEFAULT_BLOCK)}')
-        if body is not None:
-            payload = f'{head}Content-Length: {len(body)}\r\n\r\n'.encode() + body
-        elif method in _BODY_METHODS:
-            payload = (head + 'Content-Length: 0\r\n\r\n').encode()
-        else:
-            payload = (head + '\r\n').encode()
+        payload = serialize(request)
         timeout = request.timeout or self.timeout
-        conn = slot.conn
-        if conn is not None:
-            slot.conn = None
-            if conn.poller.poll(0):  # closed by the server, or stray bytes
-                destination.discard(conn)
-                conn = destination.checkout()
-        else:
-            conn = destination.checkout()
-        if conn is None:
-            conn = self._connect(destination, request, timeout[0])
-            reused = False
-        else:
-            reused = True
-        try:
-            response = conn.exchange(request, payload, self.limits, method == 'HEAD',
-                                     timeout[1])
-        except http11.ServerClosed as error:
-            destination.discard(conn)
-            if not (reused and error.received == 0 and method in IDEMPOTENT_METHODS):
-                raise RemoteProtocolError(request, str(error)) from None
-            conn = self._connect(destination, request, timeout[0])
+        conn = _kept_or_idle(slot)
+        while True:  # a second attempt only when a kept-alive socket was stale
+            reused = conn is not None
+            if conn is None:
+                conn = self._connect(destination, request, timeout[0])
             try:
-                response = conn.exchange(request, payload, self.limits, method == 'HEAD',
+                response = conn.exchange(request, payload, self.limits, request.method == 'HEAD',
                                          timeout[1])
+                break
             except BaseException as error:
-                destination.discard(conn)
-                raise _translate(request, error, timeout[1], destination.key)
-        except BaseException as error:
-            destination.discard(conn)
-            raise _translate(request, error, timeout[1], destination.key)
+                destination.discard(conn)  # closed first, then its place given back
+                if reused and _stale(error, request.method):
+                    conn = None  # sent once more, on a new socket
+                    continue
+                raise self._exchange_failure(request, error, timeout[1],
+                                             destination.key,  # type: ignore[arg-type]
+                                             fresh=not reused)
         if conn.keep_alive and slot.idle_timeout:
             slot.conn = conn  # checked in when the slot is released
         else:
             destination.discard(conn)
         return response
 
+    def _exchange_failure(self, request: Request, error: BaseException, read_timeout: float,
+                          key: SocketKey, fresh: bool) -> BaseException:
+        """:func:`~napix.transports.errors.exchange_failure` on a socket of *key*
+        (*fresh*: its first exchange)."""
+        return exchange_failure(request, error, key.address, key.port, read_timeout,
+                                fresh_tls=fresh and key.scheme == 'https',
+                                has_cert=has_client_cert(key.tls))
+
     def _connect(self, destination: Destination, request: Request,
-                 timeout: float) -> http11.HTTP11Connection:
-        """A new socket to where *destination*'s key says."""
-        scheme, address, port, name = destination.key[:4]  # type: ignore[index]
-        family = _numeric_family(address)
-        pool = destination.pool
-        pool.reserve()
-        sock = None
+                 timeout: float) -> SocketConnection:
+        """A new socket to where *destination*'s key says, within *timeout*
+        seconds; the place it takes in the thread's socket pool is given back
+        if it cannot be made."""
+        key: SocketKey = destination.key  # type: ignore[assignment]
+        sockets = destination.sockets
+        sockets.reserve()
         try:
-            if family is not None and scheme == 'http':
-                # The common case, cheapest: no name to resolve, no TLS.
-                sock = _RealSocket(family, _NONBLOCKING_STREAM)
-                if not _SOCK_NONBLOCK:
-                    sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = http11.HTTP11Connection(sock, pool.spares, _CONNECTING)
-                try:
-                    conn.connect((address, port), timeout)
-                except BaseException:
-                    conn.close()
-                    sock = None
-                    raise
-                return conn
+            family = _numeric_family(key.address)
+            if family is not None and key.scheme == 'http':
+                return _connect_plain(key, family, sockets.spares, timeout)
             # A name to resolve, or a TLS handshake: the connect timeout
             # bounds the whole of it, however the server trickles its bytes.
             with gevent.Timeout(timeout, socket.timeout):
-                if family is not None:
-                    sock = gsocket.socket(family, socket.SOCK_STREAM)
-                    sock.connect((address, port))
-                else:
-                    sock = gsocket.create_connection((address, port))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if scheme == 'https':
-                    # The key holds this transport's TLS settings: its context fits.
-                    sock = self._tls[1].wrap_socket(sock, server_hostname=name.strip('[]'))
-                    return http11.TLSConnection(sock, pool.spares)
-            family = sock.family
-            sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
-            sock.setblocking(False)
-            return http11.HTTP11Connection(sock, pool.spares)
+                return self._connect_cooperative(key, family, sockets.spares)
         except BaseException as error:
+            sockets.release()
+            raise connect_failure(request, error, key.address, key.port, timeout)
+
+    def _connect_cooperative(self, key: SocketKey, family: Optional[int],
+                             spares: Any) -> SocketConnection:
+        """A socket connected by gevent (the name resolved, the TLS handshake
+        made, if need be): a :class:`~napix.transports.http11.TLSConnection`
+        for https, else its descriptor as a plain one's."""
+        sock = None
+        try:
+            if family is not None:
+                sock = gsocket.socket(family, socket.SOCK_STREAM)
+                sock.connect((key.address, key.port))
+            else:
+                sock = gsocket.create_connection((key.address, key.port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if key.scheme == 'https':
+                # The key holds this transport's TLS settings: its context fits.
+                sock = self._tls[1].wrap_socket(sock, server_hostname=key.name.strip('[]'))
+                return TLSConnection(sock, spares)
+        except BaseException:
             if sock is not None:
                 sock.close()
-            pool.release()
-            raise _connect_error(request, error, timeout, address, port)
+            raise
+        plain = _RealSocket(sock.family, socket.SOCK_STREAM, fileno=sock.detach())
+        plain.setblocking(False)
+        return PlainConnection(plain, spares)
+
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""
         socket_pool().close_idle(self.key)
 
     def __repr__(self) -> str:
         return '<GeventTransport {0}://{1}>'.format(self.scheme,
-                                                 _target(self.address, self.connect_port))
+                                                 target(self.address, self.connect_port))
 
 
-def _target(address: str, port: int) -> str:
-    """``address:port``, for messages."""
-    return '{0}:{1}'.format('[{0}]'.format(address) if ':' in address else address, port)
+def serialize(request: Request) -> bytes:
+    """*request* as HTTP/1.1 bytes: its line, ``Host``, the default headers
+    it does not override, its own, and its body's framing."""
+    method = request.method
+    body = request.body
+    head = (f'{method} {request.url} HTTP/1.1\r\nHost: {request.authority}\r\n'
+            f'{request.headers.wire(DEFAULT_LINES, DEFAULT_BLOCK)}')
+    if body is not None:
+        return f'{head}Content-Length: {len(body)}\r\n\r\n'.encode() + body
+    if method in BODY_METHODS:
+        return (head + 'Content-Length: 0\r\n\r\n').encode()
+    return (head + '\r\n').encode()
 
 
-def _translate(request: Request, error: BaseException, read_timeout: float,
-               key: Any) -> BaseException:
-    """The :exc:`~napix.exceptions.HTTPError` of an exchange that failed
-    with *error*, on a socket of the destination of *key*."""
-    if isinstance(error, socket.timeout):
-        return Timeout(request, 'no complete response within {0:g} s (from {1})'.format(
-            read_timeout, _target(key[1], key[2])))
-    if isinstance(error, http11.ServerClosed):
-        return RemoteProtocolError(request, str(error))
-    if isinstance(error, http11.ResponseTooLarge):
-        return ResponseTooLarge(request, str(error))
-    if isinstance(error, http11.InvalidResponse):
-        return RemoteProtocolError(request, 'invalid HTTP response ({0})'.format(error))
-    if isinstance(error, OSError):
-        return RemoteProtocolError(request, 'socket error ({0})'.format(
-            error.strerror or error))
-    return error  # GreenletExit, KeyboardInterrupt, bugs: not ours to wrap
+def _kept_or_idle(slot: Slot) -> Optional[SocketConnection]:
+    """The socket *slot* kept from its last request when it is still clean,
+    else the destination's most recently used clean idle one, or ``None``."""
+    conn = slot.conn
+    if conn is None:
+        return slot.destination.checkout()
+    slot.conn = None
+    if conn.readable():  # closed by the server, or stray bytes
+        slot.destination.discard(conn)
+        return slot.destination.checkout()
+    return conn
 
 
-def _connect_error(request: Request, error: BaseException, timeout: float, address: str,
-                   port: int) -> BaseException:
-    """The :exc:`~napix.exceptions.HTTPError` of a connect to *address*
-    and *port* that failed with *error*."""
-    target = _target(address, port)
-    if isinstance(error, socket.timeout):
-        return Timeout(request, 'could not connect to {0} within {1:g} s'.format(
-            target, timeout))
-    if isinstance(error, ConnectionRefusedError):
-        return ConnectError(request, 'connection refused by {0}'.format(target))
-    if isinstance(error, socket.gaierror):
-        return ConnectError(request, 'cannot resolve {0} ({1})'.format(
-            address, error.strerror or error))
-    if isinstance(error, (ssl.SSLError, ssl.CertificateError)):
-        return ConnectError(request, 'TLS handshake with {0} failed ({1})'.format(
-            target, getattr(error, 'verify_message', None) or error.reason or error))
-    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
-        return ConnectError(request, 'cannot connect to {0}: the process has no '
-                            'descriptor left (lower napix.transports.sockets.'
-                            'set_max_sockets, or raise ulimit -n)'.format(target))
-    if isinstance(error, OSError):
-        return ConnectError(request, 'cannot connect to {0} ({1})'.format(
-            target, error.strerror or error))
-    return error
+def _stale(error: BaseException, method: str) -> bool:
+    """*error* says a kept-alive socket had been closed by the server while
+    idle (before a byte of the answer), and the request may be sent again."""
+    return (isinstance(error, ServerClosed) and error.received == 0
+            and method in IDEMPOTENT_METHODS)
+
+
+def _connect_plain(key: SocketKey, family: int, spares: Any,
+                   timeout: float) -> PlainConnection:
+    """The common case, cheapest: no name to resolve, no TLS."""
+    sock = _RealSocket(family, _NONBLOCKING_STREAM)
+    try:
+        if not _SOCK_NONBLOCK:
+            sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    conn = PlainConnection(sock, spares, _CONNECTING)
+    try:
+        conn.connect((key.address, key.port), timeout)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 # The system's socket, even in a monkey-patched process (the connection waits

@@ -11,18 +11,24 @@ search of its text, whether its body ends with the connection
 from __future__ import annotations
 
 import re
+from sys import intern
 from typing import Union
 
-__all__ = ['Limits', 'ResponseTooLarge', 'check_heads', 'final_head', 'bytes_after_head',
-           'skip_heads', 'delimited_by_close']
+__all__ = ['Limits', 'LimitExceeded', 'check_heads', 'final_head', 'bytes_after_head',
+           'skip_heads', 'delimited_by_close', 'reason_phrase', 'content_type',
+           'response_too_large']
 
+# Spelled out rather than re.I: the search then starts from its literal CRLF.
+_CONTENT_TYPE = re.compile(
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
 # The framing headers of a head, name and value.
 _FRAMING = re.compile(r'\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r]*)', re.I)
 
 
-class ResponseTooLarge(Exception):
+class LimitExceeded(Exception):
     """The response exceeds one of the :class:`Limits`; the message says
-    which (``max_head_size``...)."""
+    which (``max_head_size``...). The transport raises it as the library's
+    :exc:`napix.exceptions.ResponseTooLarge` (:mod:`napix.transports.errors`)."""
 
 
 class Limits(object):
@@ -63,7 +69,7 @@ def check_heads(received: Union[bytes, bytearray], informational: int,
                 limits: Limits) -> bytearray:
     """*received* without its first *informational* heads (the 1xx already
     parsed: a server may send many), joined from now on in place;
-    :exc:`ResponseTooLarge` when a head left, complete or not, is over
+    :exc:`LimitExceeded` when a head left, complete or not, is over
     ``max_head_size``."""
     data = bytearray(received)
     if informational:
@@ -85,7 +91,7 @@ def check_heads(received: Union[bytes, bytearray], informational: int,
 def final_head(received: Union[bytes, bytearray], informational: int, limits: Limits) -> str:
     """The final response head in *received* as text (the *informational*
     1xx heads before it skipped), each line with its CRLF;
-    :exc:`ResponseTooLarge` when it breaks a limit."""
+    :exc:`LimitExceeded` when it breaks a limit."""
     start = skip_heads(received, informational) if informational else 0
     end = received.find(b'\r\n\r\n', start)
     if end < 0:
@@ -103,8 +109,27 @@ def bytes_after_head(received: Union[bytes, bytearray]) -> bool:
     return not received.endswith(b'\r\n\r\n') or received.count(b'\r\n\r\n') > 1
 
 
+def response_too_large(limits: Limits) -> LimitExceeded:
+    """The error of a response larger than ``max_response_size``."""
+    return LimitExceeded('the response is larger than {0} bytes (max_response_size)'.format(
+        limits.max_response_size))
+
+
+def reason_phrase(head: str) -> str:
+    """The reason phrase of *head*'s status line (``'OK'`` of ``HTTP/1.1 200
+    OK``), ``''`` when it has none."""
+    version_status_reason = head[:head.find('\r\n')].split(' ', 2)
+    return version_status_reason[2] if len(version_status_reason) == 3 else ''
+
+
+def content_type(head: str) -> str:
+    """The Content-Type of *head* (its values joined when repeated), interned:
+    a pool's responses share a few."""
+    return intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
+
+
 def _head_too_large(limits: Limits) -> None:
-    raise ResponseTooLarge('the response head is larger than {0} bytes '
+    raise LimitExceeded('the response head is larger than {0} bytes '
                            '(max_head_size)'.format(limits.max_head_size))
 
 
@@ -114,18 +139,18 @@ def _check_head(head: str, size: int, limits: Limits) -> None:
     if size > limits.max_header_line:
         _check_lines(head, limits.max_header_line)
     if head.count('\r\n') > limits.max_header_fields + 1:
-        raise ResponseTooLarge('the response has more than {0} header fields '
+        raise LimitExceeded('the response has more than {0} header fields '
                                '(max_header_fields)'.format(limits.max_header_fields))
 
 
 def _check_lines(head: str, limit: int) -> None:
-    """Raise :exc:`ResponseTooLarge` when a line of *head* is over *limit*
+    """Raise :exc:`LimitExceeded` when a line of *head* is over *limit*
     (line by line: a list of a large head's lines would cost more than it)."""
     start = 0
     while start < len(head):
         end = head.find('\r\n', start)
         if end - start > limit:
-            raise ResponseTooLarge('a response header line is longer than {0} bytes '
+            raise LimitExceeded('a response header line is longer than {0} bytes '
                                    '(max_header_line)'.format(limit))
         start = end + 2
 

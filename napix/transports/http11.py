@@ -1,7 +1,9 @@
 """One HTTP/1.1 connection: a socket, the parser of its responses, a timer.
 
-:class:`HTTP11Connection` sends one request and reads its response at a
-time, keeping HTTP/1.1's rules as h11, httpcore and urllib3 do:
+:class:`SocketConnection` sends one request and reads its response at a
+time, in four phases named after what they do (:meth:`~SocketConnection.exchange`:
+send; read until the head is complete; read until the response is; build the
+response), keeping HTTP/1.1's rules as h11, httpcore and urllib3 do:
 
 * informational responses (``1xx`` other than ``101``) are skipped;
 * a status outside 100-599 is a protocol error;
@@ -19,35 +21,42 @@ the whole response, the response head, one header line, the number of header
 fields. A body is joined as it arrives, so a response costs about its size in
 memory, however it is cut.
 
-It is cooperative under gevent without monkey patching: a plain non-blocking
-socket waited on through the hub's watchers (cheaper than a gevent socket's
-``recv`` that fails with ``EAGAIN`` first).
+Two kinds of socket, each with its own send and receive, cooperative under
+gevent without monkey patching: :class:`PlainConnection`, a plain
+non-blocking socket waited on through the hub's watchers (cheaper than a
+gevent socket's ``recv`` that fails with ``EAGAIN`` first), and
+:class:`TLSConnection`, over a gevent ``SSLSocket`` (which waits by itself).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import select
 import socket
+from abc import ABC, abstractmethod
 from sys import intern
 from time import perf_counter
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade
 
 from napix.models import Request, Response, new_response
-from napix.transports.exchange import Exchange, Spares, TimedOut, new_exchange
-from napix.transports.head import (Limits, ResponseTooLarge, bytes_after_head, check_heads,
-                                   delimited_by_close, final_head)
+from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
+                                       TimedOut, new_exchange)
+from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
+                                   content_type, delimited_by_close, final_head, reason_phrase,
+                                   response_too_large)
 
-__all__ = ['HTTP11Connection', 'TLSConnection', 'Limits', 'ServerClosed',
-           'ResponseTooLarge', 'InvalidResponse', 'TimedOut']
+__all__ = ['SocketConnection', 'PlainConnection', 'TLSConnection', 'HTTP11Connection',
+           'Limits', 'LimitExceeded', 'ServerClosed', 'InvalidResponse', 'TimedOut']
 
 _RECV_SIZE = 65536
+# libev's event masks, for the hub's io watchers (EV_READ, EV_WRITE).
+READ = 1
+WRITE = 2
 # Linux: acknowledge at once while a response is incomplete, so that a server
 # that writes head and body in two sends without TCP_NODELAY (gevent's pywsgi,
 # napixd's server) is not held back ~40 ms by our delayed ACK.
@@ -58,9 +67,6 @@ _read = os.read
 _write = os.write
 # The system's poll, even in a monkey-patched process: a check that never waits.
 _poll = get_original('select', 'poll')
-# Spelled out rather than re.I: the search then starts from its literal CRLF.
-_CONTENT_TYPE = re.compile(
-    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
 
 
 class ServerClosed(Exception):
@@ -76,34 +82,190 @@ class InvalidResponse(Exception):
     """The bytes received are not a valid HTTP/1.1 response."""
 
 
-class HTTP11Connection(object):
-    """One socket to a server, read through the hub's watchers; each
-    exchange takes a parser and a timer, bounding it to its read timeout,
-    from the thread's :class:`~napix.transports.exchange.Spares`."""
+class SocketConnection(ABC):
+    """One socket to a server, one exchange at a time; each exchange takes a
+    parser and a timer, bounding it to its read timeout, from the thread's
+    :class:`~napix.transports.exchange.Spares`. Its kinds of socket say how
+    bytes are sent and received (:class:`PlainConnection`,
+    :class:`TLSConnection`)."""
 
-    __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller',
-                 'keep_alive', 'busy', '__weakref__')
-    waits_itself = False  # a gevent socket (TLS) that waits by itself: no watcher
+    __slots__ = ('sock', 'fd', 'hub', 'expires', 'spares', 'poller', 'keep_alive', 'busy',
+                 '__weakref__')
 
     def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
         self.sock = sock
-        # Read and written with os.read and os.write: the same system calls
-        # for less argument parsing than the socket's recv and send.
-        self.fd = fd = sock.fileno()
-        self.hub = hub = get_hub()
-        # Waited on while the response comes (TLS: the socket waits by itself).
-        self.reader: Any = None if self.waits_itself else hub.loop.io(fd, 1)
+        self.fd = sock.fileno()
+        self.hub = get_hub()
         self.expires = 0.0  # when idle: the monotonic time after which it is retired
         self.spares = spares  # the thread's: its hub is this one
-        #: The system's poll of this socket alone: ``poller.poll(0)`` is a
-        #: non-empty list when the server closed the socket or sent something
-        #: (an idle socket is reused only when it is empty). It asks for
-        #: *events*: connect() asks for POLLOUT too, then only for POLLIN.
+        # The system's poll of this socket alone (readable() asks it). It
+        # asks for *events*: connect() asks for POLLOUT too, then only POLLIN.
         self.poller: Any = _poll()
-        self.poller.register(fd, events)
+        self.poller.register(self.fd, events)
+        #: Whether the socket may carry another request (after an exchange).
         self.keep_alive = False
         # While busy, the (parser, state) of its exchanges, from the spares.
         self.busy: Optional[Tuple[Any, Exchange]] = None
+
+    @abstractmethod
+    def send(self, payload: bytes) -> bool:
+        """Send *payload*; False when the server answered (or closed) before
+        all was sent."""
+
+    @abstractmethod
+    def receive(self) -> Optional[bytes]:
+        """What came next (``b''``: the end of the stream; ``None``: nothing
+        after all, wait again), once there is something."""
+
+    def readable(self) -> bool:
+        """True when the server closed the socket or sent something (one
+        ``poll``, which takes descriptors of any number): an idle socket is
+        reused only when this is False."""
+        return bool(self.poller.poll(0))
+
+    def exchange(self, request: Request, payload: bytes, limits: Limits, head_only: bool,
+                 timeout: float) -> Response:
+        """Send *payload* (*request* serialized) and read one response
+        within *timeout* seconds: its :class:`~napix.models.Response`, its
+        headers the final head as text (status line and headers), its
+        Content-Type found, its ``elapsed`` the seconds from the first byte
+        sent to the last byte received. ``keep_alive`` then says whether the
+        socket may carry another request.
+        """
+        parser, state = self._begin(head_only, timeout)
+        started = perf_counter()
+        try:
+            try:
+                sent_all = self.send(payload)
+            except _CLOSED:
+                sent_all = False  # the server may still have answered: read it
+            try:
+                received = self._read_head(parser, state, limits)
+                head = None if state.progress == COMPLETE else \
+                    self._read_body(parser, state, received, limits)
+            except _CLOSED as error:
+                raise ServerClosed(state.size, 'the connection was reset ({0})'.format(
+                    error.strerror or type(error).__name__)) from None
+        except TimedOut:
+            self.drop_exchange()  # the parser is in the middle of a response
+            raise socket.timeout() from None
+        except BaseException:
+            self.drop_exchange()
+            raise
+        finally:
+            state.timer.stop()
+            body = state.body
+            state.body = None  # the body is the response's, not the spare's
+        elapsed = perf_counter() - started
+        return self._build_response(request, state, received, head, body, limits, sent_all,
+                                    elapsed)
+
+    def _begin(self, head_only: bool, timeout: float) -> Tuple[Any, Exchange]:
+        """The parser and state of this exchange (kept from the last one, or
+        a spare), its timer started for *timeout* seconds."""
+        busy = self.busy
+        if busy is None:
+            free = self.spares.free
+            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
+        state = busy[1]
+        state.begin(head_only)
+        timer = state.timer
+        if state.timeout != timeout:
+            timer.close()
+            timer = state.timer = self.hub.loop.timer(timeout, timeout)
+            state.timeout = timeout
+        me = getcurrent()
+        if state.greenlet is not me:
+            state.greenlet = me
+            state.wake = me.switch
+        timer.again(state.expire, update=True)
+        return busy
+
+    def _read_head(self, parser: Any, state: Exchange,
+                   limits: Limits) -> Union[bytes, bytearray]:
+        """Read until the final head is complete (often the whole response):
+        what came until then, its 1xx heads checked and dropped when over
+        ``max_head_size``."""
+        received: Union[bytes, bytearray] = b''
+        while state.progress == AWAITING_HEAD:
+            data = self.receive()
+            if data is None:
+                continue
+            if not data:
+                raise ServerClosed(state.size, 'the server closed the connection ' + (
+                    'before answering' if not state.size else 'in the middle of the response'))
+            if not received:
+                received = data  # most heads come in one piece
+            elif type(received) is bytes:
+                received = bytearray(received) + data
+            else:
+                received += data
+            if len(received) > limits.max_head_size:
+                received = check_heads(received, state.informational, limits)
+                state.informational = 0
+            self._feed(parser, state, data, limits)
+        return received
+
+    def _read_body(self, parser: Any, state: Exchange, received: Union[bytes, bytearray],
+                   limits: Limits) -> Optional[str]:
+        """Read until the response is complete; its final head when it had to
+        be read here (a body that ends with the connection), else ``None``."""
+        while state.progress != COMPLETE:
+            data = self.receive()
+            if data is None:
+                continue
+            if not data:
+                head = final_head(received, state.informational, limits)
+                if not delimited_by_close(head):
+                    raise ServerClosed(state.size, 'the server closed the connection '
+                                       'in the middle of the response')
+                state.keep_alive = False
+                state.progress = COMPLETE
+                return head
+            self._feed(parser, state, data, limits)
+        return None
+
+    def _feed(self, parser: Any, state: Exchange, data: bytes, limits: Limits) -> None:
+        """Parse *data*, within ``max_response_size``."""
+        state.size += len(data)
+        if state.size > limits.max_response_size:
+            raise response_too_large(limits)
+        try:
+            parser.feed_data(data)
+        except HttpParserUpgrade:
+            state.keep_alive = False  # a 101: complete, never reused
+            state.progress = COMPLETE
+        except HttpParserError as error:
+            if state.progress != COMPLETE:
+                raise InvalidResponse(str(error)) from None
+            state.keep_alive = False  # TrailingData: bytes after the response
+        if state.progress != COMPLETE and _QUICKACK is not None:
+            self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+
+    def _build_response(self, request: Request, state: Exchange,
+                        received: Union[bytes, bytearray], head: Optional[str], body: Any,
+                        limits: Limits, sent_all: bool, elapsed: float) -> Response:
+        """The :class:`~napix.models.Response` of a complete exchange; whether
+        the socket may be kept (``keep_alive``) and its parser with it."""
+        keep_alive = self.keep_alive = state.keep_alive and sent_all
+        head_only = state.head_only
+        if not keep_alive or head_only:
+            # Only a parser that ended a response cleanly is ready for the
+            # next one (a HEAD response's still expects the body it announced).
+            self.drop_exchange()
+        status = state.status
+        if not 100 <= status <= 599:
+            raise InvalidResponse('status {0} is outside 100-599'.format(status))
+        if head is None:
+            head = final_head(received, state.informational, limits)
+        # Interned: a pool's 100,000 responses share one 'OK'.
+        reason = intern(reason_phrase(head))
+        if head_only:  # bytes after the head: its framing is unknown
+            self.keep_alive = keep_alive and not bytes_after_head(received)
+            body = b''
+        elif type(body) is not bytes:
+            body = b'' if body is None else bytes(body)
+        return new_response(status, reason, head, body, request, elapsed, content_type(head))
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or
@@ -128,12 +290,36 @@ class HTTP11Connection(object):
             state.greenlet = state.wake = None
             self.spares.free.append(busy)
 
+    def close(self) -> None:
+        self.drop_exchange()
+        self.sock.close()
+
+
+class PlainConnection(SocketConnection):
+    """A plain non-blocking socket, read and written with :func:`os.read` and
+    :func:`os.write` (the same system calls as the socket's ``recv`` and
+    ``send``, for less argument parsing), waited on through the hub's watchers."""
+
+    __slots__ = ('reader',)
+
+    def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
+        SocketConnection.__init__(self, sock, spares, events)
+        self.reader: Any = self.hub.loop.io(self.fd, READ)
+
+    def send(self, payload: bytes) -> bool:
+        # One attempt first: a request fits the socket's buffer.
+        try:
+            sent = _write(self.fd, payload)
+        except BlockingIOError:
+            sent = 0
+        return sent == len(payload) or self._send_rest(payload, sent)
+
     def _send_rest(self, payload: bytes, sent: int) -> bool:
-        """Send what the first ``send`` left; False when the server answered
+        """Send what the first attempt left; False when the server answered
         (or closed) before all was sent."""
         fd = self.fd
         view = memoryview(payload)
-        writer = self.hub.loop.io(fd, 3)
+        writer = self.hub.loop.io(fd, READ | WRITE)
         try:
             while sent < len(payload):
                 self.hub.wait(writer)
@@ -147,223 +333,76 @@ class HTTP11Connection(object):
             writer.close()
         return True
 
-    def readable(self) -> bool:
-        """True when the server closed the socket or sent something (one
-        ``poll``, which takes descriptors of any number): an idle socket is
-        reused only when this is False."""
-        return bool(self.poller.poll(0))
+    def receive(self) -> Optional[bytes]:
+        # The hub's wait() without its Waiter: the watcher switches back
+        # here itself (a switch from elsewhere only means one more read).
+        reader = self.reader
+        reader.start(self.busy[1].wake)  # type: ignore[index]
+        try:
+            self.hub.switch()
+        finally:
+            reader.stop()
+        try:
+            return _read(self.fd, _RECV_SIZE)
+        except BlockingIOError:
+            return None
 
     def connect(self, address: Tuple[Any, ...], timeout: float) -> None:
         """Connect the (non-blocking, unconnected) socket to *address* within
         *timeout* seconds; :exc:`socket.timeout` or :exc:`OSError` when it cannot."""
-        sock = self.sock
-        error = sock.connect_ex(address)
+        error = self.sock.connect_ex(address)
         if error in _IN_PROGRESS:
             # A local server's handshake ends within connect(): one poll says
             # so, without a timer or a round through the hub.
-            poller = self.poller
-            ready = poller.poll(0)
+            ready = self.poller.poll(0)
             if not ready:
-                loop = self.hub.loop
-                timer = loop.timer(timeout)
-                writer = loop.io(self.fd, 2)
-                timer.start(getcurrent().throw, TimedOut, update=True)
-                try:
-                    self.hub.wait(writer)
-                except TimedOut:
-                    raise socket.timeout() from None
-                finally:
-                    timer.close()
-                    writer.close()
-            poller.modify(self.fd, select.POLLIN)  # kept for the reuse check
+                self._wait_writable(timeout)
+            self.poller.modify(self.fd, select.POLLIN)  # kept for the reuse check
             # Writable and nothing else: connected (no getsockopt to ask).
             if not ready or ready[0][1] != select.POLLOUT:
-                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             else:
                 error = 0
         if error:
             raise OSError(error, os.strerror(error))  # ConnectionRefusedError...
 
-    def exchange(self, request: Request, payload: bytes, limits: Limits, head_only: bool,
-                 timeout: float) -> Response:
-        """Send *payload* (*request* serialized) and read one response
-        within *timeout* seconds: its :class:`~napix.models.Response`, its
-        headers the final head as text (status line and headers), its
-        Content-Type found, its ``elapsed`` the seconds from the first byte
-        sent to the last byte received. ``keep_alive`` then says whether the
-        socket may carry another request.
-        """
-        busy = self.busy
-        if busy is None:
-            free = self.spares.free
-            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
-        parser, state = busy
-        state.body = None
-        state.status = state.informational = 0
-        state.keep_alive = None
-        state.head_only = head_only
-        timer = state.timer
-        if state.timeout != timeout:
-            timer.close()
-            timer = state.timer = self.hub.loop.timer(timeout, timeout)
-            state.timeout = timeout
-        me = getcurrent()
-        if state.greenlet is not me:
-            state.greenlet = me
-            state.wake = me.switch
-        timer.again(state.expire, update=True)
-        received: Any = b''  # until the end of the final head, joined as it comes
-        head = None
-        size = 0
-        reader = self.reader
-        fd = self.fd
-        started = perf_counter()
+    def _wait_writable(self, timeout: float) -> None:
+        """Wait for the connecting socket to be writable; :exc:`socket.timeout`
+        after *timeout* seconds."""
+        loop = self.hub.loop
+        timer = loop.timer(timeout)
+        writer = loop.io(self.fd, WRITE)
+        timer.start(getcurrent().throw, TimedOut, update=True)
         try:
-            try:
-                if reader is None:
-                    sent_all = self._send(payload)
-                else:
-                    try:
-                        sent = _write(fd, payload)
-                    except BlockingIOError:
-                        sent = 0
-                    sent_all = sent == len(payload) or self._send_rest(payload, sent)
-            except _CLOSED:
-                sent_all = False  # the server may still have answered: read it
-            wake = state.wake
-            while state.keep_alive is None:
-                try:
-                    if reader is None:
-                        data = self._recv()
-                    else:
-                        # The hub's wait() without its Waiter: the watcher
-                        # switches back here itself (a switch from elsewhere
-                        # only means one more read).
-                        reader.start(wake)
-                        try:
-                            self.hub.switch()
-                        finally:
-                            reader.stop()
-                        try:
-                            data = _read(fd, _RECV_SIZE)
-                        except BlockingIOError:
-                            continue
-                except _CLOSED as error:
-                    raise ServerClosed(size, 'the connection was reset ({0})'.format(
-                        error.strerror or type(error).__name__)) from None
-                if not data:
-                    if state.status:
-                        head = final_head(received, state.informational, limits)
-                        if delimited_by_close(head):
-                            state.keep_alive = False
-                            break
-                    raise ServerClosed(size, 'the server closed the connection '
-                                       + ('before answering' if not size
-                                          else 'in the middle of the response'))
-                size += len(data)
-                if size > limits.max_response_size:
-                    raise ResponseTooLarge('the response is larger than {0} bytes '
-                                           '(max_response_size)'.format(
-                                               limits.max_response_size))
-                if not state.status:
-                    if not received:
-                        received = data  # most heads come in one piece
-                    elif type(received) is bytes:
-                        received = bytearray(received) + data
-                    else:
-                        received += data
-                    if len(received) > limits.max_head_size:
-                        received = check_heads(received, state.informational, limits)
-                        state.informational = 0
-                try:
-                    parser.feed_data(data)
-                except HttpParserUpgrade:
-                    state.keep_alive = False  # a 101: complete, never reused
-                except HttpParserError as error:
-                    if state.keep_alive is None:
-                        raise InvalidResponse(str(error)) from None
-                    state.keep_alive = False  # TrailingData: bytes after the response
-                if state.keep_alive is None and _QUICKACK is not None:
-                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            self.hub.wait(writer)
         except TimedOut:
-            self.drop_exchange()  # the parser is in the middle of a response
             raise socket.timeout() from None
-        except BaseException:
-            self.drop_exchange()
-            raise
         finally:
-            timer.stop()
-            body = state.body
-            state.body = None  # the body is the response's, not the spare's
-        elapsed = perf_counter() - started
-        keep_alive = self.keep_alive = state.keep_alive and sent_all
-        if not keep_alive or head_only:
-            # Only a parser that ended a response cleanly is ready for the
-            # next one (a HEAD response's still expects the body it announced).
-            self.drop_exchange()
-        status = state.status
-        if not 100 <= status <= 599:
-            raise InvalidResponse('status {0} is outside 100-599'.format(status))
-        if head is None:
-            end = received.find(b'\r\n\r\n')  # final_head()'s common case, inlined
-            if 0 <= end <= limits.unchecked and not state.informational:
-                head = received[:end + 2].decode('latin-1')
-            else:
-                head = final_head(received, state.informational, limits)
-        # Interned: a pool's 100,000 responses share one 'OK'.
-        reason = intern(head[13:head.find('\r\n')])
-        # Found once, here, for the decoding (joined when repeated).
-        content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
-        if head_only:  # bytes after the head: its framing is unknown
-            self.keep_alive = keep_alive and not bytes_after_head(received)
-            body = b''
-        elif type(body) is not bytes:
-            body = b'' if body is None else bytes(body)
-        return new_response(status, reason, head, body, request, elapsed, content_type)
-
-    def _send(self, payload: bytes) -> bool:
-        """Send *payload* (TLS; a plain socket's is written by exchange() itself)."""
-        raise NotImplementedError
-
-    def _recv(self) -> bytes:
-        """Read what came (TLS; a plain socket's is read by exchange() itself)."""
-        raise NotImplementedError
+            timer.close()
+            writer.close()
 
     def close(self) -> None:
-        self.drop_exchange()
-        if self.reader is not None:
-            self.reader.close()
-        self.sock.close()
+        self.reader.close()
+        SocketConnection.close(self)
 
 
-class TLSConnection(HTTP11Connection):
-    """An :class:`HTTP11Connection` over a gevent ``SSLSocket`` (which waits by itself)."""
+#: The name of :class:`PlainConnection` before TLS had a class of its own.
+HTTP11Connection = PlainConnection
+
+
+class TLSConnection(SocketConnection):
+    """A gevent ``SSLSocket``, which waits by itself; decrypted bytes left
+    in its buffer count as readable."""
 
     __slots__ = ()
-    waits_itself = True
 
-    def __init__(self, sock: Any, spares: Spares) -> None:
-        HTTP11Connection.__init__(self, sock, spares)
-        self.poller = _TLSPoller(sock, self.poller)
-
-    def _send(self, payload: bytes) -> bool:
+    def send(self, payload: bytes) -> bool:
         self.sock.sendall(payload)
         return True
 
-    def _recv(self) -> bytes:
+    def receive(self) -> Optional[bytes]:
         data: bytes = self.sock.recv(_RECV_SIZE)
         return data
 
-
-class _TLSPoller(object):
-    """The poller of a TLS socket: decrypted bytes left in its buffer count."""
-
-    __slots__ = ('sock', 'poller')
-
-    def __init__(self, sock: Any, poller: Any) -> None:
-        self.sock = sock
-        self.poller = poller
-
-    def poll(self, timeout: int) -> Any:
-        return self.sock.pending() or self.poller.poll(timeout)
-
+    def readable(self) -> bool:
+        return bool(self.sock.pending() or self.poller.poll(0))

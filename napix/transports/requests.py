@@ -28,18 +28,18 @@ import requests.adapters
 import requests.exceptions as rex
 import urllib3.exceptions as uex
 
-from napix import __version__
 from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.models import Headers, Request, Response
-from napix.exceptions import (ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout,
-                              TransportError)
+from napix.exceptions import TransportError
+from napix.transports import errors
+from napix.transports.wire import default_headers
 
 if TYPE_CHECKING:
     from napix.transports.gevent import Verify
 
 __all__ = ['RequestsTransport']
 
-_USER_AGENT = 'napix/{0} (requests)'.format(__version__)
+_DEFAULT_HEADERS = default_headers('requests')
 _NAME_ERRORS = (socket.gaierror,) + tuple(
     getattr(uex, name) for name in ('NameResolutionError',) if hasattr(uex, name))
 _CHUNK = 65536
@@ -116,20 +116,18 @@ class RequestsTransport(object):
         self.session = requests.Session() if session is None else session
         host = self.address if ':' not in self.address else '[{0}]'.format(self.address)
         self._base = '{0}://{1}:{2}'.format(scheme, host, self.connect_port)
-        self._target = '{0}:{1}'.format(self.address, self.connect_port)
+        self._target = errors.target(self.address, self.connect_port)
         tls_name = name if scheme == 'https' and self.address != name else None
         self._adapter = _Adapter(maxsize, tls_name)
         self.session.mount(self._base + '/', self._adapter)
 
     def handle(self, request: Request) -> Response:
         """Send the signed *request*; return the raw :class:`~napix.models.Response`."""
-        headers = {'Host': request.authority, 'Accept': 'application/json',
-                   'User-Agent': _USER_AGENT}
-        for name, value in request.headers.items():
-            for default in ('Accept', 'User-Agent'):
-                if name.lower() == default.lower():
-                    del headers[default]
-            headers[name] = value
+        headers = {'Host': request.authority}
+        own = {name.lower() for name in request.headers}
+        headers.update((name, value) for name, value in _DEFAULT_HEADERS.items()
+                       if name.lower() not in own)
+        headers.update(request.headers.items())
         url = self._base + request.url
         timeout = request.timeout or (self.connect_timeout, self.read_timeout)
         started = monotonic()
@@ -174,39 +172,40 @@ class RequestsTransport(object):
                     raise self._too_large(request)
                 chunks.append(chunk)
                 if monotonic() > deadline:
-                    raise Timeout(request, 'no complete response within {0:g} s (from {1})'
-                                  .format(self.read_timeout, self._target))
+                    raise errors.READ_TIMEOUT(request, target=self._target,
+                                              seconds=self.read_timeout)
         except rex.RequestException as error:
             raise self._translate(request, error) from None
         return b''.join(chunks)
 
-    def _too_large(self, request: Request) -> ResponseTooLarge:
-        return ResponseTooLarge(request, 'the response is larger than {0} bytes'.format(
-            self.max_response_size))
+    def _too_large(self, request: Request) -> TransportError:
+        return errors.TOO_LARGE(request, cause='the response is larger than {0} bytes '
+                                '(max_response_size)'.format(self.max_response_size))
 
     def _translate(self, request: Request, error: BaseException) -> TransportError:
+        """requests' *error* as the failure of :mod:`napix.transports.errors` it is."""
         # requests' own messages hold the URL, which may hold a token: the
         # messages are built from the root cause only.
-        target = self._target
-        cause = _describe(_root_cause(error))
+        where = self._target
+        root = _root_cause(error)
+        cause = _describe(root)
+        alert = errors.tls_alert(root)
+        if alert is not None:
+            return errors.tls_refused(request, alert, where)
         if isinstance(error, rex.ConnectTimeout):
-            return Timeout(request, 'could not connect to {0} within {1:g} s'.format(
-                target, self.connect_timeout))
+            return errors.CONNECT_TIMEOUT(request, target=where, seconds=self.connect_timeout)
         if isinstance(error, rex.Timeout):
-            return Timeout(request, 'no complete response within {0:g} s (from {1})'.format(
-                self.read_timeout, target))
+            return errors.READ_TIMEOUT(request, target=where, seconds=self.read_timeout)
         if isinstance(error, rex.SSLError):
-            return ConnectError(request, 'TLS handshake with {0} failed ({1})'.format(
-                target, cause))
-        if isinstance(error, rex.ConnectionError) and _caused_by(error, _NAME_ERRORS):
-            return ConnectError(request, 'cannot resolve {0} ({1})'.format(
-                self.address, cause))
-        if isinstance(error, rex.ConnectionError) and _caused_by(error, ConnectionRefusedError):
-            return ConnectError(request, 'connection refused by {0}'.format(target))
-        if isinstance(error, rex.ConnectionError) and _caused_by(error, uex.NewConnectionError):
-            return ConnectError(request, 'cannot connect to {0} ({1})'.format(target, cause))
-        return RemoteProtocolError(request, 'exchange with {0} failed ({1})'.format(
-            target, cause))
+            return errors.TLS_FAILED(request, target=where, cause=cause)
+        if isinstance(error, rex.ConnectionError):
+            if _caused_by(error, _NAME_ERRORS):
+                return errors.UNRESOLVED(request, address=self.address, cause=cause)
+            if _caused_by(error, ConnectionRefusedError):
+                return errors.REFUSED(request, target=where)
+            if _caused_by(error, uex.NewConnectionError):
+                return errors.CANNOT_CONNECT(request, target=where, cause=cause)
+        return errors.EXCHANGE_FAILED(request, target=where, cause=cause)
 
     def close(self) -> None:
         """Close the idle sockets (and the session, when the transport created it)."""

@@ -107,7 +107,7 @@ class SocketPool(object):
         # emptied from its front scans its deleted entries on every next().
         self.lru: 'OrderedDict[Destination, None]' = OrderedDict()
         self._timer: Any = None
-        self.waiting = 0  # greenlets waiting in reserve() for a place
+        self.connects_waiting = 0  # greenlets waiting in reserve() for a place
 
     @property
     def open(self) -> int:
@@ -137,23 +137,23 @@ class SocketPool(object):
             return
         if self.lru:
             self._evict_oldest()
-        self.waiting += 1
+        self.connects_waiting += 1
         try:
             places.acquire()
         finally:
-            self.waiting -= 1
+            self.connects_waiting -= 1
 
     def release(self) -> None:
         """Give back a place: its socket was closed, or never made."""
         self._places.release()
 
-    def listed(self, destination: Destination) -> None:
+    def note_idle(self, destination: Destination) -> None:
         """*destination* has an idle socket now: list it, and sweep from now on
         (or, when a connect waits for a place, close the oldest idle socket)."""
-        if not destination.listed:
-            destination.listed = True
+        if not destination.in_lru:
+            destination.in_lru = True
             self.lru[destination] = None
-        if self.waiting:  # someone needs a place more than this idle socket
+        if self.connects_waiting:  # someone needs a place more than this idle socket
             self._evict_oldest()
         elif self._timer is None:
             timer = self._timer = self.hub.loop.timer(1.0, 1.0)
@@ -196,11 +196,11 @@ class SocketPool(object):
                 destination.used = False  # a second chance, at the back
                 lru[destination] = None
                 continue
-            destination.listed = False
+            destination.in_lru = False
             if destination.idle:
                 destination.close_oldest()
                 if destination.idle:
-                    destination.listed = True
+                    destination.in_lru = True
                     lru[destination] = None
                 break
         self._stop_timer_if_idle()

@@ -21,17 +21,19 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from napix import __version__
 from napix.defaults import DEFAULT_MAX_RESPONSE_SIZE
 from napix.models import Headers, Request, Response
-from napix.exceptions import RemoteProtocolError, ResponseTooLarge
+from napix.transports import errors
+from napix.transports.wire import BODY_METHODS, default_headers
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
 __all__ = ['WSGITransport']
 
-_USER_AGENT = 'napix/{0} (wsgi)'.format(__version__)
+# As a WSGI server names them: HTTP_ACCEPT, HTTP_USER_AGENT.
+_DEFAULT_ENVIRON = {'HTTP_' + name.upper().replace('-', '_'): value
+                    for name, value in default_headers('wsgi').items()}
 
 
 class WSGITransport(object):
@@ -87,8 +89,7 @@ class WSGITransport(object):
             'REMOTE_ADDR': self.remote_addr,
             'REMOTE_PORT': '0',
             'HTTP_HOST': request.authority,
-            'HTTP_ACCEPT': 'application/json',
-            'HTTP_USER_AGENT': _USER_AGENT,
+            **_DEFAULT_ENVIRON,
             'wsgi.version': (1, 0),
             'wsgi.url_scheme': self.scheme,
             'wsgi.input': io.BytesIO(body),
@@ -97,7 +98,7 @@ class WSGITransport(object):
             'wsgi.multiprocess': False,
             'wsgi.run_once': False,
         }
-        if body or request.method in ('POST', 'PUT', 'PATCH'):
+        if body or request.method in BODY_METHODS:
             environ['CONTENT_LENGTH'] = str(len(body))
         for name, value in request.headers.items():
             key = name.upper().replace('-', '_')
@@ -125,8 +126,8 @@ class WSGITransport(object):
         def write(data: bytes) -> None:
             size[0] += len(data)
             if size[0] > self.max_response_size:
-                raise ResponseTooLarge(request, 'the response is larger than {0} bytes'.format(
-                    self.max_response_size))
+                raise errors.TOO_LARGE(request, cause='the response is larger than {0} bytes '
+                                       '(max_response_size)'.format(self.max_response_size))
             if data:
                 started[-1][2] = True  # body begun: a later exc_info re-raises
             chunks.append(bytes(data))
@@ -135,20 +136,21 @@ class WSGITransport(object):
         try:
             for data in result:
                 if not started:
-                    raise RemoteProtocolError(request, 'the application sent a body before '
-                                              'calling start_response')
+                    raise errors.APPLICATION(request, cause='the application sent a body '
+                                             'before calling start_response')
                 write(data)
         finally:
             close = getattr(result, 'close', None)
             if close is not None:
                 close()
         if not started:
-            raise RemoteProtocolError(request, 'the application never called start_response')
+            raise errors.APPLICATION(request, cause='the application never called '
+                                     'start_response')
         status, headers, _ = started[-1]
         code, _, reason = status.partition(' ')
         if not (code.isdigit() and len(code) == 3):
-            raise RemoteProtocolError(request, 'invalid status {0!r} from the application'
-                                      .format(status))
+            raise errors.APPLICATION(request, cause='invalid status {0!r} from the '
+                                     'application'.format(status))
         response_headers = Headers()
         for key, value in headers:
             if key in response_headers:
