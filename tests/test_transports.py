@@ -433,3 +433,60 @@ def test_suite_passes_monkey_patched():
     # In the patched process requests is cooperative: nothing is skipped.
     assert 'skipped' in result.stdout.splitlines()[-1]  # only this very test
     assert '1 skipped' in result.stdout.splitlines()[-1]
+
+
+# An abandoned request closes its socket before it gives its place back --------------------
+
+def _order_of_close_and_release(abandon):
+    """The calls, in order, of a socket's close() and of a budget's
+    release() while *abandon* ends a request to a server that never answers
+    (observed with a profile hook: nothing of the library is replaced)."""
+    from rawserver import RawServer
+
+    from napix.transports.destination import Budget
+    from napix.transports.http11 import PlainConnection, SocketConnection
+
+    watched = {SocketConnection.close.__code__: 'close', PlainConnection.close.__code__: 'close',
+               Budget.release.__code__: 'release'}
+    calls = []
+
+    def profile(frame, event, arg):
+        if event == 'call' and frame.f_code in watched:
+            calls.append(watched[frame.f_code])
+
+    def handler(conn):
+        conn.read_request()
+        conn.hold(5)
+
+    with RawServer(handler) as server:
+        conn = Connection(server.host, maxsize=1, timeout=(5, 5))
+        sys.setprofile(profile)
+        try:
+            abandon(conn, server)
+        finally:
+            sys.setprofile(None)
+        conn.close()
+    return calls
+
+
+def test_a_timed_out_request_closes_its_socket_before_giving_its_place_back():
+    def abandon(conn, server):
+        with pytest.raises(Timeout):
+            conn.request('GET', '/slow', timeout=(5, 0.2))
+
+    calls = _order_of_close_and_release(abandon)
+    assert 'release' in calls and 'close' in calls
+    assert calls.index('close') < calls.index('release'), calls
+
+
+def test_a_killed_request_closes_its_socket_before_giving_its_place_back():
+    def abandon(conn, server):
+        sender = gevent.spawn(conn.request, 'GET', '/slow')
+        while not server.received():  # the request is on the wire, its answer awaited
+            gevent.sleep(0.01)
+        sender.kill()  # a cancel: GreenletExit in the middle of the exchange
+        assert sender.dead
+
+    calls = _order_of_close_and_release(abandon)
+    assert 'release' in calls and 'close' in calls
+    assert calls.index('close') < calls.index('release'), calls

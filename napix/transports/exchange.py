@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, List, Tuple
 
+from gevent import getcurrent
 from httptools import HttpResponseParser
 
 __all__ = ['Progress', 'AWAITING_HEAD', 'HEAD_COMPLETE', 'COMPLETE', 'Exchange', 'Spares',
@@ -70,7 +71,8 @@ class Exchange(object):
     """
 
     __slots__ = ('parser', 'body', 'progress', 'status', 'keep_alive', 'head_only',
-                 'informational', 'size', 'timer', 'timeout', 'greenlet', 'wake', 'expire')
+                 'informational', 'size', 'loop', 'timer', 'timeout', 'greenlet', 'wake',
+                 'expire')
     # Set for each exchange by begin() (annotations only: no code on this path).
     progress: int
     status: int
@@ -79,10 +81,14 @@ class Exchange(object):
     informational: int
     size: int
 
-    def __init__(self, timer: Any, timeout: float) -> None:
+    def __init__(self, loop: Any, timeout: float) -> None:
         self.parser: Any = None
         self.body: Any = None
-        self.timer = timer
+        self.loop = loop  # the hub's, whose greenlets this exchange serves
+        # Repeating, and started with again(): a libev timer stopped early
+        # keeps only the time it had left, and start() would go on from
+        # there; again() counts the whole timeout anew each time.
+        self.timer = loop.timer(timeout, timeout)
         self.timeout = timeout
         self.greenlet: Any = None
         self.wake: Any = None
@@ -90,13 +96,24 @@ class Exchange(object):
         # (SocketConnection.drop_exchange) breaks both cycles.
         self.expire: Any = self._expire
 
-    def begin(self, head_only: bool) -> None:
-        """Start reading a new response (of a ``HEAD`` request: *head_only*)."""
+    def begin(self, head_only: bool, timeout: float) -> None:
+        """Start reading a new response (of a ``HEAD`` request: *head_only*)
+        in the current greenlet, its timer started for *timeout* seconds."""
         self.body = None
         self.progress = AWAITING_HEAD
         self.status = self.informational = self.size = 0
         self.keep_alive = False
         self.head_only = head_only
+        timer = self.timer
+        if self.timeout != timeout:
+            timer.close()
+            timer = self.timer = self.loop.timer(timeout, timeout)
+            self.timeout = timeout
+        me = getcurrent()
+        if self.greenlet is not me:
+            self.greenlet = me
+            self.wake = me.switch
+        timer.again(self.expire, update=True)
 
     def _expire(self) -> None:
         self.greenlet.throw(TimedOut)
@@ -107,7 +124,9 @@ class Exchange(object):
         self.status = status = self.parser.get_status_code()
         self.progress = HEAD_COMPLETE
         if self.head_only and (status >= 200 or status == 101 or status < 100):
-            self._complete()  # no body follows the head of a HEAD response
+            # No body follows the head of a HEAD response: complete.
+            self.keep_alive = self.parser.should_keep_alive()
+            self.progress = COMPLETE
 
     def on_body(self, data: bytes) -> None:
         body = self.body
@@ -129,12 +148,9 @@ class Exchange(object):
             self.status = 0
             self.progress = AWAITING_HEAD
         elif self.progress != COMPLETE:
-            self._complete()
-
-    def _complete(self) -> None:
-        # Read it here: once feed_data() returns, the parser has reset.
-        self.keep_alive = self.parser.should_keep_alive()
-        self.progress = COMPLETE
+            # Read it here: once feed_data() returns, the parser has reset.
+            self.keep_alive = self.parser.should_keep_alive()
+            self.progress = COMPLETE
 
 
 class Spares(object):
@@ -156,10 +172,7 @@ class Spares(object):
 
 def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
     """A new (parser, state) pair, its timer on *loop* set to *timeout*."""
-    # Repeating, and started with again(): a libev timer stopped early keeps
-    # only the time it had left, and start() would go on from there; again()
-    # counts the whole timeout anew each time.
-    state = Exchange(loop.timer(timeout, timeout), timeout)
+    state = Exchange(loop, timeout)
     # The two refer to each other until the exchange is dropped (a spare's
     # pair is never garbage: the thread's spares hold it); so do the state
     # and its bound expire().

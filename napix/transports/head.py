@@ -21,6 +21,8 @@ __all__ = ['Limits', 'LimitExceeded', 'check_heads', 'final_head', 'bytes_after_
 # Spelled out rather than re.I: the search then starts from its literal CRLF.
 _CONTENT_TYPE = re.compile(
     r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
+# A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).
+_STATUS_LINE = re.compile(r'(?P<version>[^ \r]*) (?P<status>[^ \r]*) ?(?P<reason>[^\r]*)')
 # The framing headers of a head, name and value.
 _FRAMING = re.compile(r'\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r]*)', re.I)
 
@@ -118,8 +120,8 @@ def response_too_large(limits: Limits) -> LimitExceeded:
 def reason_phrase(head: str) -> str:
     """The reason phrase of *head*'s status line (``'OK'`` of ``HTTP/1.1 200
     OK``), ``''`` when it has none."""
-    version_status_reason = head[:head.find('\r\n')].split(' ', 2)
-    return version_status_reason[2] if len(version_status_reason) == 3 else ''
+    status_line = _STATUS_LINE.match(head)
+    return status_line['reason'] if status_line is not None else ''
 
 
 def content_type(head: str) -> str:

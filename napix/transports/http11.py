@@ -132,7 +132,12 @@ class SocketConnection(ABC):
         sent to the last byte received. ``keep_alive`` then says whether the
         socket may carry another request.
         """
-        parser, state = self._begin(head_only, timeout)
+        busy = self.busy
+        if busy is None:  # kept from its last exchange, or a spare
+            free = self.spares.free
+            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
+        parser, state = busy
+        state.begin(head_only, timeout)
         started = perf_counter()
         try:
             try:
@@ -159,27 +164,6 @@ class SocketConnection(ABC):
         elapsed = perf_counter() - started
         return self._build_response(request, state, received, head, body, limits, sent_all,
                                     elapsed)
-
-    def _begin(self, head_only: bool, timeout: float) -> Tuple[Any, Exchange]:
-        """The parser and state of this exchange (kept from the last one, or
-        a spare), its timer started for *timeout* seconds."""
-        busy = self.busy
-        if busy is None:
-            free = self.spares.free
-            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
-        state = busy[1]
-        state.begin(head_only)
-        timer = state.timer
-        if state.timeout != timeout:
-            timer.close()
-            timer = state.timer = self.hub.loop.timer(timeout, timeout)
-            state.timeout = timeout
-        me = getcurrent()
-        if state.greenlet is not me:
-            state.greenlet = me
-            state.wake = me.switch
-        timer.again(state.expire, update=True)
-        return busy
 
     def _read_head(self, parser: Any, state: Exchange,
                    limits: Limits) -> Union[bytes, bytearray]:
