@@ -16,6 +16,9 @@ the body and raises for statuses >= 400). Three are provided:
   in a monkey-patched process);
 * :class:`napix.transports.wsgi.WSGITransport`: straight into a WSGI
   application, without sockets, for tests.
+
+They share what they send by default (:mod:`napix.transports.wire`) and the
+errors they raise, each with its one message (:mod:`napix.transports.errors`).
 """
 
 from typing import Protocol
