@@ -110,3 +110,12 @@ def test_what_is_not_a_transport_failure_passes_through():
     for error in (KeyboardInterrupt(), ValueError('a bug')):
         assert errors.connect_failure(REQUEST, error, 'h', 1, 5) is error
         assert errors.exchange_failure(REQUEST, error, 'h', 1, 5) is error
+
+
+def test_a_handshake_failure_without_a_client_certificate_names_it_as_a_cause():
+    failure = alert('SSLV3_ALERT_HANDSHAKE_FAILURE')
+    without = errors.connect_failure(REQUEST, failure, 'h', 443, 5, has_cert=False)
+    assert 'or the server requires a client certificate: give one with cert=' in without.message
+    given = errors.connect_failure(REQUEST, failure, 'h', 443, 5, has_cert=True)
+    assert given.message.endswith('the server refused the handshake: handshake failure '
+                                  '(no common protocol or cipher)')

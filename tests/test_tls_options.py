@@ -133,6 +133,17 @@ def test_the_mtls_server_refuses_a_client_without_certificate(mtls_server, pki, 
     assert 'Traceback' not in err and 'SSLError' not in err, err
 
 
+def test_under_tls_1_2_a_missing_client_certificate_is_named_too(mtls_server, pki):
+    # TLS 1.2 refuses it in the handshake, with a 'handshake failure' alert.
+    context = ssl.create_default_context(cafile=str(pki / 'ca.pem'))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ConnectError, match=r'the server refused the handshake: handshake '
+                       r'failure \(no common protocol or cipher, or the server requires a '
+                       r'client certificate: give one with cert=\)'):
+        get(mtls_server, verify=context)
+    assert mtls_server.requests == []
+
+
 def test_the_mtls_server_refuses_a_certificate_of_another_ca(mtls_server, pki):
     with pytest.raises(ConnectError, match='the server refused the handshake: (unknown CA|it '
                        'closed the connection)'):

@@ -114,24 +114,31 @@ def tls_alert(error: BaseException) -> Optional[str]:
     return None
 
 
-def tls_refused(request: Optional[Request], alert: str, where: str) -> TransportError:
-    """The error of a handshake the server refused with *alert* (:func:`tls_alert`)."""
+def tls_refused(request: Optional[Request], alert: str, where: str,
+                has_cert: bool = True) -> TransportError:
+    """The error of a handshake the server refused with *alert*
+    (:func:`tls_alert`), the client certificate given or not (*has_cert*)."""
     if alert == 'CERTIFICATE_REQUIRED':
         return CLIENT_CERTIFICATE_REQUIRED(request, target=where)
     words = _ALERTS.get(alert) or alert.replace('_', ' ').lower()
+    if alert == 'HANDSHAKE_FAILURE' and not has_cert:
+        # TLS 1.2 has no alert of its own for a missing client certificate.
+        words = 'handshake failure (no common protocol or cipher, or the server requires ' \
+            'a client certificate: give one with cert=)'
     return TLS_REFUSED(request, target=where, alert=words)
 
 
 def connect_failure(request: Optional[Request], error: BaseException, address: str,
-                    port: int, seconds: float) -> BaseException:
+                    port: int, seconds: float, has_cert: bool = True) -> BaseException:
     """The :exc:`~napix.exceptions.HTTPError` of a connect (and TLS
-    handshake) to *address* and *port* that failed with *error* within
-    *seconds*; *error* itself when it is no failure of ours to translate
-    (``GreenletExit``, ``KeyboardInterrupt``, a bug)."""
+    handshake, with a client certificate or not: *has_cert*) to *address*
+    and *port* that failed with *error* within *seconds*; *error* itself
+    when it is no failure of ours to translate (``GreenletExit``,
+    ``KeyboardInterrupt``, a bug)."""
     where = target(address, port)
     alert = tls_alert(error)
     if alert is not None:
-        return tls_refused(request, alert, where)
+        return tls_refused(request, alert, where, has_cert)
     if isinstance(error, socket.timeout):
         return CONNECT_TIMEOUT(request, target=where, seconds=seconds)
     if isinstance(error, ConnectionRefusedError):
@@ -161,7 +168,7 @@ def exchange_failure(request: Optional[Request], error: BaseException, address: 
     the mere end of the stream."""
     alert = tls_alert(error)
     if alert is not None:
-        return tls_refused(request, alert, target(address, port))
+        return tls_refused(request, alert, target(address, port), has_cert)
     if isinstance(error, socket.timeout):
         return READ_TIMEOUT(request, target=target(address, port), seconds=seconds)
     if fresh_tls and isinstance(error, ssl.SSLEOFError):
@@ -169,7 +176,7 @@ def exchange_failure(request: Optional[Request], error: BaseException, address: 
         # the TLS goodbye: the handshake refused. Without a certificate,
         # for want of one.
         return tls_refused(request, 'CERTIFICATE_REQUIRED' if not has_cert
-                            else 'CLOSED', target(address, port))
+                           else 'CLOSED', target(address, port), has_cert)
     if isinstance(error, ServerClosed):
         return CLOSED(request, cause=error)
     if isinstance(error, LimitExceeded):

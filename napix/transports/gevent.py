@@ -216,7 +216,8 @@ class GeventTransport(object):
                 return self._connect_cooperative(key, family, sockets.spares)
         except BaseException as error:
             sockets.release()
-            raise connect_failure(request, error, key.address, key.port, timeout)
+            raise connect_failure(request, error, key.address, key.port, timeout,
+                                  has_client_cert(key.tls))
 
     def _connect_cooperative(self, key: SocketKey, family: Optional[int],
                              spares: Any) -> SocketConnection:
