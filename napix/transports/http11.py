@@ -159,11 +159,8 @@ class SocketConnection(ABC):
             raise
         finally:
             state.timer.stop()
-            body = state.body
-            state.body = None  # the body is the response's, not the spare's
         elapsed = perf_counter() - started
-        return self._build_response(request, state, received, head, body, limits, sent_all,
-                                    elapsed)
+        return self._build_response(request, state, received, head, limits, sent_all, elapsed)
 
     def _read_head(self, parser: Any, state: Exchange,
                    limits: Limits) -> Union[bytes, bytearray]:
@@ -227,10 +224,12 @@ class SocketConnection(ABC):
             self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def _build_response(self, request: Request, state: Exchange,
-                        received: Union[bytes, bytearray], head: Optional[str], body: Any,
-                        limits: Limits, sent_all: bool, elapsed: float) -> Response:
+                        received: Union[bytes, bytearray], head: Optional[str], limits: Limits,
+                        sent_all: bool, elapsed: float) -> Response:
         """The :class:`~napix.models.Response` of a complete exchange; whether
         the socket may be kept (``keep_alive``) and its parser with it."""
+        body = state.body
+        state.body = None  # the response's, not the spare's
         keep_alive = self.keep_alive = state.keep_alive and sent_all
         head_only = state.head_only
         if not keep_alive or head_only:
