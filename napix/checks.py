@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
 from napix.cache import BoundedCache
-from napix.models import Headers, dumps
+from napix.models import Headers, Request, dumps, new_request
 
-__all__ = ['check_method', 'check_url', 'check_headers', 'encode_body', 'encode_params',
+__all__ = ['build_request', 'check_method', 'check_url', 'check_headers', 'encode_body',
+           'encode_params',
            'check_timeout', 'check_positive_int', 'check_seconds', 'check_count',
            'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg', 'COMMON_METHODS']
 
@@ -232,3 +233,22 @@ def check_seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
     if not (value >= 0 if zero_ok else value > 0):  # NaN fails both
         raise ValueError('{0}, not {1!r}'.format(expected, value))
     return float(value)
+
+
+def build_request(host: str, authority: str, method: str, url: str, body: Body = None,
+                  headers: Optional[Mapping[str, str]] = None, params: Params = None,
+                  timeout: Optional[TimeoutArg] = None) -> Request:
+    """A :class:`~napix.models.Request` of the arguments checked and encoded
+    (:meth:`napix.connection.Connection.build_request`), for *host*, whose
+    ``Host`` header is *authority* (both as :func:`~napix.hosts.parse_host`
+    gives them)."""
+    method = check_method(method)
+    url = check_url(url)
+    if params is not None:
+        url = encode_params(url, params)
+    if headers is None and body is None and timeout is None:  # a plain GET, say
+        return new_request(method, host, authority, url, None, None, None)
+    checked = Headers() if headers is None else check_headers(headers)
+    data = None if body is None or body == '' else encode_body(body, checked)
+    return new_request(method, host, authority, url, checked, data,
+                       check_timeout(timeout) if timeout is not None else None)
