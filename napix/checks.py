@@ -52,16 +52,22 @@ COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OP
 
 def check_method(method: str) -> str:
     """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an
-    HTTP token (:exc:`TypeError` if it is not a ``str``)."""
-    if type(method) is str and method in COMMON_METHODS:
-        return method
+    HTTP token (:exc:`TypeError` if it is not a ``str``). A method seen before
+    is found in :data:`CHECKED_METHODS`."""
+    try:
+        return CHECKED_METHODS[method]  # a method not seen yet: _check_new_method()
+    except TypeError:  # unhashable, or not a str: said with what is expected
+        return _check_new_method(method)
+
+
+def _check_new_method(method: str) -> str:
     if not isinstance(method, str):
         raise TypeError('method must be a str such as \'GET\', not {0}'.format(
             type(method).__name__))
     if not _TOKEN_RE.match(method):
         raise ValueError('invalid method {0!r}: expected an HTTP method such as GET'.format(
             method))
-    return method.upper()
+    return str(method.upper())
 
 
 def check_url(url: str) -> str:
@@ -73,9 +79,10 @@ def check_url(url: str) -> str:
     that does not start an escape; existing ``%XX`` escapes are kept.
     A url checked before is found in :data:`CHECKED_URLS`.
     """
-    if type(url) is str:
-        return CHECKED_URLS[url]  # a url not seen yet: _check_new_url(url), kept
-    return _check_new_url(url)  # not a str: refused; a str subclass: checked, not kept
+    try:
+        return CHECKED_URLS[url]  # a url not seen yet: _check_new_url(url)
+    except TypeError:  # unhashable, or not a str: said with what is expected
+        return _check_new_url(url)
 
 
 def _check_new_url(url: str) -> str:
@@ -89,15 +96,18 @@ def _check_new_url(url: str) -> str:
             raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
                              'are not allowed'.format(url))
         return _NEEDS_QUOTING.sub(_quote_match, url)
-    return url
+    return str(url)
 
 
 def _quote_match(match: 're.Match[str]') -> str:
     return quote(match.group(0), safe='')
 
 
-#: The urls already checked, as sent: a service manager sends the same paths
-#: again and again (a fan-out, one path to every host).
+#: The methods and urls already checked, as sent (always a ``str``, never a
+#: subclass): a service manager sends the same paths again and again (a
+#: fan-out, one path to every host).
+CHECKED_METHODS: BoundedCache[str, str] = BoundedCache(_check_new_method)
+CHECKED_METHODS.update((method, method) for method in COMMON_METHODS)
 CHECKED_URLS: BoundedCache[str, str] = BoundedCache(_check_new_url)
 
 

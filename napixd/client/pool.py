@@ -39,10 +39,11 @@ from napix.authenticators import Credentials, from_credentials
 from napix.checks import (Body, Params, TimeoutArg, build_request, check_count,
                           check_positive_int, check_seconds)
 from napix.connection import ConnectionOptions, one_limit
+from napix.hosts import parse_host
 from napix.exceptions import HTTPError
 from napix.models import Request, Response
 from napixd.client.gevent import DEFAULT_SIMULTANEOUS, Client
-from napixd.client.workers import Clients, HostQueue, Workers
+from napixd.client.workers import Clients, HostQueue, HostQueues, Workers
 
 __all__ = ['ClientPool', 'PendingRequest', 'DEFAULT_MAX_IN_FLIGHT']
 
@@ -149,7 +150,7 @@ class ClientPool(object):
         self._clients = Clients(self.options)
         self._workers = Workers(check_positive_int('max_in_flight', max_in_flight))
         # A host's queue, while it has requests pending or in flight.
-        self._queues = self._workers.queues
+        self._queues = HostQueues(self._clients, self.simultaneous, self._workers)
         # The requests not yet collected, each with the number of the
         # wait_unordered() iterations begun before it was made.
         self._pending: Dict[PendingRequest, int] = {}
@@ -181,12 +182,6 @@ class ClientPool(object):
         except TypeError:  # unhashable: the client refuses it with a message
             return None
 
-    def _queue(self, host: str) -> HostQueue:
-        """A new queue for *host* (a bad host or resolve entry raises here)."""
-        queue = self._queues[host] = HostQueue(host, self._clients, self.simultaneous,
-                                               self._workers)
-        return queue
-
     def request(self, host: str, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
                 timeout: Optional[TimeoutArg] = None) -> PendingRequest:
@@ -197,7 +192,11 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        queue = self._live_queue(host) or self._queue(host)
+        try:
+            queue = self._queues[host]  # made for a new host: a bad one raises there
+        except TypeError:  # unhashable
+            parse_host(host)  # raises, saying what a host is
+            raise
         handle = PendingRequest()
         handle.request = build_request(host, queue.authority, method, url, body, headers,
                                        params, timeout)
@@ -312,7 +311,7 @@ class ClientPool(object):
             queue.cancel_queued()
         self._workers.stop()
         for queue in queues:  # those that had no worker
-            self._workers.forget(queue)
+            queue.leave()
 
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""

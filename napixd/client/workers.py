@@ -30,14 +30,16 @@ from napix.weakvalues import WeakValues
 from napixd.client.client import logger
 from napixd.client.gevent import Client
 
-__all__ = ['Handle', 'HostQueue', 'Workers', 'Clients', 'settle']
+__all__ = ['Handle', 'HostQueue', 'HostQueues', 'Workers', 'Clients', 'settle']
 
 
 class Handle(Protocol):
     """What a worker resolves: a :class:`~napixd.client.pool.PendingRequest`."""
 
     request: Request
+    #: Its host's queue while it is pending; ``None`` once settled (:func:`settle`).
     _queue: Optional['HostQueue']
+    #: The worker sending it, while one does.
     _worker: Any
 
     def ready(self) -> bool: ...
@@ -51,7 +53,7 @@ class Workers(object):
     """The worker greenlets of one pool and the queue each drains, the host
     queues in line for one, and who is told of each request they settle."""
 
-    __slots__ = ('max_in_flight', 'running', 'line', 'queues', 'listeners')
+    __slots__ = ('max_in_flight', 'running', 'line', 'listeners')
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
@@ -60,9 +62,6 @@ class Workers(object):
         #: The host queues in line for a worker (while *max_in_flight* run),
         #: first come, first served.
         self.line: Deque[HostQueue] = deque()
-        #: The queue of each host with requests pending or in flight; a
-        #: queue leaves once it has neither (:meth:`forget`).
-        self.queues: Dict[Any, HostQueue] = {}
         #: Called with each handle once it is resolved, in the greenlet
         #: that resolved it (they must not block): the pool's
         #: ``wait_unordered()`` iterations, while they run.
@@ -78,11 +77,6 @@ class Workers(object):
         elif not queue.in_line:
             queue.in_line = True
             self.line.append(queue)
-
-    def forget(self, queue: 'HostQueue') -> None:
-        """Drop *queue* from :attr:`queues` if it has no request left and no worker."""
-        if queue.empty() and not queue.working and self.queues.get(queue.host) is queue:
-            del self.queues[queue.host]
 
     def next_queue(self) -> Optional['HostQueue']:
         """The first queue in line that still wants a worker (counted as
@@ -105,7 +99,7 @@ class Workers(object):
             queue = self.running.pop(worker, None)
             if queue is not None:
                 queue.working -= 1
-                self.forget(queue)
+                queue.leave()
 
 
 class Clients(object):
@@ -167,6 +161,24 @@ class Clients(object):
             self.options.connect(host).close()
 
 
+class HostQueues(Dict[str, 'HostQueue']):
+    """The queue of each host with requests pending or in flight, by host:
+    ``queues[host]`` makes the queue of a host that has none (a bad host
+    raises there). A queue leaves once it has neither (:meth:`HostQueue.leave`)."""
+
+    __slots__ = ('clients', 'simultaneous', 'workers')
+
+    def __init__(self, clients: Clients, simultaneous: int, workers: Workers) -> None:
+        dict.__init__(self)
+        self.clients = clients
+        self.simultaneous = simultaneous
+        self.workers = workers
+
+    def __missing__(self, host: str) -> 'HostQueue':
+        queue = self[host] = HostQueue(host, self)
+        return queue
+
+
 class HostQueue(object):
     """The requests of one host waiting for its limit (not yet taken by a
     worker), and its workers. It lives while one of its requests is pending.
@@ -179,12 +191,13 @@ class HostQueue(object):
     (:meth:`client`). A pool given 100,000 hosts at once holds their
     requests, not 100,000 clients."""
 
-    __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
+    __slots__ = ('host', 'authority', 'place', 'queues', 'clients', '_client', 'head', 'rest',
                  'working', 'simultaneous', 'in_line', 'workers')
 
-    def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
+    def __init__(self, host: str, queues: 'HostQueues') -> None:
         self.host = host
-        self.clients = clients
+        self.queues = queues  # which it leaves once done (:meth:`leave`)
+        clients = self.clients = queues.clients
         client = self._client = clients.held_client(host)
         self.place: Optional[Place] = None
         if client is None:
@@ -200,9 +213,9 @@ class HostQueue(object):
         self.head: Optional[Handle] = None
         self.rest: Optional[Deque[Handle]] = None
         self.working = 0  # the workers draining it: at most *simultaneous*
-        self.simultaneous = simultaneous
+        self.simultaneous = queues.simultaneous
         self.in_line = False  # in the workers' line
-        self.workers = workers
+        self.workers = queues.workers
 
     def client(self) -> Client:
         """The host's client, made the first time it is asked for."""
@@ -259,6 +272,11 @@ class HostQueue(object):
         """Whether a request is queued and fewer than *simultaneous* workers drain it."""
         return not self.empty() and self.working < self.simultaneous
 
+    def leave(self) -> None:
+        """Leave the pool's :class:`HostQueues` if no request is left and no worker."""
+        if self.empty() and not self.working and self.queues.get(self.host) is self:
+            del self.queues[self.host]
+
     def cancel(self, handle: Handle) -> None:
         """Settle *handle* as cancelled: taken out if queued, its worker
         killed (with its socket) if in flight."""
@@ -272,7 +290,7 @@ class HostQueue(object):
                 worker.kill(block=True)
         settle(handle, None, Cancelled(handle.request, 'cancelled'))
         self.workers.offer(self)  # the killed worker may have left requests
-        self.workers.forget(self)
+        self.leave()
 
     def cancel_queued(self) -> None:
         """Settle every request queued as cancelled (those in flight go on)."""
@@ -293,7 +311,7 @@ def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
             finally:
                 queue.working -= 1
                 if not queue.working:
-                    workers.forget(queue)
+                    queue.leave()
             queue = workers.next_queue()
             if queue is not None:
                 workers.running[me] = queue
@@ -341,19 +359,18 @@ def settle(handle: Handle, response: Optional[Response],
     or with *error* as an :exc:`~napix.exceptions.HTTPError` (another
     exception, a bug in an authenticator say, becomes the ``__cause__`` of a
     :exc:`~napix.exceptions.TransportError`), and tell the listeners."""
-    if handle.ready():  # cancelled meanwhile
-        return
     queue = handle._queue
+    if queue is None:  # settled already (cancelled meanwhile, say)
+        return
     handle._queue = None
     if error is None:
         handle.set(response)
     else:
         _set_error(handle, error)
-    if queue is not None:
-        listeners = queue.workers.listeners
-        if listeners:
-            for listener in listeners:
-                listener(handle)
+    listeners = queue.workers.listeners
+    if listeners:
+        for listener in listeners:
+            listener(handle)
 
 
 def _set_error(handle: Handle, error: BaseException) -> None:
