@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, Optional, Type, TypeVar
 
-from napix.authenticators import Credentials, from_credentials
+from napix.authenticators import AnonAuthenticator, Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
 from napix.connection import Connection, Place
 from napix.exceptions import HTTPError
@@ -64,7 +64,8 @@ class PlainClient(object):
     def _set(self, connection: Connection) -> None:
         """Set every slot from *connection* (a subclass sets its own too)."""
         self.host = connection.host
-        self.authenticator = connection.authenticator
+        # A connection without one sends no credentials, as AnonAuthenticator.
+        self.authenticator = connection.authenticator or AnonAuthenticator()
         self.connection = connection
 
     def for_host(self: _C, host: str, place: Optional[Place] = None) -> _C:
