@@ -23,7 +23,7 @@ from napix.models import Headers, Request, dumps, new_request
 
 __all__ = ['build_request', 'check_method', 'check_url', 'check_headers', 'encode_body',
            'encode_params',
-           'check_timeout', 'check_positive_int', 'check_seconds', 'check_count',
+           'check_timeout', 'check_positive_int', 'check_seconds', 'check_count', 'check_limit',
            'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg', 'COMMON_METHODS']
 
 Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
@@ -243,6 +243,19 @@ def check_seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
     if not (value >= 0 if zero_ok else value > 0):  # NaN fails both
         raise ValueError('{0}, not {1!r}'.format(expected, value))
     return float(value)
+
+
+def check_limit(simultaneous: Optional[int], maxsize: Optional[int], default: int) -> int:
+    """The limit of requests in flight, given as *simultaneous* or by its
+    alias *maxsize* (or both, the same), checked; *default* when neither."""
+    if maxsize is not None:
+        check_positive_int('maxsize', maxsize)
+        if simultaneous is not None and simultaneous != maxsize:
+            raise ValueError('simultaneous={0!r} and maxsize={1!r}: maxsize is another name '
+                             'of simultaneous, give one of them'.format(simultaneous, maxsize))
+        return maxsize
+    return default if simultaneous is None else check_positive_int('simultaneous',
+                                                                   simultaneous)
 
 
 def build_request(host: str, authority: str, method: str, url: str, body: Body = None,

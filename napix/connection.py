@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, NamedTuple, Opt
 
 from gevent import get_hub
 
-from napix.checks import (Body, Params, TimeoutArg, build_request, check_positive_int,
-                          check_seconds, check_timeout)
+from napix.checks import (Body, Params, TimeoutArg, build_request, check_limit,
+                          check_positive_int, check_seconds, check_timeout)
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
@@ -78,19 +78,6 @@ class Bound(NamedTuple):
 _UNBOUND = Bound(None, None, None)
 
 
-def one_limit(simultaneous: Optional[int], maxsize: Optional[int], default: int) -> int:
-    """The limit of requests in flight, given as *simultaneous* or by its
-    alias *maxsize* (or both, the same), checked; *default* when neither."""
-    if maxsize is not None:
-        check_positive_int('maxsize', maxsize)
-        if simultaneous is not None and simultaneous != maxsize:
-            raise ValueError('simultaneous={0!r} and maxsize={1!r}: maxsize is another name '
-                             'of simultaneous, give one of them'.format(simultaneous, maxsize))
-        return maxsize
-    return default if simultaneous is None else check_positive_int('simultaneous',
-                                                                   simultaneous)
-
-
 class ConnectionOptions(object):
     """The options of connections, checked once, for any host: what a
     :class:`Connection` is made with, and what a pool keeps to make one for
@@ -118,7 +105,7 @@ class ConnectionOptions(object):
                                 type(authenticator).__name__))
         self.authenticator = authenticator
         self.timeout = check_timeout(timeout)
-        self.simultaneous = one_limit(simultaneous, maxsize, DEFAULT_SIMULTANEOUS)
+        self.simultaneous = check_limit(simultaneous, maxsize, DEFAULT_SIMULTANEOUS)
         self.share_limit = share_limit
         if retry is not None and not callable(getattr(retry, 'call', None)):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(

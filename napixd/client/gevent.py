@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from napix.authenticators import Credentials
-from napix.checks import check_positive_int
-from napix.connection import Connection, one_limit
+from napix.checks import check_limit, check_positive_int
+from napix.connection import Connection
 from napixd.client.client import PlainClient
 
 __all__ = ['Client', 'check_simultaneous', 'DEFAULT_SIMULTANEOUS']
@@ -41,7 +41,7 @@ class Client(PlainClient):
 
     def __init__(self, host: str, authenticator: Credentials,
                  simultaneous: Optional[int] = None, **options: Any) -> None:
-        limit = one_limit(simultaneous, options.pop('maxsize', None), DEFAULT_SIMULTANEOUS)
+        limit = check_limit(simultaneous, options.pop('maxsize', None), DEFAULT_SIMULTANEOUS)
         super().__init__(host, authenticator, simultaneous=limit, **options)
         self.simultaneous = limit
 

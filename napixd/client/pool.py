@@ -36,11 +36,11 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
-from napix.checks import (Body, Params, TimeoutArg, build_request, check_count,
+from napix.checks import (Body, Params, TimeoutArg, build_request, check_count, check_limit,
                           check_positive_int, check_seconds)
-from napix.connection import ConnectionOptions, one_limit
-from napix.hosts import parse_host
+from napix.connection import ConnectionOptions
 from napix.exceptions import HTTPError
+from napix.hosts import parse_host
 from napix.models import Request, Response
 from napixd.client.gevent import DEFAULT_SIMULTANEOUS, Client
 from napixd.client.workers import Clients, HostQueue, HostQueues, Workers
@@ -138,7 +138,7 @@ class ClientPool(object):
     def __init__(self, authenticator: Credentials, simultaneous: Optional[int] = None,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, **client_options: Any) -> None:
         self.authenticator = from_credentials(authenticator)
-        self.simultaneous = one_limit(simultaneous, client_options.pop('maxsize', None),
+        self.simultaneous = check_limit(simultaneous, client_options.pop('maxsize', None),
                                       DEFAULT_SIMULTANEOUS)
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
