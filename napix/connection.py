@@ -170,7 +170,7 @@ class Connection(object):
         once (default 10); more wait their turn. Every connection of the
         thread to the same scheme, host and port with the same limit shares
         this budget. ``maxsize=`` is accepted as another name of it (its
-        name before 0.3); ``connection.maxsize`` is ``connection.simultaneous``.
+        earlier name); ``connection.maxsize`` is ``connection.simultaneous``.
     :param share_limit: ``False`` gives this connection a budget of its own.
     :param verify: for ``https``: ``True`` (default) verifies the certificate
         against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
@@ -242,7 +242,7 @@ class Connection(object):
 
     @property
     def maxsize(self) -> int:
-        """Another name of :attr:`simultaneous` (its name before 0.3)."""
+        """Another name of :attr:`simultaneous` (its earlier name)."""
         return self.simultaneous
 
     def place(self, host: str) -> Place:

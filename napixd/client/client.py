@@ -1,7 +1,7 @@
 """The plain client: one Napix server, one request at a time.
 
 :class:`PlainClient` (also importable as ``napixd.client.client.Client``, its
-name before 0.3); :class:`napixd.client.Client` is the gevent one, which
+earlier name); :class:`napixd.client.Client` is the gevent one, which
 greenlets may share.
 """
 
@@ -113,5 +113,5 @@ class PlainClient(object):
         return '<{0} {1}>'.format(type(self).__name__, self.host)
 
 
-#: The name of :class:`PlainClient` before 0.3.
+#: The earlier name of :class:`PlainClient`, kept for the code that uses it.
 Client = PlainClient
