@@ -184,7 +184,7 @@ class HostQueue(object):
     worker), and its workers. It lives while one of its requests is pending.
 
     :meth:`push` queues a request and offers the queue to the workers while
-    fewer than *simultaneous* drain it; each worker :meth:`pop`\\ s them, the
+    fewer than *simultaneous* drain it; each worker takes them with :meth:`pop`, the
     oldest first. It keeps where the host is (:class:`~napix.connection.Place`),
     not a client: its requests go through the pool's shared connection
     (:meth:`sender`), and a client is made only when asked for
