@@ -81,9 +81,47 @@ _UNBOUND = Bound(None, None, None)
 class ConnectionOptions(object):
     """The options of connections, checked once, for any host: what a
     :class:`Connection` is made with, and what a pool keeps to make one for
-    each host (:meth:`connect`). The parameters are :class:`Connection`'s;
-    a bad one raises here (:exc:`TypeError` or :exc:`ValueError`), TLS
-    files included."""
+    each host (:meth:`connect`). A bad one raises here (:exc:`TypeError`
+    for a wrong type, :exc:`ValueError` for a wrong value), TLS files included.
+
+    :param authenticator: a callable that takes a :class:`Request` and returns
+        it signed (see :mod:`napix.authenticators`), or ``None`` to send no
+        credentials.
+    :param timeout: seconds; a number for both, or a ``(connect, read)`` pair.
+        *read* bounds the whole exchange once connected. Default
+        :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
+    :param simultaneous: the most requests in flight to the destination at
+        once (default 10); more wait their turn. Every connection of the
+        thread to the same scheme, host and port with the same limit shares
+        this budget. ``maxsize=`` is accepted as another name of it (its
+        earlier name); ``connection.maxsize`` is ``connection.simultaneous``.
+    :param share_limit: ``False`` gives this connection a budget of its own.
+    :param verify: for ``https``: ``True`` (default) verifies the certificate
+        against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
+        CA bundle file or directory verifies against it, an
+        :class:`ssl.SSLContext` is used as it is, ``False`` disables
+        verification. See :mod:`napix.tls`.
+    :param cert: for ``https``: a client certificate to present, as the path
+        to a PEM file holding it and its key, or a ``(certificate, key)``
+        pair of paths. A file that cannot be read or used raises
+        :exc:`ValueError` naming it, here.
+    :param resolve: ``{'name[:port]': 'address[:port]'}``, where to connect
+        instead of resolving the name (see :data:`resolve_overrides`).
+    :param max_response_size: responses larger than this many bytes raise
+        :exc:`~napix.exceptions.ResponseTooLarge`.
+    :param max_head_size: bytes of a response head (status line to blank
+        line), default 64 KiB;
+    :param max_header_line: bytes of one of its lines, default 16 KiB;
+    :param max_header_fields: its header fields, default 100: a response over
+        one of these raises :exc:`~napix.exceptions.ResponseTooLarge`, which
+        names it.
+    :param idle_timeout: seconds an idle kept-alive socket is kept for reuse.
+    :param transport: an object with ``handle(request) -> Response`` and
+        ``close()`` (see :mod:`napix.transports`); default a
+        :class:`~napix.transports.gevent.GeventTransport`.
+    :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
+        default) to send each request once.
+    """
 
     __slots__ = ('authenticator', 'timeout', 'simultaneous', 'share_limit', 'retry',
                  'resolve', 'transport', 'transport_options')
@@ -160,43 +198,9 @@ class Connection(object):
     :param host: ``name``, ``name:port``, ``http://name[:port]`` or
         ``https://name[:port]``; without a scheme, plain HTTP. An IPv6
         address goes in brackets: ``[::1]:8002``.
-    :param authenticator: a callable that takes a :class:`Request` and returns
-        it signed (see :mod:`napix.authenticators`), or ``None`` to send no
-        credentials.
-    :param timeout: seconds; a number for both, or a ``(connect, read)`` pair.
-        *read* bounds the whole exchange once connected. Default
-        :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
-    :param simultaneous: the most requests in flight to the destination at
-        once (default 10); more wait their turn. Every connection of the
-        thread to the same scheme, host and port with the same limit shares
-        this budget. ``maxsize=`` is accepted as another name of it (its
-        earlier name); ``connection.maxsize`` is ``connection.simultaneous``.
-    :param share_limit: ``False`` gives this connection a budget of its own.
-    :param verify: for ``https``: ``True`` (default) verifies the certificate
-        against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
-        CA bundle file or directory verifies against it, an
-        :class:`ssl.SSLContext` is used as it is, ``False`` disables
-        verification. See :mod:`napix.tls`.
-    :param cert: for ``https``: a client certificate to present, as the path
-        to a PEM file holding it and its key, or a ``(certificate, key)``
-        pair of paths. A file that cannot be read or used raises
-        :exc:`ValueError` naming it, here.
-    :param resolve: ``{'name[:port]': 'address[:port]'}``, where to connect
-        instead of resolving the name (see :data:`resolve_overrides`).
-    :param max_response_size: responses larger than this many bytes raise
-        :exc:`~napix.exceptions.ResponseTooLarge`.
-    :param max_head_size: bytes of a response head (status line to blank
-        line), default 64 KiB;
-    :param max_header_line: bytes of one of its lines, default 16 KiB;
-    :param max_header_fields: its header fields, default 100: a response over
-        one of these raises :exc:`~napix.exceptions.ResponseTooLarge`, which
-        names it.
-    :param idle_timeout: seconds an idle kept-alive socket is kept for reuse.
-    :param transport: an object with ``handle(request) -> Response`` and
-        ``close()`` (see :mod:`napix.transports`); default a
-        :class:`~napix.transports.gevent.GeventTransport`.
-    :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
-        default) to send each request once.
+    :param authenticator, timeout, simultaneous, ...: the options, as
+        :class:`ConnectionOptions` takes them (in the same order): a bad one
+        raises here.
 
     The options are checked once, as a :class:`ConnectionOptions`
     (``connection.options``), which makes the connections of other hosts
@@ -208,22 +212,10 @@ class Connection(object):
                  '_bound', '_handle', '_idle_timeout')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
-                 timeout: TimeoutArg = DEFAULT_TIMEOUT, simultaneous: Optional[int] = None,
-                 verify: Verify = True, resolve: Optional[Mapping[str, str]] = None,
-                 max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-                 transport: Optional[Transport] = None, retry: Optional[Retry] = None,
-                 share_limit: bool = True,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
-                 max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
-                 max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS, *,
-                 maxsize: Optional[int] = None) -> None:
+                 *args: Any, **options: Any) -> None:
         parse_host(host)  # the host first: its error says what a host looks like
-        options = ConnectionOptions(
-            authenticator, timeout, simultaneous, verify, resolve, max_response_size,
-            transport, retry, share_limit, idle_timeout, cert, max_head_size, max_header_line,
-            max_header_fields, maxsize=maxsize)
-        self._start(host, options, options.place(host))
+        checked = ConnectionOptions(authenticator, *args, **options)
+        self._start(host, checked, checked.place(host))
 
     def _start(self, host: str, options: ConnectionOptions, place: Place) -> None:
         """Set every slot: a connection to *host*, at *place*, with *options*."""

@@ -40,6 +40,17 @@ def held_server(make_napix_server):
     return server, release
 
 
+def push_held(make_napix_server, count, simultaneous=2):
+    """*count* requests to a held server pushed, and what they went through."""
+    server, release = held_server(make_napix_server)
+    queues = make_queues(simultaneous=simultaneous)
+    queue = queues[server.host]
+    handles = [handle_for(queue, '/hold/{0}'.format(n)) for n in range(count)]
+    for handle in handles:
+        queue.push(handle)
+    return server, release, queues, queue, handles
+
+
 def wait_until(condition, timeout=10.0):
     """Until *condition()* holds (the servers run in this hub): no fixed sleep."""
     with gevent.Timeout(timeout, AssertionError('never happened')):
@@ -120,12 +131,7 @@ def test_settle_resolves_once_and_tells_the_listeners_once():
 # Workers sending to real servers
 
 def test_workers_send_a_hosts_requests_at_most_simultaneous_at_once(make_napix_server):
-    server, release = held_server(make_napix_server)
-    queues = make_queues(simultaneous=2)
-    queue = queues[server.host]
-    handles = [handle_for(queue, '/hold/{0}'.format(n)) for n in range(5)]
-    for handle in handles:
-        queue.push(handle)
+    server, release, queues, queue, handles = push_held(make_napix_server, 5)
     assert queue.working == 2 and len(queues.workers.running) == 2
     wait_until(lambda: len(server.requests) == 2)  # the server holds the answers
     gevent.sleep(0)
@@ -168,12 +174,7 @@ def test_cancel_of_a_request_in_flight_kills_its_worker_and_the_rest_go_on(make_
 
 
 def test_stop_kills_every_worker_and_the_queues_leave(make_napix_server):
-    server, release = held_server(make_napix_server)
-    queues = make_queues(simultaneous=2)
-    queue = queues[server.host]
-    handles = [handle_for(queue, '/hold/{0}'.format(n)) for n in range(3)]
-    for handle in handles:
-        queue.push(handle)
+    server, release, queues, queue, handles = push_held(make_napix_server, 3)
     wait_until(lambda: len(server.requests) == 2)
     queues.workers.stop()
     assert not queues.workers.running and queue.working == 0
