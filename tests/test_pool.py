@@ -667,6 +667,8 @@ def test_repr_of_the_pool_has_no_secret(napix_server):
     ({'max_response_size': 1.5}, TypeError),
     ({'simultaneous': 2, 'maxsize': 3}, ValueError),
     ({'cert': '/nonexistent/client.pem'}, ValueError),
+    ({'verify': 'not-a-file'}, ValueError),
+    ({'idle_timeout': -1}, ValueError),
     ({'verify': 'not-a-file', 'maxsize': 0}, ValueError),
     ({'tiemout': 3}, TypeError),
     ({'transport': object()}, TypeError),
