@@ -29,11 +29,11 @@ DEFAULT_MAXSIZE = 4096
 #: The longest key a cache keeps by default.
 DEFAULT_LONGEST = 256
 
-K = TypeVar('K', bound=Hashable)
-V = TypeVar('V')
+_K = TypeVar('_K', bound=Hashable)
+_V = TypeVar('_V')
 
 
-class BoundedCache(Dict[K, V]):
+class BoundedCache(Dict[_K, _V]):
     """``{key: compute(key)}`` for the keys asked for, at most *maxsize* of them.
 
     :param compute: called with a key missing from the cache (``cache[key]``);
@@ -49,7 +49,7 @@ class BoundedCache(Dict[K, V]):
 
     __slots__ = ('compute', 'maxsize', 'longest')
 
-    def __init__(self, compute: Optional[Callable[[K], V]] = None,
+    def __init__(self, compute: Optional[Callable[[_K], _V]] = None,
                  maxsize: int = DEFAULT_MAXSIZE,
                  longest: Optional[int] = DEFAULT_LONGEST) -> None:
         dict.__init__(self)
@@ -57,12 +57,12 @@ class BoundedCache(Dict[K, V]):
         self.maxsize = maxsize
         self.longest = longest
 
-    def __missing__(self, key: K) -> V:
+    def __missing__(self, key: _K) -> _V:
         if self.compute is None:
             raise KeyError(key)
         return self.store(key, self.compute(key))
 
-    def store(self, key: K, value: V) -> V:
+    def store(self, key: _K, value: _V) -> _V:
         """Keep *value* under *key* (dropping every value first when the
         cache is full; a key longer than *longest* is not kept); return *value*."""
         if self.longest is not None and len(key) > self.longest:  # type: ignore[arg-type]

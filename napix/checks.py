@@ -24,7 +24,8 @@ from napix.models import Headers, Request, dumps, new_request
 __all__ = ['build_request', 'check_method', 'check_url', 'check_headers', 'encode_body',
            'encode_params',
            'check_timeout', 'check_positive_int', 'check_seconds', 'check_count', 'check_limit',
-           'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg', 'COMMON_METHODS']
+           'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg', 'COMMON_METHODS',
+           'CHECKED_METHODS', 'CHECKED_URLS']
 
 Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
 Params = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
@@ -103,11 +104,12 @@ def _quote_match(match: 're.Match[str]') -> str:
     return quote(match.group(0), safe='')
 
 
-#: The methods and urls already checked, as sent (always a ``str``, never a
-#: subclass): a service manager sends the same paths again and again (a
-#: fan-out, one path to every host).
+#: The methods already checked, as sent (always a ``str``, never a
+#: subclass): a :class:`~napix.cache.BoundedCache`, the common ones in it from the start.
 CHECKED_METHODS: BoundedCache[str, str] = BoundedCache(_check_new_method)
 CHECKED_METHODS.update((method, method) for method in COMMON_METHODS)
+#: The urls already checked, as sent (:func:`check_url`): a service manager
+#: sends the same paths again and again (a fan-out, one path to every host).
 CHECKED_URLS: BoundedCache[str, str] = BoundedCache(_check_new_url)
 
 

@@ -198,9 +198,10 @@ class Connection(object):
     :param host: ``name``, ``name:port``, ``http://name[:port]`` or
         ``https://name[:port]``; without a scheme, plain HTTP. An IPv6
         address goes in brackets: ``[::1]:8002``.
-    :param authenticator, timeout, simultaneous, ...: the options, as
-        :class:`ConnectionOptions` takes them (in the same order): a bad one
-        raises here.
+
+    The other arguments are the options (*authenticator*, *timeout*,
+    *simultaneous*, ...), as :class:`ConnectionOptions` takes them and in
+    the same order: a bad one raises here.
 
     The options are checked once, as a :class:`ConnectionOptions`
     (``connection.options``), which makes the connections of other hosts
@@ -234,7 +235,7 @@ class Connection(object):
 
     @property
     def maxsize(self) -> int:
-        """Another name of :attr:`simultaneous` (its earlier name)."""
+        """Another name of ``simultaneous`` (its earlier name)."""
         return self.simultaneous
 
     def place(self, host: str) -> Place:

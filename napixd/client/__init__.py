@@ -2,8 +2,8 @@
 
 * :class:`Client` (:class:`napixd.client.gevent.Client`): one server, shared
   between greenlets, at most *simultaneous* requests in flight;
-* :class:`PlainClient` (:class:`napixd.client.client.PlainClient`): the
-  plain, one-at-a-time client;
+* :class:`napixd.client.client.PlainClient` (also importable from here):
+  the plain, one-at-a-time client;
 * :class:`ClientPool` (:class:`napixd.client.pool.ClientPool`): many requests
   to many servers at once, collected with ``wait()`` or ``wait_unordered()``.
 

@@ -12,7 +12,7 @@ from napixd.client.client import PlainClient
 __all__ = ['Client', 'check_simultaneous', 'DEFAULT_SIMULTANEOUS']
 
 #: The default *simultaneous* of a gevent client and a pool: what a Napix
-#: server allows a client by default.
+#: server allows a client by default (2).
 DEFAULT_SIMULTANEOUS = 2
 
 
@@ -28,7 +28,7 @@ class Client(PlainClient):
     At most *simultaneous* requests are in flight to the host at once; the
     others wait their turn. A Napix server answers ``429 Too many concurrent
     connections`` to a client with more than 2 requests in flight by default,
-    hence the default of 2 (:data:`DEFAULT_SIMULTANEOUS`). ``maxsize=`` is
+    hence the default of 2 (``DEFAULT_SIMULTANEOUS``). ``maxsize=`` is
     accepted as another name of *simultaneous*. The limit is the
     destination's budget (see
     :class:`~napix.transports.destination.Destination`): every client and

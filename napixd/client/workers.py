@@ -125,7 +125,8 @@ class Clients(object):
         self.hosts: Set[str] = set()
 
     def shared_connection(self, host: str, place: Place) -> Connection:
-        """:attr:`shared`, made for *host* at *place* if it is not yet."""
+        """The shared connection (``shared``), made for *host* at *place*
+        if it is not yet."""
         shared = self.shared
         if shared is None:
             shared = self.shared = self.options.connect(host, place)
