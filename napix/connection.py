@@ -156,7 +156,8 @@ class ConnectionOptions(object):
         if transport is not None and not callable(getattr(transport, 'handle', None)):
             raise TypeError('transport must have a handle(request) method')
         self.transport = transport
-        client_context(verify, cert)  # made now (and kept): a bad file raises here
+        if transport is None:
+            client_context(verify, cert)  # made now (and kept): a bad file raises here
         self.transport_options: Dict[str, Any] = dict(
             timeout=self.timeout, verify=verify, cert=cert,
             idle_timeout=check_seconds('idle_timeout', idle_timeout, zero_ok=True),

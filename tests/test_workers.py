@@ -98,15 +98,20 @@ def test_the_queues_make_a_new_hosts_queue_and_refuse_a_bad_host():
     assert not queues
 
 
-def test_cancel_queued_settles_every_queued_request_as_cancelled():
+def test_fail_queued_settles_every_queued_request_as_cancelled_or_with_an_error():
     queues = make_queues(max_in_flight=0)
     queue = queues['server.napix.nx']
     handles = [handle_for(queue) for _ in range(3)]
     for handle in handles:
         queue.push(handle)
-    queue.cancel_queued()
+    queue.fail_queued()
     assert all(isinstance(h.exception, Cancelled) for h in handles)
     assert queue.empty()
+    failed = handle_for(queue)
+    queue.push(failed)
+    queue.fail_queued(MemoryError('no memory left'))
+    assert type(failed.exception) is TransportError
+    assert isinstance(failed.exception.__cause__, MemoryError)
 
 
 # settle()
@@ -179,7 +184,7 @@ def test_stop_kills_every_worker_and_the_queues_leave(make_napix_server):
     queues.workers.stop()
     assert not queues.workers.running and queue.working == 0
     assert all(isinstance(h.exception, Cancelled) for h in handles[:2])
-    queue.cancel_queued()
+    queue.fail_queued()
     queue.leave()
     assert isinstance(handles[2].exception, Cancelled) and not queues
     release.set()

@@ -308,7 +308,7 @@ class ClientPool(object):
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
         queues = list(self._queues.values())
         for queue in queues:
-            queue.cancel_queued()
+            queue.fail_queued()
         self._workers.stop()
         for queue in queues:  # those that had no worker
             queue.leave()

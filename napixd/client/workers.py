@@ -293,11 +293,12 @@ class HostQueue(object):
         self.workers.offer(self)  # the killed worker may have left requests
         self.leave()
 
-    def cancel_queued(self) -> None:
-        """Settle every request queued as cancelled (those in flight go on)."""
+    def fail_queued(self, error: Optional[BaseException] = None) -> None:
+        """Settle every request queued with *error*, or as cancelled without
+        one (those in flight go on)."""
         handle = self.pop()
         while handle is not None:
-            settle(handle, None, Cancelled(handle.request, 'cancelled'))
+            settle(handle, None, error or Cancelled(handle.request, 'cancelled'))
             handle = self.pop()
 
 
@@ -327,10 +328,7 @@ def _drain(queue: HostQueue, me: Any) -> None:
     try:
         connection, slot = queue.sender()
     except Exception as error:  # cannot happen, short of memory: fail them, not hang
-        handle = queue.pop()
-        while handle is not None:
-            settle(handle, None, error)
-            handle = queue.pop()
+        queue.fail_queued(error)
         return
     budget: Any = slot.budget  # a connection's slot always has one
     slot.acquire()
