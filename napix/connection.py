@@ -27,7 +27,8 @@ from gevent import get_hub
 
 from napix.checks import (Body, Params, TimeoutArg, build_request, check_limit,
                           check_positive_int, check_seconds, check_timeout)
-from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
+from napix.defaults import (DEFAULT_CONNECTION_SIMULTANEOUS, DEFAULT_IDLE_TIMEOUT,
+                            DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
@@ -43,15 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = ['Connection', 'ConnectionOptions', 'Request', 'RequestHeaders', 'Response',
            'Headers', 'parse_host', 'resolve_overrides', 'DEFAULT_TIMEOUT',
-           'DEFAULT_MAX_RESPONSE_SIZE', 'DEFAULT_SIMULTANEOUS', 'IDEMPOTENT_METHODS',
+           'DEFAULT_MAX_RESPONSE_SIZE', 'IDEMPOTENT_METHODS',
            'Authenticator', 'Place', 'build_request']
 
 #: What signs a request: a callable that takes a :class:`Request` and returns it.
 Authenticator = Callable[[Request], Request]
-
-#: A connection's default *simultaneous*.
-DEFAULT_SIMULTANEOUS = 10
-
 
 class Place(NamedTuple):
     """Where a connection goes (:meth:`ConnectionOptions.place`): the host
@@ -91,9 +88,9 @@ class ConnectionOptions(object):
         *read* bounds the whole exchange once connected. Default
         :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
     :param simultaneous: the most requests in flight to the destination at
-        once (default 10); more wait their turn. Every connection of the
-        thread to the same scheme, host and port with the same limit shares
-        this budget. ``maxsize=`` is accepted as another name of it (its
+        once (default 10: :data:`~napix.defaults.DEFAULT_CONNECTION_SIMULTANEOUS`);
+        more wait their turn. Every connection of the thread to the same
+        scheme, host and port with the same limit shares this budget. ``maxsize=`` is accepted as another name of it (its
         earlier name); ``connection.maxsize`` is ``connection.simultaneous``.
     :param share_limit: ``False`` gives this connection a budget of its own.
     :param verify: for ``https``: ``True`` (default) verifies the certificate
@@ -143,7 +140,8 @@ class ConnectionOptions(object):
                                 type(authenticator).__name__))
         self.authenticator = authenticator
         self.timeout = check_timeout(timeout)
-        self.simultaneous = check_limit(simultaneous, maxsize, DEFAULT_SIMULTANEOUS)
+        self.simultaneous = check_limit(simultaneous, maxsize,
+                                        DEFAULT_CONNECTION_SIMULTANEOUS)
         self.share_limit = share_limit
         if retry is not None and not callable(getattr(retry, 'call', None)):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(

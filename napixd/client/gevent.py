@@ -7,13 +7,11 @@ from typing import Any, Optional
 from napix.authenticators import Credentials
 from napix.checks import check_limit, check_positive_int
 from napix.connection import Connection
+from napix.defaults import DEFAULT_SIMULTANEOUS
 from napixd.client.client import PlainClient
 
-__all__ = ['Client', 'check_simultaneous', 'DEFAULT_SIMULTANEOUS']
+__all__ = ['Client', 'check_simultaneous']
 
-#: The default *simultaneous* of a gevent client and a pool: what a Napix
-#: server allows a client by default (2).
-DEFAULT_SIMULTANEOUS = 2
 
 
 def check_simultaneous(simultaneous: int) -> int:
@@ -28,7 +26,7 @@ class Client(PlainClient):
     At most *simultaneous* requests are in flight to the host at once; the
     others wait their turn. A Napix server answers ``429 Too many concurrent
     connections`` to a client with more than 2 requests in flight by default,
-    hence the default of 2 (``DEFAULT_SIMULTANEOUS``). ``maxsize=`` is
+    hence the default of 2 (:data:`napix.defaults.DEFAULT_SIMULTANEOUS`). ``maxsize=`` is
     accepted as another name of *simultaneous*. The limit is the
     destination's budget (see
     :class:`~napix.transports.destination.Destination`): every client and

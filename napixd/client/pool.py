@@ -39,10 +39,11 @@ from napix.authenticators import Credentials, from_credentials
 from napix.checks import (Body, Params, TimeoutArg, build_request, check_count, check_limit,
                           check_positive_int, check_seconds)
 from napix.connection import ConnectionOptions
+from napix.defaults import DEFAULT_SIMULTANEOUS
 from napix.exceptions import HTTPError
 from napix.hosts import parse_host
 from napix.models import Request, Response
-from napixd.client.gevent import DEFAULT_SIMULTANEOUS, Client
+from napixd.client.gevent import Client
 from napixd.client.workers import Clients, HostQueue, HostQueues, Workers
 
 __all__ = ['ClientPool', 'PendingRequest', 'DEFAULT_MAX_IN_FLIGHT']
