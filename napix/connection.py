@@ -90,8 +90,9 @@ class ConnectionOptions(object):
     :param simultaneous: the most requests in flight to the destination at
         once (default 10: :data:`~napix.defaults.DEFAULT_CONNECTION_SIMULTANEOUS`);
         more wait their turn. Every connection of the thread to the same
-        scheme, host and port with the same limit shares this budget. ``maxsize=`` is accepted as another name of it (its
-        earlier name); ``connection.maxsize`` is ``connection.simultaneous``.
+        scheme, host and port with the same limit shares this budget.
+        ``maxsize=`` is accepted as another name of it (its earlier name);
+        ``connection.maxsize`` is ``connection.simultaneous``.
     :param share_limit: ``False`` gives this connection a budget of its own.
     :param verify: for ``https``: ``True`` (default) verifies the certificate
         against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
