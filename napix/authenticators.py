@@ -34,6 +34,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Union
 from urllib.parse import quote
 
+from napix.cache import BoundedCache
+
 if TYPE_CHECKING:
     from napix.models import Request
 
@@ -86,48 +88,38 @@ def signed_path(url: str) -> str:
     return url
 
 
-_quoted: Dict[str, str] = {}  # hosts and paths are signed again and again: quote each once
 # What quote(safe='') keeps as is, and the two characters of hosts and paths it
 # encodes: such a value is quoted without urllib's Python loop (a fan-out
 # signs a new host with every request).
 _PLAIN = re.compile(r'[A-Za-z0-9_.~/:-]*\Z')
 
 
-def _q(value: str) -> str:
-    # quote_plus-compatible: what parse_qs on the server turns back into value.
-    quoted = _quoted.get(value)
-    if quoted is None:
-        if _PLAIN.match(value):
-            quoted = value.replace('/', '%2F').replace(':', '%3A')
-        else:
-            quoted = quote(value, safe='', errors='surrogateescape').replace('%20', '+')
-        if len(value) <= 256:
-            if len(_quoted) >= 4096:
-                _quoted.clear()
-            _quoted[value] = quoted
-    return quoted
+def _quote(value: str) -> str:
+    """*value* quote_plus-compatible: what parse_qs on the server turns back into it."""
+    if _PLAIN.match(value):
+        return value.replace('/', '%2F').replace(':', '%3A')
+    return quote(value, safe='', errors='surrogateescape').replace('%20', '+')
+
+
+# Hosts and paths are signed again and again: each is quoted once, then
+# found here (``_quoted[value]``).
+_quoted: BoundedCache[str, str] = BoundedCache(_quote)
 
 
 # Nonces need to be unique, not secret (the HMAC covers them): 64 bits drawn
 # from the system once per process (again in a forked child, so that two
-# processes never share one), then a count: no system call, no random draw
-# per request.
-_nonce_prefix: str
-_nonce_count: Callable[[], int]
+# processes never share one), then a count. _nonce() makes the next one: no
+# system call, no random draw, no Python frame (a map over a count).
+_nonce: Callable[[], str]
 
 
 def _new_nonces() -> None:
-    global _nonce_prefix, _nonce_count
-    _nonce_prefix = os.urandom(8).hex()
-    _nonce_count = itertools.count(1).__next__
+    global _nonce
+    _nonce = map((os.urandom(8).hex() + '{0}').format, itertools.count(1)).__next__
 
 
 _new_nonces()
 os.register_at_fork(after_in_child=_new_nonces)
-
-
-def _nonce() -> str:
-    return f'{_nonce_prefix}{_nonce_count()}'
 
 
 class LoginAuthenticator(object):
@@ -144,7 +136,7 @@ class LoginAuthenticator(object):
     def __init__(self, login: str, key: Key) -> None:
         self.login = _check_str('login', login)
         self._key = _key_bytes(key)
-        self._login_q = _q(login)
+        self._login_q = _quote(login)
         # HMAC (RFC 2104) from its two hashes, keyed once and copied for each
         # request: copying two SHA-256 states costs less than copying
         # OpenSSL's HMAC context.
@@ -157,12 +149,9 @@ class LoginAuthenticator(object):
         url = request.url
         if url[-1] == '?':
             url = signed_path(url)
-        # Hosts and paths are signed again and again: their quoted forms are kept.
-        host = _quoted.get(request.authority) or _q(request.authority)
-        path = _quoted.get(url) or _q(url)
-        # The nonce as _nonce() makes it, without its call.
-        msg = (f'host={host}&method={request.method}&path={path}&login={self._login_q}'
-               f'&nonce={_nonce_prefix}{_nonce_count()}&timestamp={int(_time())}')
+        msg = (f'host={_quoted[request.authority]}&method={request.method}'
+               f'&path={_quoted[url]}&login={self._login_q}'
+               f'&nonce={_nonce()}&timestamp={int(_time())}')
         inner = self._inner.copy()
         inner.update(msg.encode('ascii'))
         outer = self._outer.copy()
@@ -187,11 +176,11 @@ class NonSecureAuthenticator(object):
         self.login = _check_str('login', login)
         self.parameter = _check_str('parameter', parameter)
         signature = hmac.new(_key_bytes(key), login.encode('utf-8'), _sha256).hexdigest()
-        self._param = '{0}={1}'.format(_q(parameter), _q(login + ':' + signature))
+        self._param = '{0}={1}'.format(_quote(parameter), _quote(login + ':' + signature))
 
     def __call__(self, request: Request) -> Request:
         request.url += ('&' if '?' in request.url else '?') + self._param
-        request.secret_params = request.secret_params + (_q(self.parameter),)
+        request.secret_params = request.secret_params + (_quoted[self.parameter],)
         return request
 
     def __repr__(self) -> str:

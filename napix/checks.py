@@ -1,21 +1,31 @@
 """The checks a request's arguments pass before anything is sent.
 
-Each function returns its argument ready to send, or raises
-:exc:`ValueError` / :exc:`TypeError` with a message saying what was expected.
+Each function returns its argument ready to send, or raises with a message
+naming the argument and saying what was expected: :exc:`TypeError` for a
+value of the wrong type, :exc:`ValueError` for a wrong value. The options of
+connections, clients and pools are checked here too
+(:func:`check_positive_int`, :func:`check_seconds`, :func:`check_count`).
+
+The two checks every request passes, :func:`check_method` and
+:func:`check_url`, return at once for what they saw before (a common method,
+a url already checked): a caller needs no shortcut of its own.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
-from napix.models import Headers, dumps
+from napix.cache import BoundedCache
+from napix.models import Headers, Request, dumps, new_request
 
-__all__ = ['check_method', 'check_url', 'check_headers', 'encode_body', 'encode_params',
-           'check_timeout', 'check_positive_int', 'FRAMING_HEADERS', 'Body', 'Params',
-           'TimeoutArg']
+__all__ = ['build_request', 'check_method', 'check_url', 'check_headers', 'encode_body',
+           'encode_params',
+           'check_timeout', 'check_positive_int', 'check_seconds', 'check_count', 'check_limit',
+           'FRAMING_HEADERS', 'Body', 'Params', 'TimeoutArg', 'COMMON_METHODS',
+           'CHECKED_METHODS', 'CHECKED_URLS']
 
 Body = Union[Mapping[str, Any], Sequence[Any], str, bytes, bytearray, memoryview, None]
 Params = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
@@ -37,30 +47,28 @@ _FORBIDDEN_IN_HEADER = re.compile(r'[\r\n\x00]')
 # characters (brackets included, as servers accept them), and '%' when it
 # starts an escape. Anything else is percent-encoded as UTF-8.
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]%]|%(?![0-9A-Fa-f]{2})")
-# The URLs already checked, as sent: a service manager sends the same paths
-# again and again (a fan-out, one path to every host). Bounded, as the
-# authenticators' quoted forms are. Looked up by callers on a hot path before
-# they call check_url().
-CHECKED_URLS: Dict[str, str] = {}
 #: The methods accepted without a check (the others must be HTTP tokens).
 COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'])
 
 
 def check_method(method: str) -> str:
-    """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an HTTP token."""
-    if type(method) is str and method in COMMON_METHODS:
-        return method
+    """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an
+    HTTP token (:exc:`TypeError` if it is not a ``str``). A method seen before
+    is found in :data:`CHECKED_METHODS`."""
+    try:
+        return CHECKED_METHODS[method]  # a method not seen yet: _check_new_method()
+    except TypeError:  # unhashable, or not a str: said with what is expected
+        return _check_new_method(method)
+
+
+def _check_new_method(method: str) -> str:
     if not isinstance(method, str):
         raise TypeError('method must be a str such as \'GET\', not {0}'.format(
             type(method).__name__))
     if not _TOKEN_RE.match(method):
         raise ValueError('invalid method {0!r}: expected an HTTP method such as GET'.format(
             method))
-    return method.upper()
-
-
-def _quote_match(match: 're.Match[str]') -> str:
-    return quote(match.group(0), safe='')
+    return str(method.upper())
 
 
 def check_url(url: str) -> str:
@@ -70,29 +78,39 @@ def check_url(url: str) -> str:
     :exc:`ValueError`. Spaces, ``#``, non-ASCII text and the other characters
     a request-target cannot hold are percent-encoded (UTF-8), as is a ``%``
     that does not start an escape; existing ``%XX`` escapes are kept.
+    A url checked before is found in :data:`CHECKED_URLS`.
     """
     try:
-        checked = CHECKED_URLS.get(url)
-    except TypeError:  # unhashable: refused below
-        checked = None
-    if checked is not None:
-        return checked
+        return CHECKED_URLS[url]  # a url not seen yet: _check_new_url(url)
+    except TypeError:  # unhashable, or not a str: said with what is expected
+        return _check_new_url(url)
+
+
+def _check_new_url(url: str) -> str:
     if not isinstance(url, str):
         raise TypeError('url must be a str starting with /, not {0}'.format(
             type(url).__name__))
     if not url.startswith('/'):
         raise ValueError('invalid url {0!r}: expected a path starting with /'.format(url))
-    checked = url
     if _NEEDS_QUOTING.search(url):  # control characters too: looked for only then
         if _FORBIDDEN_IN_URL.search(url):
             raise ValueError('invalid url {0!r}: control characters (such as CR or LF) '
                              'are not allowed'.format(url))
-        checked = _NEEDS_QUOTING.sub(_quote_match, url)
-    if len(url) <= 256 and type(url) is str:
-        if len(CHECKED_URLS) >= 4096:
-            CHECKED_URLS.clear()
-        CHECKED_URLS[url] = checked
-    return checked
+        return _NEEDS_QUOTING.sub(_quote_match, url)
+    return str(url)
+
+
+def _quote_match(match: 're.Match[str]') -> str:
+    return quote(match.group(0), safe='')
+
+
+#: The methods already checked, as sent (always a ``str``, never a
+#: subclass): a :class:`~napix.cache.BoundedCache`, the common ones in it from the start.
+CHECKED_METHODS: BoundedCache[str, str] = BoundedCache(_check_new_method)
+CHECKED_METHODS.update((method, method) for method in COMMON_METHODS)
+#: The urls already checked, as sent (:func:`check_url`): a service manager
+#: sends the same paths again and again (a fan-out, one path to every host).
+CHECKED_URLS: BoundedCache[str, str] = BoundedCache(_check_new_url)
 
 
 def encode_params(url: str, params: Params) -> str:
@@ -183,16 +201,79 @@ def check_timeout(timeout: TimeoutArg) -> Tuple[float, float]:
         connect, read = timeout
     else:
         connect = read = timeout
+    expected = ('timeout must be a number of seconds > 0, or a (connect, read) pair of '
+                'them, not {0!r}'.format(timeout))
     for value in (connect, read):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError('timeout must be a number of seconds > 0, or a (connect, read) '
-                             'pair of them, not {0!r}'.format(timeout))
+        if not _is_number(value):
+            raise TypeError(expected)
+        if not value > 0:
+            raise ValueError(expected)
     return float(connect), float(read)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_positive_int(name: str, value: int) -> int:
-    """Return *value* if it is an ``int`` >= 1 (not a ``bool``), else raise
-    :exc:`ValueError` naming the option *name*."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError('{0} must be an int >= 1, not {1!r}'.format(name, value))
+    """Return *value* if it is an ``int`` >= 1: else raise :exc:`TypeError`
+    (not an ``int``, or a ``bool``) or :exc:`ValueError`, naming the option *name*."""
+    return _check_int(name, value, 1)
+
+
+def check_count(name: str, value: int) -> int:
+    """Return *value* if it is an ``int`` >= 0, as :func:`check_positive_int` does."""
+    return _check_int(name, value, 0)
+
+
+def _check_int(name: str, value: int, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError('{0} must be an int >= {1}, not {2}'.format(
+            name, least, type(value).__name__))
+    if value < least:
+        raise ValueError('{0} must be an int >= {1}, not {2!r}'.format(name, least, value))
     return value
+
+
+def check_seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
+    """Return *value* as a ``float`` if it is a number of seconds > 0 (>= 0
+    when *zero_ok*); else raise :exc:`TypeError` (not an ``int`` or a
+    ``float``, or a ``bool``) or :exc:`ValueError`, naming the option *name*."""
+    expected = '{0} must be a number of seconds {1}'.format(name, '>= 0' if zero_ok else '> 0')
+    if not _is_number(value):
+        raise TypeError('{0}, not {1}'.format(expected, type(value).__name__))
+    if not (value >= 0 if zero_ok else value > 0):  # NaN fails both
+        raise ValueError('{0}, not {1!r}'.format(expected, value))
+    return float(value)
+
+
+def check_limit(simultaneous: Optional[int], maxsize: Optional[int], default: int) -> int:
+    """The limit of requests in flight, given as *simultaneous* or by its
+    alias *maxsize* (or both, the same), checked; *default* when neither."""
+    if maxsize is not None:
+        check_positive_int('maxsize', maxsize)
+        if simultaneous is not None and simultaneous != maxsize:
+            raise ValueError('simultaneous={0!r} and maxsize={1!r}: maxsize is another name '
+                             'of simultaneous, give one of them'.format(simultaneous, maxsize))
+        return maxsize
+    return default if simultaneous is None else check_positive_int('simultaneous',
+                                                                   simultaneous)
+
+
+def build_request(host: str, authority: str, method: str, url: str, body: Body = None,
+                  headers: Optional[Mapping[str, str]] = None, params: Params = None,
+                  timeout: Optional[TimeoutArg] = None) -> Request:
+    """A :class:`~napix.models.Request` of the arguments checked and encoded
+    (:meth:`napix.connection.Connection.build_request`), for *host*, whose
+    ``Host`` header is *authority* (both as :func:`~napix.hosts.parse_host`
+    gives them)."""
+    method = check_method(method)
+    url = check_url(url)
+    if params is not None:
+        url = encode_params(url, params)
+    if headers is None and body is None and timeout is None:  # a plain GET, say
+        return new_request(method, host, authority, url, None, None, None)
+    checked = Headers() if headers is None else check_headers(headers)
+    data = None if body is None or body == '' else encode_body(body, checked)
+    return new_request(method, host, authority, url, checked, data,
+                       check_timeout(timeout) if timeout is not None else None)

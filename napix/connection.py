@@ -20,23 +20,21 @@ The models and helpers it uses stay importable from here, as in 0.1:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
-
 from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, NamedTuple, Optional
 
 from gevent import get_hub
 
-from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg, check_headers,
-                          check_method, check_positive_int, check_timeout, check_url,
-                          encode_body, encode_params)
-from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
+from napix.checks import (Body, Params, TimeoutArg, build_request, check_limit,
+                          check_positive_int, check_seconds, check_timeout)
+from napix.defaults import (DEFAULT_CONNECTION_SIMULTANEOUS, DEFAULT_IDLE_TIMEOUT,
+                            DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
-from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response,
-                          new_request)
+from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response)
+from napix.tls import Cert, Verify, client_context
 from napix.transports import Transport
-from napix.tls import Cert, Verify
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
 from napix.transports.sockets import socket_pool
@@ -44,34 +42,57 @@ from napix.transports.sockets import socket_pool
 if TYPE_CHECKING:
     from napix.retry import Retry
 
-__all__ = ['Connection', 'Request', 'RequestHeaders', 'Response', 'Headers', 'parse_host',
-           'resolve_overrides', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_RESPONSE_SIZE',
-           'IDEMPOTENT_METHODS', 'Authenticator', 'Place', 'build_request']
+__all__ = ['Connection', 'ConnectionOptions', 'Request', 'RequestHeaders', 'Response',
+           'Headers', 'parse_host', 'resolve_overrides', 'DEFAULT_TIMEOUT',
+           'DEFAULT_MAX_RESPONSE_SIZE', 'IDEMPOTENT_METHODS',
+           'Authenticator', 'Place', 'build_request']
 
 #: What signs a request: a callable that takes a :class:`Request` and returns it.
 Authenticator = Callable[[Request], Request]
 
-#: Where a connection goes (:meth:`Connection.place`): ``(scheme, name, port,
-#: authority, address, connect_port)``, the last two ``None`` for a transport
-#: that resolves names itself.
-Place = Tuple[str, str, int, str, Optional[str], Optional[int]]
+class Place(NamedTuple):
+    """Where a connection goes (:meth:`ConnectionOptions.place`): the host
+    parsed, and where to connect (``None`` for a transport that resolves
+    names itself)."""
+
+    scheme: str
+    name: str
+    port: int
+    authority: str
+    address: Optional[str]
+    connect_port: Optional[int]
 
 
-class Connection(object):
-    """A connection to one Napix server.
+class Bound(NamedTuple):
+    """What a connection sends through in one thread: the thread's hub, its
+    destination of the connection's server, and the budget drawn from."""
 
-    :param host: ``name``, ``name:port``, ``http://name[:port]`` or
-        ``https://name[:port]``; without a scheme, plain HTTP. An IPv6
-        address goes in brackets: ``[::1]:8002``.
+    hub: Any
+    destination: Optional[Destination]
+    budget: Optional[Budget]
+
+
+_UNBOUND = Bound(None, None, None)
+
+
+class ConnectionOptions(object):
+    """The options of connections, checked once, for any host: what a
+    :class:`Connection` is made with, and what a pool keeps to make one for
+    each host (:meth:`connect`). A bad one raises here (:exc:`TypeError`
+    for a wrong type, :exc:`ValueError` for a wrong value), TLS files included.
+
     :param authenticator: a callable that takes a :class:`Request` and returns
         it signed (see :mod:`napix.authenticators`), or ``None`` to send no
         credentials.
     :param timeout: seconds; a number for both, or a ``(connect, read)`` pair.
         *read* bounds the whole exchange once connected. Default
         :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
-    :param maxsize: the most requests in flight to the destination at once;
+    :param simultaneous: the most requests in flight to the destination at
+        once (default 10: :data:`~napix.defaults.DEFAULT_CONNECTION_SIMULTANEOUS`);
         more wait their turn. Every connection of the thread to the same
-        scheme, host and port with the same *maxsize* shares this budget.
+        scheme, host and port with the same limit shares this budget.
+        ``maxsize=`` is accepted as another name of it (its earlier name);
+        ``connection.maxsize`` is ``connection.simultaneous``.
     :param share_limit: ``False`` gives this connection a budget of its own.
     :param verify: for ``https``: ``True`` (default) verifies the certificate
         against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
@@ -100,12 +121,11 @@ class Connection(object):
         default) to send each request once.
     """
 
-    __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
-                 'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_handle', '_idle_timeout', '_resolve')
+    __slots__ = ('authenticator', 'timeout', 'simultaneous', 'share_limit', 'retry',
+                 'resolve', 'transport', 'transport_options')
 
-    def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
-                 timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
+    def __init__(self, authenticator: Optional[Authenticator] = None,
+                 timeout: TimeoutArg = DEFAULT_TIMEOUT, simultaneous: Optional[int] = None,
                  verify: Verify = True, resolve: Optional[Mapping[str, str]] = None,
                  max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
                  transport: Optional[Transport] = None, retry: Optional[Retry] = None,
@@ -113,64 +133,120 @@ class Connection(object):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
                  max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
-        self.scheme, self.name, self.port, self.authority = parse_host(host)
-        self.host = host
+                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS, *,
+                 maxsize: Optional[int] = None) -> None:
         if authenticator is not None and not callable(authenticator):
             raise TypeError('authenticator must be a callable taking and returning a '
                             'Request (see napix.authenticators), not {0}'.format(
                                 type(authenticator).__name__))
         self.authenticator = authenticator
         self.timeout = check_timeout(timeout)
-        self.maxsize = check_positive_int('maxsize', maxsize)
-        self._resolve = resolve
-        if transport is None:
-            address, port = _resolve_checked(self.name, self.port, resolve)
-            transport = GeventTransport(
-                self.scheme, self.name, self.port, address=address, connect_port=port,
-                timeout=self.timeout, verify=verify, max_response_size=max_response_size,
-                idle_timeout=idle_timeout, cert=cert, max_head_size=max_head_size,
-                max_header_line=max_header_line, max_header_fields=max_header_fields)
-        elif not callable(getattr(transport, 'handle', None)):
-            raise TypeError('transport must have a handle(request) method')
-        self.transport: Transport = transport
+        self.simultaneous = check_limit(simultaneous, maxsize,
+                                        DEFAULT_CONNECTION_SIMULTANEOUS)
+        self.share_limit = share_limit
         if retry is not None and not callable(getattr(retry, 'call', None)):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))
         self.retry = retry
-        self._own_budget: Optional[Budget] = None if share_limit else Budget(maxsize)
-        self._bind_transport(transport)
+        if resolve is not None and not isinstance(resolve, Mapping):
+            raise TypeError('resolve must be a mapping of host names to addresses, not {0}'
+                            .format(type(resolve).__name__))
+        self.resolve = resolve
+        if transport is not None and not callable(getattr(transport, 'handle', None)):
+            raise TypeError('transport must have a handle(request) method')
+        self.transport = transport
+        if transport is None:
+            client_context(verify, cert)  # made now (and kept): a bad file raises here
+        self.transport_options: Dict[str, Any] = dict(
+            timeout=self.timeout, verify=verify, cert=cert,
+            idle_timeout=check_seconds('idle_timeout', idle_timeout, zero_ok=True),
+            max_response_size=check_positive_int('max_response_size', max_response_size),
+            max_head_size=check_positive_int('max_head_size', max_head_size),
+            max_header_line=check_positive_int('max_header_line', max_header_line),
+            max_header_fields=check_positive_int('max_header_fields', max_header_fields))
 
     def place(self, host: str) -> Place:
-        """Where a connection to *host* with this one's options goes: *host*
+        """Where a connection to *host* with these options goes: *host*
         parsed (:func:`~napix.hosts.parse_host`), then resolved (for the
         default transport). A bad host or ``resolve`` entry raises
-        :exc:`ValueError` or :exc:`TypeError`, as the constructor does."""
+        :exc:`ValueError` or :exc:`TypeError`."""
         scheme, name, port, authority = parse_host(host)
-        address, connect_port = (resolve(name, port, self._resolve)
-                                 if isinstance(self.transport, GeventTransport) else (None, None))
-        return scheme, name, port, authority, address, connect_port
+        if self.transport is not None:
+            return Place(scheme, name, port, authority, None, None)
+        address, connect_port = resolve(name, port, self.resolve)
+        return Place(scheme, name, port, authority, address, connect_port)
+
+    def connect(self, host: str, place: Optional[Place] = None) -> 'Connection':
+        """A :class:`Connection` to *host* (at *place*, from :meth:`place`,
+        when given) with these options."""
+        connection = Connection.__new__(Connection)
+        connection._start(host, self, place or self.place(host))
+        return connection
+
+    def new_transport(self, place: Place) -> Transport:
+        """The transport of a connection to *place*: the one given, else a
+        :class:`~napix.transports.gevent.GeventTransport` with these options."""
+        if self.transport is not None:
+            return self.transport
+        return GeventTransport(place.scheme, place.name, place.port, address=place.address,
+                               connect_port=place.connect_port, **self.transport_options)
+
+
+class Connection(object):
+    """A connection to one Napix server.
+
+    :param host: ``name``, ``name:port``, ``http://name[:port]`` or
+        ``https://name[:port]``; without a scheme, plain HTTP. An IPv6
+        address goes in brackets: ``[::1]:8002``.
+
+    The other arguments are the options (*authenticator*, *timeout*,
+    *simultaneous*, ...), as :class:`ConnectionOptions` takes them and in
+    the same order: a bad one raises here.
+
+    The options are checked once, as a :class:`ConnectionOptions`
+    (``connection.options``), which makes the connections of other hosts
+    (:meth:`for_host`).
+    """
+
+    __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'options', 'authenticator',
+                 'timeout', 'simultaneous', 'transport', 'retry', '_key', '_own_budget',
+                 '_bound', '_handle', '_idle_timeout')
+
+    def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
+                 *args: Any, **options: Any) -> None:
+        parse_host(host)  # the host first: its error says what a host looks like
+        checked = ConnectionOptions(authenticator, *args, **options)
+        self._start(host, checked, checked.place(host))
+
+    def _start(self, host: str, options: ConnectionOptions, place: Place) -> None:
+        """Set every slot: a connection to *host*, at *place*, with *options*."""
+        self.scheme, self.name, self.port = place.scheme, place.name, place.port
+        self.authority = place.authority
+        self.host = host
+        self.options = options
+        self.authenticator = options.authenticator
+        self.timeout = options.timeout
+        self.simultaneous = options.simultaneous
+        self.retry = options.retry
+        self.transport: Transport = options.new_transport(place)
+        self._own_budget: Optional[Budget] = (None if options.share_limit
+                                              else Budget(options.simultaneous))
+        self._bind_transport(self.transport)
+
+    @property
+    def maxsize(self) -> int:
+        """Another name of ``simultaneous`` (its earlier name)."""
+        return self.simultaneous
+
+    def place(self, host: str) -> Place:
+        """:meth:`ConnectionOptions.place` of this connection's options."""
+        return self.options.place(host)
 
     def for_host(self, host: str, place: Optional[Place] = None) -> 'Connection':
         """A connection to *host* (at *place*, from :meth:`place`, when
-        given) with this one's options (checked already), and its own
-        transport: what a pool makes for each of its hosts."""
-        conn = Connection.__new__(Connection)
-        conn.scheme, conn.name, conn.port, conn.authority, address, port = (
-            place or self.place(host))
-        conn.host = host
-        conn.authenticator = self.authenticator
-        conn.timeout = self.timeout
-        conn.maxsize = self.maxsize
-        conn.retry = self.retry
-        conn._resolve = self._resolve
-        transport = self.transport
-        if isinstance(transport, GeventTransport):
-            transport = transport.for_server(conn.scheme, conn.name, conn.port, address, port)
-        conn.transport = transport
-        conn._own_budget = None if self._own_budget is None else Budget(self.maxsize)
-        conn._bind_transport(transport)
-        return conn
+        given) with this one's options (checked already): what a pool makes
+        for a host whose client is asked for."""
+        return self.options.connect(host, place)
 
     def _bind_transport(self, transport: Transport) -> None:
         # The default transport's sockets live in the destination whose
@@ -184,9 +260,9 @@ class Connection(object):
             self._handle = partial(_without_slot, transport.handle)
             self._idle_timeout = 0.0
             self._key = ('budget', self.scheme, self.name, self.port)
-        # (hub, destination, budget), bound once per thread: one attribute,
-        # replaced whole, so that threads sharing the connection never mix them.
-        self._bound: Tuple[Any, Any, Any] = (None, None, None)
+        # Bound once per thread: one attribute, replaced whole, so that
+        # threads sharing the connection never mix them.
+        self._bound = _UNBOUND
 
     def build_request(self, method: str, url: str, body: Body = None,
                       headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -203,34 +279,34 @@ class Connection(object):
     def slot(self) -> Slot:
         """A :class:`~napix.transports.destination.Slot` of this thread's
         destination: :meth:`~napix.transports.destination.Slot.acquire` it
-        for a place in the budget of *maxsize* (shared with every connection
-        to the destination with the same *maxsize*, unless
+        for a place in the budget of *simultaneous* (shared with every connection
+        to the destination with the same *simultaneous*, unless
         ``share_limit=False``), :meth:`send_in` it as many requests as
         wanted, then :meth:`~napix.transports.destination.Slot.release` it."""
         bound = self._bound
-        if bound[0] is not get_hub():
+        if bound.hub is not get_hub():
             bound = self._bind()
-        return Slot(bound[1], bound[2], self._idle_timeout)
+        return Slot(bound.destination, bound.budget, self._idle_timeout)  # type: ignore[arg-type]
 
     def slot_at(self, place: Place) -> Optional[Slot]:
         """A :meth:`slot` of the thread's destination at *place* (from
         :meth:`place`), to :meth:`send_in` through this connection requests
         to that place's server (their ``Host`` their own), with this
         connection's options; ``None`` when it cannot (another transport, or
-        a budget of its own). A pool's worker sends so the requests of a host
-        whose client nobody asked for."""
+        a budget of its own). A pool's workers send so the requests of every
+        host whose client nobody asked for (the default transport connects
+        where its slot's destination says)."""
         transport = self.transport
         if self._own_budget is not None or not isinstance(transport, GeventTransport):
             return None
-        scheme, name, port, _, address, connect_port = place
-        destination = socket_pool().destination(
-            transport.key_at(scheme, name, port, address, connect_port))
-        return Slot(destination, destination.budget(self.maxsize), self._idle_timeout)
+        destination = socket_pool().destination(transport.key_at(
+            place.scheme, place.name, place.port, place.address, place.connect_port))
+        return Slot(destination, destination.budget(self.simultaneous), self._idle_timeout)
 
-    def _bind(self) -> Tuple[Any, Destination, Budget]:
+    def _bind(self) -> Bound:
         destination = socket_pool().destination(self._key)
-        bound = self._bound = (get_hub(), destination,
-                               self._own_budget or destination.budget(self.maxsize))
+        bound = self._bound = Bound(get_hub(), destination,
+                                    self._own_budget or destination.budget(self.simultaneous))
         return bound
 
     def send(self, request: Request) -> Response:
@@ -314,32 +390,6 @@ class Connection(object):
         return '<Connection {0}>'.format(self.host)
 
 
-def build_request(host: str, authority: str, method: str, url: str, body: Body = None,
-                  headers: Optional[Mapping[str, str]] = None, params: Params = None,
-                  timeout: Optional[TimeoutArg] = None) -> Request:
-    """:meth:`Connection.build_request` for *host*, whose ``Host`` header is
-    *authority* (both as :func:`~napix.hosts.parse_host` gives them)."""
-    try:
-        common = method in COMMON_METHODS
-    except TypeError:  # unhashable: check_method says what is expected
-        common = False
-    if not common:
-        method = check_method(method)
-    try:
-        known = CHECKED_URLS.get(url)  # check_url() looks there first: without its call
-    except TypeError:  # unhashable: check_url says what is expected
-        known = None
-    url = known if known is not None else check_url(url)
-    if params is not None:
-        url = encode_params(url, params)
-    if headers is None and body is None and timeout is None:  # a plain GET, say
-        return new_request(method, host, authority, url, None, None, None)
-    checked = Headers() if headers is None else check_headers(headers)
-    data = None if body is None or body == '' else encode_body(body, checked)
-    return new_request(method, host, authority, url, checked, data,
-                       check_timeout(timeout) if timeout is not None else None)
-
-
 def _without_slot(handle: Callable[[Request], Response], request: Request,
                   slot: Slot) -> Response:
     return handle(request)
@@ -349,11 +399,3 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, RecursionError):
         return 'nested too deep'
     return str(error)
-
-
-def _resolve_checked(name: str, port: int,
-                     table: Optional[Mapping[str, str]]) -> Tuple[str, int]:
-    if table is not None and not isinstance(table, Mapping):
-        raise TypeError('resolve must be a mapping of host names to addresses, not {0}'
-                        .format(type(table).__name__))
-    return resolve(name, port, table)

@@ -4,6 +4,14 @@
 #: exchange after the connection is made: sending, waiting and receiving.
 DEFAULT_TIMEOUT = (5.0, 30.0)
 
+#: Default *simultaneous* of a gevent client and of a pool: the requests in
+#: flight to one host that a Napix server allows a client by default.
+DEFAULT_SIMULTANEOUS = 2
+
+#: Default *simultaneous* of a :class:`~napix.connection.Connection`, which
+#: may talk to other servers than Napix ones.
+DEFAULT_CONNECTION_SIMULTANEOUS = 10
+
 #: Default limit of a response's size (headers and body), in bytes.
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 

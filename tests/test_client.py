@@ -251,13 +251,29 @@ def test_without_the_bound_the_server_does_answer_429(make_napix_server):
     ('2', TypeError, 'not str'),
     (True, TypeError, 'not bool'),
     (2.0, TypeError, 'not float'),
-    (None, TypeError, 'not NoneType'),
 ])
 def test_gevent_client_bad_simultaneous(value, error, text):
     with pytest.raises(error) as caught:
         GeventClient('server.napix.nx', {'login': 'root', 'key': 'toor'}, simultaneous=value)
     assert 'simultaneous must be an int >= 1' in str(caught.value)
     assert text in str(caught.value)
+
+
+def test_gevent_client_simultaneous_default_and_its_other_name_maxsize():
+    auth = {'login': 'root', 'key': 'toor'}
+    assert GeventClient('server.napix.nx', auth).simultaneous == 2
+    assert GeventClient('server.napix.nx', auth, None).simultaneous == 2
+    for options in ({'maxsize': 3}, {'simultaneous': 3}, {'simultaneous': 3, 'maxsize': 3}):
+        client = GeventClient('server.napix.nx', auth, **options)
+        assert client.simultaneous == client.connection.simultaneous == 3
+    with pytest.raises(ValueError, match='maxsize is another name of simultaneous'):
+        GeventClient('server.napix.nx', auth, simultaneous=2, maxsize=3)
+
+
+def test_the_plain_client_has_a_name_of_its_own_and_its_old_one():
+    from napixd.client import client
+    assert client.Client is client.PlainClient is PlainClient
+    assert PlainClient.__name__ == 'PlainClient'
 
 
 def test_repr_names_the_host_only():

@@ -58,13 +58,29 @@ def test_non_str_host_is_a_type_error():
         Connection(8002, AUTH)
 
 
-@pytest.mark.parametrize('options', [
-    {'timeout': 0}, {'timeout': -1}, {'timeout': 'x'}, {'timeout': (1, None)},
-    {'maxsize': 0}, {'maxsize': 1.5}, {'max_response_size': 0},
+@pytest.mark.parametrize('options, error, name', [
+    ({'timeout': 0}, ValueError, 'timeout'), ({'timeout': -1}, ValueError, 'timeout'),
+    ({'timeout': 'x'}, TypeError, 'timeout'), ({'timeout': (1, None)}, TypeError, 'timeout'),
+    ({'simultaneous': 0}, ValueError, 'simultaneous'),
+    ({'simultaneous': True}, TypeError, 'simultaneous'),
+    ({'maxsize': 0}, ValueError, 'maxsize'), ({'maxsize': 1.5}, TypeError, 'maxsize'),
+    ({'max_response_size': 0}, ValueError, 'max_response_size'),
+    ({'idle_timeout': -1}, ValueError, 'idle_timeout'),
+    ({'idle_timeout': '1'}, TypeError, 'idle_timeout'),
+    ({'simultaneous': 3, 'maxsize': 4}, ValueError, 'maxsize is another name'),
 ])
-def test_invalid_options(options):
-    with pytest.raises(ValueError):
+def test_invalid_options(options, error, name):
+    # A wrong type is a TypeError, a wrong value a ValueError: both name the option.
+    with pytest.raises(error, match=name):
         Connection('server.napix.nx', AUTH, **options)
+
+
+def test_maxsize_is_another_name_of_simultaneous():
+    for options in ({'maxsize': 3}, {'simultaneous': 3}, {'simultaneous': 3, 'maxsize': 3}):
+        connection = Connection('server.napix.nx', AUTH, **options)
+        assert connection.simultaneous == connection.maxsize == 3
+    assert Connection('server.napix.nx', AUTH).simultaneous == 10
+    assert Connection('server.napix.nx', AUTH, (1, 2), 4).simultaneous == 4  # positional
 
 
 def test_authenticator_must_be_callable():

@@ -294,7 +294,7 @@ def test_a_body_that_cannot_be_encoded_is_refused(quiet_server, body):
 
 @pytest.mark.parametrize('simultaneous, error', [
     (0, ValueError), (-1, ValueError), (-100, ValueError),
-    ('2', TypeError), (2.0, TypeError), (True, TypeError), (None, TypeError)])
+    ('2', TypeError), (2.0, TypeError), (True, TypeError)])  # None: the default
 def test_bad_simultaneous_is_refused(simultaneous, error):
     with pytest.raises(error, match='simultaneous must be an int >= 1'):
         ClientPool(AUTH, simultaneous=simultaneous)

@@ -123,9 +123,11 @@ def test_a_pool_request_timeout(napix_server):
     assert results[1].status == 200 and quick.ready()
 
 
-@pytest.mark.parametrize('timeout', [0, -1, 'soon', (1, 2, 3), True])
-def test_a_bad_request_timeout_is_refused(napix_server, timeout):
-    with pytest.raises(ValueError, match='timeout'):
+@pytest.mark.parametrize('timeout, error', [
+    (0, ValueError), (-1, ValueError), ('soon', TypeError), ((1, 2, 3), TypeError),
+    (True, TypeError)])
+def test_a_bad_request_timeout_is_refused(napix_server, timeout, error):
+    with pytest.raises(error, match='timeout'):
         Client(napix_server.host, AUTH).request('GET', '/', timeout=timeout)
 
 

@@ -116,14 +116,17 @@ def test_a_host_nobody_asked_the_client_of_costs_no_client(make_napix_server):
                    if type(o) in (GeventClient, Connection, GeventTransport))
 
     servers = [make_napix_server() for _ in range(3)]
-    pool = ClientPool(ROOT)  # its template: a client, its connection and transport
-    before = made()
+    made_before = made()
+    pool = ClientPool(ROOT)  # its options only: no client, connection or transport
+    assert made() == made_before and pool.options.simultaneous == 2
     for server in servers:
         for _ in range(3):
             pool.request(server.host, 'GET', '/sleep/0.3')
     gevent.sleep(0.1)  # the hosts' first requests are in flight
     assert all(len(server.requests) == 2 for server in servers)
-    assert made() == before
+    # One connection (and its transport) sends every host's requests.
+    assert made() == made_before + 2 and pool._clients.shared is not None
+    before = made()
     assert [r.status for r in pool.wait()] == [200] * 9
     assert made() == before
     # Asked for, a host's client is made, and shares the host's sockets.
@@ -633,13 +636,13 @@ def test_bad_authenticator(credentials):
 
 
 @pytest.mark.parametrize('kwargs, error, text', [
-    ({'count': '2'}, TypeError, 'count must be an int or None, not str'),
-    ({'count': 1.5}, TypeError, 'count must be an int or None, not float'),
-    ({'count': True}, TypeError, 'count must be an int or None, not bool'),
-    ({'count': -2}, ValueError, 'count must be >= 0, -1 or None (all), not -2'),
-    ({'timeout': '1'}, TypeError, 'timeout must be a number of seconds or None, not str'),
-    ({'timeout': True}, TypeError, 'timeout must be a number of seconds or None, not bool'),
-    ({'timeout': -1}, ValueError, 'timeout must be >= 0, not -1'),
+    ({'count': '2'}, TypeError, 'count must be an int >= 0, not str'),
+    ({'count': 1.5}, TypeError, 'count must be an int >= 0, not float'),
+    ({'count': True}, TypeError, 'count must be an int >= 0, not bool'),
+    ({'count': -2}, ValueError, 'count must be an int >= 0, not -2'),
+    ({'timeout': '1'}, TypeError, 'timeout must be a number of seconds >= 0, not str'),
+    ({'timeout': True}, TypeError, 'timeout must be a number of seconds >= 0, not bool'),
+    ({'timeout': -1}, ValueError, 'timeout must be a number of seconds >= 0, not -1'),
 ])
 def test_bad_wait_unordered_arguments_raise_at_the_call(napix_server, kwargs, error, text):
     pool = ClientPool(ROOT)
@@ -659,8 +662,13 @@ def test_repr_of_the_pool_has_no_secret(napix_server):
 
 
 @pytest.mark.parametrize('options, error', [
-    ({'timeout': 'x'}, ValueError),
+    ({'timeout': 'x'}, TypeError),
     ({'timeout': -1}, ValueError),
+    ({'max_response_size': 1.5}, TypeError),
+    ({'simultaneous': 2, 'maxsize': 3}, ValueError),
+    ({'cert': '/nonexistent/client.pem'}, ValueError),
+    ({'verify': 'not-a-file'}, ValueError),
+    ({'idle_timeout': -1}, ValueError),
     ({'verify': 'not-a-file', 'maxsize': 0}, ValueError),
     ({'tiemout': 3}, TypeError),
     ({'transport': object()}, TypeError),

@@ -1,27 +1,32 @@
-"""The synchronous client: one Napix server, one request at a time."""
+"""The plain client: one Napix server, one request at a time.
+
+:class:`PlainClient` (also importable as ``napixd.client.client.Client``, its
+earlier name); :class:`napixd.client.Client` is the gevent one, which
+greenlets may share.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional, TypeVar
+from typing import Any, Mapping, Optional, Type, TypeVar
 
-from napix.authenticators import Credentials, from_credentials
+from napix.authenticators import AnonAuthenticator, Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
 from napix.connection import Connection, Place
 from napix.exceptions import HTTPError
 from napix.models import Request, Response
 
-__all__ = ['Client']
+__all__ = ['PlainClient', 'Client']
 
-_C = TypeVar('_C', bound='Client')
+_C = TypeVar('_C', bound='PlainClient')
 
 logger = logging.getLogger('Napix.Client')
 # A library does not print: without a handler configured, failures go nowhere.
 logger.addHandler(logging.NullHandler())
 
 
-class Client(object):
-    """Sends requests to one Napix server.
+class PlainClient(object):
+    """Sends requests to one Napix server, one at a time.
 
     :param host: ``name``, ``name:port``, ``http://name[:port]`` or
         ``https://name[:port]``.
@@ -32,9 +37,10 @@ class Client(object):
         :exc:`ValueError`.
     :param options: passed to :class:`napix.connection.Connection`:
         ``timeout``, ``verify``, ``resolve``, ``max_response_size``,
-        ``maxsize``, ``share_limit``, ``idle_timeout``, ``retry``, ``transport``.
+        ``simultaneous`` (or its other name ``maxsize``), ``share_limit``,
+        ``idle_timeout``, ``retry``, ``transport``.
 
-    >>> c = Client('server.napix.nx', {'login': 'root', 'key': 'toor'})  # doctest: +SKIP
+    >>> c = PlainClient('server.napix.nx', {'login': 'root', 'key': 'toor'})  # doctest: +SKIP
     >>> c.request('GET', '/')                                           # doctest: +SKIP
     <Response 200 OK>
     """
@@ -46,18 +52,27 @@ class Client(object):
         self.authenticator = from_credentials(authenticator)
         self.connection = Connection(host, self.authenticator, **options)
 
+    @classmethod
+    def with_connection(cls: Type[_C], connection: Connection) -> _C:
+        """A client that sends through *connection* (made with its
+        authenticator and options, checked already): what a pool makes
+        for a host whose client is asked for."""
+        client = cls.__new__(cls)
+        client._set(connection)
+        return client
+
+    def _set(self, connection: Connection) -> None:
+        """Set every slot from *connection* (a subclass sets its own too)."""
+        self.host = connection.host
+        # A connection without one sends no credentials, as AnonAuthenticator.
+        self.authenticator = connection.authenticator or AnonAuthenticator()
+        self.connection = connection
+
     def for_host(self: _C, host: str, place: Optional[Place] = None) -> _C:
         """A client of the same class to *host* (at *place*, from
         ``connection.place(host)``, when given), with this one's credentials
-        and options (checked already): what a pool makes for each of its hosts."""
-        client = self._new()
-        client.host = host
-        client.authenticator = self.authenticator
-        client.connection = self.connection.for_host(host, place)
-        return client
-
-    def _new(self: _C) -> _C:
-        return type(self).__new__(type(self))
+        and options (checked already)."""
+        return self.with_connection(self.connection.for_host(host, place))
 
     def request(self, method: str, url: str, body: Body = '',
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -88,7 +103,7 @@ class Client(object):
         """Close the idle sockets to the server."""
         self.connection.close()
 
-    def __enter__(self) -> 'Client':
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -96,3 +111,7 @@ class Client(object):
 
     def __repr__(self) -> str:
         return '<{0} {1}>'.format(type(self).__name__, self.host)
+
+
+#: The earlier name of :class:`PlainClient`, kept for the code that uses it.
+Client = PlainClient

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Optional
 
 from napix.authenticators import Credentials
-from napixd.client.client import Client as BaseClient
+from napix.checks import check_limit, check_positive_int
+from napix.connection import Connection
+from napix.defaults import DEFAULT_SIMULTANEOUS
+from napixd.client.client import PlainClient
 
 __all__ = ['Client', 'check_simultaneous']
 
-_G = TypeVar('_G', bound='Client')
 
 
 def check_simultaneous(simultaneous: int) -> int:
-    """Return *simultaneous* if it is an ``int`` >= 1, else raise."""
-    if isinstance(simultaneous, bool) or not isinstance(simultaneous, int):
-        raise TypeError('simultaneous must be an int >= 1, not {0}'.format(
-            type(simultaneous).__name__))
-    if simultaneous < 1:
-        raise ValueError('simultaneous must be an int >= 1, not {0!r}'.format(simultaneous))
-    return simultaneous
+    """Return *simultaneous* if it is an ``int`` >= 1, else raise
+    (:func:`napix.checks.check_positive_int`)."""
+    return check_positive_int('simultaneous', simultaneous)
 
 
-class Client(BaseClient):
-    """A :class:`napixd.client.client.Client` safe to share between greenlets.
+class Client(PlainClient):
+    """A :class:`napixd.client.client.PlainClient` safe to share between greenlets.
 
     At most *simultaneous* requests are in flight to the host at once; the
     others wait their turn. A Napix server answers ``429 Too many concurrent
     connections`` to a client with more than 2 requests in flight by default,
-    hence the default of 2. The limit is the destination's budget (see
+    hence the default of 2 (:data:`napix.defaults.DEFAULT_SIMULTANEOUS`). ``maxsize=`` is
+    accepted as another name of *simultaneous*. The limit is the
+    destination's budget (see
     :class:`~napix.transports.destination.Destination`): every client and
     pool of the thread that names the same host with the same *simultaneous*
     shares it, so that together they stay within it; ``share_limit=False``
@@ -37,14 +37,12 @@ class Client(BaseClient):
 
     __slots__ = ('simultaneous',)
 
-    def __init__(self, host: str, authenticator: Credentials, simultaneous: int = 2,
-                 **options: Any) -> None:
-        self.simultaneous = check_simultaneous(simultaneous)
-        if options.setdefault('maxsize', simultaneous) != simultaneous:
-            raise ValueError('give simultaneous, not maxsize, to a gevent Client')
-        super().__init__(host, authenticator, **options)
+    def __init__(self, host: str, authenticator: Credentials,
+                 simultaneous: Optional[int] = None, **options: Any) -> None:
+        limit = check_limit(simultaneous, options.pop('maxsize', None), DEFAULT_SIMULTANEOUS)
+        super().__init__(host, authenticator, simultaneous=limit, **options)
+        self.simultaneous = limit
 
-    def _new(self: _G) -> _G:
-        client = type(self).__new__(type(self))
-        client.simultaneous = self.simultaneous
-        return client
+    def _set(self, connection: Connection) -> None:
+        super()._set(connection)
+        self.simultaneous = connection.simultaneous

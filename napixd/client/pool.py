@@ -6,12 +6,14 @@
 >>> pool.wait()                                             # doctest: +SKIP
 [<Response 200 OK>]
 
-Each host with pending requests gets a queue, released when they are done;
-worker greenlets, at most *simultaneous* per host and *max_in_flight* in
-all, take requests from the queues in turn (:mod:`napixd.client.workers`),
-and send them through the pool's own connection to each host's
-:class:`~napix.transports.destination.Destination`: a host's
-:class:`napixd.client.gevent.Client` is made only when asked for
+Each host with pending requests gets a queue, released when they are done:
+a request waits there for its host's limit. Worker greenlets, at most
+*simultaneous* per host and *max_in_flight* in all, take requests from the
+queues in turn (:mod:`napixd.client.workers`), and send them through the
+pool's shared connection in a slot of each host's
+:class:`~napix.transports.destination.Destination`. The pool's options are
+checked once, as a :class:`~napix.connection.ConnectionOptions`; a host's
+:class:`napixd.client.gevent.Client` is made from them only when asked for
 (:meth:`ClientPool.get_client`). A thousand
 requests to one host cost two greenlets, not a thousand, and a hundred
 thousand hosts cost a thousand.
@@ -34,12 +36,15 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Union
 from gevent.event import AsyncResult, Event
 
 from napix.authenticators import Credentials, from_credentials
-from napix.checks import Body, Params, TimeoutArg, check_positive_int
-from napix.connection import build_request
-from napix.exceptions import Cancelled, HTTPError
+from napix.checks import (Body, Params, TimeoutArg, build_request, check_count, check_limit,
+                          check_positive_int, check_seconds)
+from napix.connection import ConnectionOptions
+from napix.defaults import DEFAULT_SIMULTANEOUS
+from napix.exceptions import HTTPError
+from napix.hosts import parse_host
 from napix.models import Request, Response
-from napixd.client.gevent import Client, check_simultaneous
-from napixd.client.workers import Clients, HostQueue, Workers, settle
+from napixd.client.gevent import Client
+from napixd.client.workers import Clients, HostQueue, HostQueues, Workers
 
 __all__ = ['ClientPool', 'PendingRequest', 'DEFAULT_MAX_IN_FLIGHT']
 
@@ -112,15 +117,18 @@ class ClientPool(object):
     :param authenticator: as for :class:`napixd.client.Client`: a callable
         from :mod:`napix.authenticators`, or a mapping with ``login`` and ``key``.
     :param simultaneous: the most requests in flight to one host at a time
-        (default 2, what a Napix server allows a client by default). It is
+        (default 2, what a Napix server allows a client by default;
+        ``maxsize=`` is another name of it). It is
         the destination's budget, shared with every client and pool of the
         thread that names the same host with the same *simultaneous*:
         concurrent pools to one server never exceed it together. Pass
         ``share_limit=False`` for a budget of this pool's own.
     :param max_in_flight: the most requests in flight at once, all hosts
         together (default 1000, :data:`napixd.client.pool.DEFAULT_MAX_IN_FLIGHT`).
-    :param client_options: passed to each :class:`napixd.client.gevent.Client`
-        (``timeout``, ``verify``, ``resolve``, ``share_limit``, ...).
+    :param client_options: the options of the connections to each host
+        (``timeout``, ``verify``, ``resolve``, ``share_limit``, ...: those of
+        :class:`napix.connection.Connection` but ``transport``), checked
+        here, once (:attr:`options`, a :class:`~napix.connection.ConnectionOptions`).
 
     Every request comes back exactly once, through :meth:`wait` or
     :meth:`wait_unordered`, as a :class:`~napix.models.Response` or as an
@@ -128,19 +136,22 @@ class ClientPool(object):
     cancels on exit what is still pending.
     """
 
-    def __init__(self, authenticator: Credentials, simultaneous: int = 2,
+    def __init__(self, authenticator: Credentials, simultaneous: Optional[int] = None,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, **client_options: Any) -> None:
         self.authenticator = from_credentials(authenticator)
-        self.simultaneous = check_simultaneous(simultaneous)
-        check_positive_int('max_in_flight', max_in_flight)
+        self.simultaneous = check_limit(simultaneous, client_options.pop('maxsize', None),
+                                      DEFAULT_SIMULTANEOUS)
         if 'transport' in client_options:
             raise TypeError('a ClientPool makes one transport per host: give the options '
                             'of its connections (timeout, verify, ...), not a transport')
         self.client_options = client_options
-        self._clients = Clients(self.authenticator, self.simultaneous, client_options)
-        self._workers = Workers(max_in_flight)
+        #: The options of the connections to each host, checked once.
+        self.options = ConnectionOptions(self.authenticator, simultaneous=self.simultaneous,
+                                         **client_options)
+        self._clients = Clients(self.options)
+        self._workers = Workers(check_positive_int('max_in_flight', max_in_flight))
         # A host's queue, while it has requests pending or in flight.
-        self._queues = self._workers.queues
+        self._queues = HostQueues(self._clients, self.simultaneous, self._workers)
         # The requests not yet collected, each with the number of the
         # wait_unordered() iterations begun before it was made.
         self._pending: Dict[PendingRequest, int] = {}
@@ -172,12 +183,6 @@ class ClientPool(object):
         except TypeError:  # unhashable: the client refuses it with a message
             return None
 
-    def _queue(self, host: str) -> HostQueue:
-        """A new queue for *host* (a bad host or resolve entry raises here)."""
-        queue = self._queues[host] = HostQueue(host, self._clients, self.simultaneous,
-                                               self._workers)
-        return queue
-
     def request(self, host: str, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
                 timeout: Optional[TimeoutArg] = None) -> PendingRequest:
@@ -188,28 +193,18 @@ class ClientPool(object):
         :exc:`TypeError` here, before anything is sent. The request itself
         runs in the background.
         """
-        try:  # _live_queue(), inlined: a call here costs 5 bytecodes a request
-            queue = self._queues.get(host)
-        except TypeError:  # unhashable: the client refuses it with a message
-            queue = None
-        if queue is None:
-            queue = self._queue(host)
+        try:
+            queue = self._queues[host]  # made for a new host: a bad one raises there
+        except TypeError:  # unhashable
+            parse_host(host)  # raises, saying what a host is
+            raise
         handle = PendingRequest()
         handle.request = build_request(host, queue.authority, method, url, body, headers,
                                        params, timeout)
         handle._queue = queue
         handle._worker = None
         self._pending[handle] = self._iterations
-        # Queued as HostQueue keeps them: the oldest in head, the others in rest.
-        rest = queue.rest
-        if rest is not None:
-            rest.append(handle)
-        elif queue.head is None:
-            queue.head = handle
-        else:
-            queue.rest = deque((handle,))
-        if queue.working < queue.simultaneous:
-            self._workers.offer(queue)
+        queue.push(handle)
         return handle
 
     def _collect(self, handle: PendingRequest) -> Result:
@@ -262,19 +257,12 @@ class ClientPool(object):
         Results not yielded (after a ``break``, a *count* or a *timeout*) stay
         in the pool: a later :meth:`wait` or :meth:`wait_unordered` returns them.
         """
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-            raise TypeError('count must be an int or None, not {0}'.format(
-                type(count).__name__))
-        if count is not None and count < -1:
-            raise ValueError('count must be >= 0, -1 or None (all), not {0}'.format(count))
         if count == -1:
             count = None
+        elif count is not None:
+            check_count('count', count)
         if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-                raise TypeError('timeout must be a number of seconds or None, not {0}'.format(
-                    type(timeout).__name__))
-            if timeout < 0:
-                raise ValueError('timeout must be >= 0, not {0!r}'.format(timeout))
+            check_seconds('timeout', timeout, zero_ok=True)
         # Not a generator itself, so that bad arguments raise here, at the call.
         return self._iter_completed(count, timeout)
 
@@ -321,13 +309,10 @@ class ClientPool(object):
         :exc:`~napix.exceptions.Cancelled` errors (still returned by :meth:`wait`)."""
         queues = list(self._queues.values())
         for queue in queues:
-            handle = queue.pop()
-            while handle is not None:
-                settle(handle, None, Cancelled(handle.request, 'cancelled'))
-                handle = queue.pop()
+            queue.fail_queued()
         self._workers.stop()
         for queue in queues:  # those that had no worker
-            self._workers.forget(queue)
+            queue.leave()
 
     def close(self) -> None:
         """Cancel what is pending and close the idle sockets to the pool's hosts."""

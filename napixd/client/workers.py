@@ -2,11 +2,14 @@
 the worker greenlets that drain them, and the clients they send through.
 
 Each host with pending requests has a :class:`HostQueue`, which lives while
-its requests do; worker greenlets, at most *simultaneous* per host and
-*max_in_flight* in all (:class:`Workers`), take requests from the queues in
-turn, and send them through the pool's template connection (or the host's
-client, when the caller asked for it: made by :class:`Clients`). Nothing
-here refers back to the pool.
+its requests do: a request waits there for its host's limit
+(*simultaneous* workers draining the queue at most), and the queue waits in
+the :class:`Workers`' line when *max_in_flight* workers run already. The
+workers take requests from the queues in turn, and send them through the
+pool's shared connection (or the host's client, when the caller asked for
+it: both made by :class:`Clients`, from the pool's
+:class:`~napix.connection.ConnectionOptions`). Nothing here refers back to
+the pool.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.connection import Connection, Place
+from napix.connection import Connection, ConnectionOptions, Place
 from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
 from napix.transports.destination import Slot
@@ -27,14 +30,16 @@ from napix.weakvalues import WeakValues
 from napixd.client.client import logger
 from napixd.client.gevent import Client
 
-__all__ = ['Handle', 'HostQueue', 'Workers', 'Clients', 'settle']
+__all__ = ['Handle', 'HostQueue', 'HostQueues', 'Workers', 'Clients', 'settle']
 
 
 class Handle(Protocol):
     """What a worker resolves: a :class:`~napixd.client.pool.PendingRequest`."""
 
     request: Request
+    #: Its host's queue while it is pending; ``None`` once settled (:func:`settle`).
     _queue: Optional['HostQueue']
+    #: The worker sending it, while one does.
     _worker: Any
 
     def ready(self) -> bool: ...
@@ -46,18 +51,17 @@ class Handle(Protocol):
 
 class Workers(object):
     """The worker greenlets of one pool and the queue each drains, the host
-    queues that wait for one, and who is told of each request they settle."""
+    queues in line for one, and who is told of each request they settle."""
 
-    __slots__ = ('max_in_flight', 'running', 'waiting', 'queues', 'listeners')
+    __slots__ = ('max_in_flight', 'running', 'line', 'listeners')
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
         #: Each worker greenlet, and the queue it drains (at most *max_in_flight*).
         self.running: Dict[Any, HostQueue] = {}
-        self.waiting: Deque[HostQueue] = deque()
-        #: The queue of each host with requests pending or in flight; a
-        #: queue leaves once it has neither (:meth:`forget`).
-        self.queues: Dict[Any, HostQueue] = {}
+        #: The host queues in line for a worker (while *max_in_flight* run),
+        #: first come, first served.
+        self.line: Deque[HostQueue] = deque()
         #: Called with each handle once it is resolved, in the greenlet
         #: that resolved it (they must not block): the pool's
         #: ``wait_unordered()`` iterations, while they run.
@@ -72,20 +76,14 @@ class Workers(object):
             self.running[gevent.spawn(_work, self, queue)] = queue
         elif not queue.in_line:
             queue.in_line = True
-            self.waiting.append(queue)
-
-    def forget(self, queue: 'HostQueue') -> None:
-        """Drop *queue* from :attr:`queues` if it has no request left and no worker."""
-        if queue.head is None and not queue.rest and not queue.working \
-                and self.queues.get(queue.host) is queue:
-            del self.queues[queue.host]
+            self.line.append(queue)
 
     def next_queue(self) -> Optional['HostQueue']:
-        """A queue in line that still wants a worker (counted as drained by
-        one more), or ``None``."""
-        waiting = self.waiting
-        while waiting:
-            queue = waiting.popleft()
+        """The first queue in line that still wants a worker (counted as
+        drained by one more), or ``None``."""
+        line = self.line
+        while line:
+            queue = line.popleft()
             queue.in_line = False
             if queue.wants_worker():
                 queue.working += 1
@@ -101,26 +99,38 @@ class Workers(object):
             queue = self.running.pop(worker, None)
             if queue is not None:
                 queue.working -= 1
-                self.forget(queue)
+                queue.leave()
 
 
 class Clients(object):
-    """The pool's template client, through whose connection the workers
-    send, and the clients of the hosts asked for. A host's client lives in
-    its queue while the host has requests pending; one the caller asked for
-    (:meth:`hold`) is also remembered weakly, while the caller holds it, and
-    the host's next queue uses it. Of the others, only the host's name is
-    kept (for :meth:`close_idle`)."""
+    """What the pool's requests are sent through, made from its
+    :class:`~napix.connection.ConnectionOptions` (checked once, when the pool
+    is made): the shared connection, and the clients of the hosts asked for.
 
-    __slots__ = ('template', 'held', 'hosts')
+    The shared connection is made for the first host sent to; its transport
+    sends the requests of every host without a client, each in a slot of its
+    own host's destination (:meth:`~napix.connection.Connection.slot_at`): a
+    fan-out to 100,000 hosts makes no client, connection or transport per
+    host. A host's client lives in its queue while the host has requests
+    pending; one the caller asked for (:meth:`hold`) is also remembered
+    weakly, while the caller holds it, and the host's next queue uses it.
+    Of the others, only the host's name is kept (for :meth:`close_idle`)."""
 
-    def __init__(self, authenticator: Any, simultaneous: int, options: Dict[str, Any]) -> None:
-        # Made, and so checked, once: the workers send through its
-        # connection, and a host's client is made from it (over https, so
-        # that the TLS options are checked too).
-        self.template = Client('https://localhost', authenticator, simultaneous, **options)
+    __slots__ = ('options', 'shared', 'held', 'hosts')
+
+    def __init__(self, options: ConnectionOptions) -> None:
+        self.options = options
+        self.shared: Optional[Connection] = None
         self.held = WeakValues()
         self.hosts: Set[str] = set()
+
+    def shared_connection(self, host: str, place: Place) -> Connection:
+        """The shared connection (``shared``), made for *host* at *place*
+        if it is not yet."""
+        shared = self.shared
+        if shared is None:
+            shared = self.shared = self.options.connect(host, place)
+        return shared
 
     def held_client(self, host: str) -> Optional[Client]:
         """The client the caller holds for *host*, if any."""
@@ -133,11 +143,11 @@ class Clients(object):
         client: Optional[Client] = ref() if ref is not None else None
         return client
 
-    def make(self, host: str) -> Client:
+    def make(self, host: str, place: Optional[Place] = None) -> Client:
         """The client the caller holds for *host*, or a new one."""
         client = self.held_client(host)
         if client is None:
-            client = self.template.for_host(host)
+            client = Client.with_connection(self.options.connect(host, place))
             self.hosts.add(host)
         return client
 
@@ -146,35 +156,56 @@ class Clients(object):
         self.held.put(host, client)
 
     def close_idle(self) -> None:
-        """Close the idle sockets to every host a client was made for (a
-        client made for it, ~20 us a host, closes those of its destination)."""
+        """Close the idle sockets to every host a request was sent to (a
+        connection made for it, ~20 us a host, closes those of its destination)."""
         for host in list(self.hosts):
-            self.template.for_host(host).close()
+            self.options.connect(host).close()
+
+
+class HostQueues(Dict[str, 'HostQueue']):
+    """The queue of each host with requests pending or in flight, by host:
+    ``queues[host]`` makes the queue of a host that has none (a bad host
+    raises there). A queue leaves once it has neither (:meth:`HostQueue.leave`)."""
+
+    __slots__ = ('clients', 'simultaneous', 'workers')
+
+    def __init__(self, clients: Clients, simultaneous: int, workers: Workers) -> None:
+        dict.__init__(self)
+        self.clients = clients
+        self.simultaneous = simultaneous
+        self.workers = workers
+
+    def __missing__(self, host: str) -> 'HostQueue':
+        queue = self[host] = HostQueue(host, self)
+        return queue
 
 
 class HostQueue(object):
-    """The requests of one host not yet taken by a worker, and its
-    workers. It lives while one of its requests is pending.
+    """The requests of one host waiting for its limit (not yet taken by a
+    worker), and its workers. It lives while one of its requests is pending.
 
-    It keeps where the host is (from :meth:`napix.connection.Connection.place`),
-    not a client: its requests go through the pool's template connection
+    :meth:`push` queues a request and offers the queue to the workers while
+    fewer than *simultaneous* drain it; each worker takes them with :meth:`pop`, the
+    oldest first. It keeps where the host is (:class:`~napix.connection.Place`),
+    not a client: its requests go through the pool's shared connection
     (:meth:`sender`), and a client is made only when asked for
     (:meth:`client`). A pool given 100,000 hosts at once holds their
     requests, not 100,000 clients."""
 
-    __slots__ = ('host', 'authority', 'place', 'clients', '_client', 'head', 'rest',
-                 'working', 'simultaneous', 'in_line', 'pool_workers')
+    __slots__ = ('host', 'authority', 'place', 'queues', 'clients', '_client', 'head', 'rest',
+                 'working', 'simultaneous', 'in_line', 'workers')
 
-    def __init__(self, host: str, clients: Clients, simultaneous: int, workers: Workers) -> None:
+    def __init__(self, host: str, queues: 'HostQueues') -> None:
         self.host = host
-        self.clients = clients
+        self.queues = queues  # which it leaves once done (:meth:`leave`)
+        clients = self.clients = queues.clients
         client = self._client = clients.held_client(host)
         self.place: Optional[Place] = None
         if client is None:
             # Where it will connect, found now: a bad host or resolve entry
             # raises in pool.request().
-            place = self.place = clients.template.connection.place(host)
-            self.authority = place[3]
+            place = self.place = clients.options.place(host)
+            self.authority = place.authority
         else:
             self.authority = client.connection.authority
         clients.hosts.add(host)
@@ -183,34 +214,47 @@ class HostQueue(object):
         self.head: Optional[Handle] = None
         self.rest: Optional[Deque[Handle]] = None
         self.working = 0  # the workers draining it: at most *simultaneous*
-        self.simultaneous = simultaneous
-        self.in_line = False
-        self.pool_workers = workers
+        self.simultaneous = queues.simultaneous
+        self.in_line = False  # in the workers' line
+        self.workers = queues.workers
 
     def client(self) -> Client:
         """The host's client, made the first time it is asked for."""
         client = self._client
         if client is None:
-            client = self._client = self.clients.template.for_host(self.host, self.place)
+            client = self._client = self.clients.make(self.host, self.place)
             self.place = None
         return client
 
     def sender(self) -> Tuple[Connection, Slot]:
         """What a worker sends the host's requests through: the host's
-        client's connection when it was made, else the pool's own (its
-        template's, with a slot of the host's destination): a host nobody
-        asked the client of costs no client, connection or transport."""
-        if self._client is None and self.place is not None:
-            connection = self.clients.template.connection
-            slot = connection.slot_at(self.place)
+        client's connection when it was made, else the pool's shared one
+        (with a slot of the host's destination): a host nobody asked the
+        client of costs no client, connection or transport."""
+        place = self.place
+        if self._client is None and place is not None:
+            connection = self.clients.shared_connection(self.host, place)
+            slot = connection.slot_at(place)
             if slot is not None:
                 return connection, slot
         connection = self.client().connection
         return connection, connection.slot()
 
-    # Requests are queued by ClientPool.request() (head first, then rest);
-    # _drain() takes them as pop() does, inlined.
+    def push(self, handle: Handle) -> None:
+        """Queue *handle* after the others, and offer the queue to the
+        workers while fewer than *simultaneous* drain it."""
+        rest = self.rest
+        if rest is not None:
+            rest.append(handle)
+        elif self.head is None:
+            self.head = handle
+        else:
+            self.rest = deque((handle,))
+        if self.working < self.simultaneous:
+            self.workers.offer(self)
+
     def pop(self) -> Optional[Handle]:
+        """The oldest request queued, taken out; ``None`` when there is none."""
         handle = self.head
         if handle is not None:
             self.head = None
@@ -221,11 +265,22 @@ class HostQueue(object):
         self.rest = None
         return None
 
+    def empty(self) -> bool:
+        """Whether no request is queued (some may be in flight)."""
+        return self.head is None and not self.rest
+
     def wants_worker(self) -> bool:
-        return (self.head is not None or bool(self.rest)) \
-            and self.working < self.simultaneous
+        """Whether a request is queued and fewer than *simultaneous* workers drain it."""
+        return not self.empty() and self.working < self.simultaneous
+
+    def leave(self) -> None:
+        """Leave the pool's :class:`HostQueues` if no request is left and no worker."""
+        if self.empty() and not self.working and self.queues.get(self.host) is self:
+            del self.queues[self.host]
 
     def cancel(self, handle: Handle) -> None:
+        """Settle *handle* as cancelled: taken out if queued, its worker
+        killed (with its socket) if in flight."""
         if self.head is handle:
             self.head = None
         elif self.rest is not None and handle in self.rest:
@@ -235,8 +290,16 @@ class HostQueue(object):
             if worker is not None:
                 worker.kill(block=True)
         settle(handle, None, Cancelled(handle.request, 'cancelled'))
-        self.pool_workers.offer(self)  # the killed worker may have left requests
-        self.pool_workers.forget(self)
+        self.workers.offer(self)  # the killed worker may have left requests
+        self.leave()
+
+    def fail_queued(self, error: Optional[BaseException] = None) -> None:
+        """Settle every request queued with *error*, or as cancelled without
+        one (those in flight go on)."""
+        handle = self.pop()
+        while handle is not None:
+            settle(handle, None, error or Cancelled(handle.request, 'cancelled'))
+            handle = self.pop()
 
 
 def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
@@ -250,7 +313,7 @@ def _work(workers: Workers, queue: Optional[HostQueue]) -> None:
             finally:
                 queue.working -= 1
                 if not queue.working:
-                    workers.forget(queue)
+                    queue.leave()
             queue = workers.next_queue()
             if queue is not None:
                 workers.running[me] = queue
@@ -265,25 +328,13 @@ def _drain(queue: HostQueue, me: Any) -> None:
     try:
         connection, slot = queue.sender()
     except Exception as error:  # cannot happen, short of memory: fail them, not hang
-        handle = queue.pop()
-        while handle is not None:
-            settle(handle, None, error)
-            handle = queue.pop()
+        queue.fail_queued(error)
         return
     budget: Any = slot.budget  # a connection's slot always has one
-    listeners = queue.pool_workers.listeners
     slot.acquire()
     try:
-        while True:
-            # queue.pop() again each time (a request may bring a new one), inlined.
-            handle = queue.head
-            if handle is not None:
-                queue.head = None
-            elif queue.rest:
-                handle = queue.rest.popleft()
-            else:
-                queue.rest = None
-                return
+        handle = queue.pop()  # again after each request: a request may bring a new one
+        while handle is not None:
             handle._worker = me
             try:
                 response = connection.send_in(slot, handle.request)
@@ -293,14 +344,10 @@ def _drain(queue: HostQueue, me: Any) -> None:
             except BaseException as error:  # an HTTPError, or a bug: wrapped in one
                 settle(handle, None, error)
             else:
-                # Not cancelled meanwhile: a cancel kills the worker in send_in.
-                handle._queue = None
-                handle.set(response)
-                if listeners:
-                    for listener in listeners:
-                        listener(handle)
+                settle(handle, response, None)
             if budget.line is not None:  # others may wait for a place: they go first
                 slot.let_others_go_first()
+            handle = queue.pop()
     finally:
         slot.release()
 
@@ -310,22 +357,22 @@ def settle(handle: Handle, response: Optional[Response],
     """Resolve *handle* once, whatever fails on the way: with *response*,
     or with *error* as an :exc:`~napix.exceptions.HTTPError` (another
     exception, a bug in an authenticator say, becomes the ``__cause__`` of a
-    :exc:`~napix.exceptions.TransportError`)."""
-    if handle.ready():
-        return
+    :exc:`~napix.exceptions.TransportError`), and tell the listeners."""
     queue = handle._queue
+    if queue is None:  # settled already (cancelled meanwhile, say)
+        return
     handle._queue = None
-    _resolve(handle, response, error)
-    if queue is not None:
-        for listener in queue.pool_workers.listeners:
+    if error is None:
+        handle.set(response)
+    else:
+        _set_error(handle, error)
+    listeners = queue.workers.listeners
+    if listeners:
+        for listener in listeners:
             listener(handle)
 
 
-def _resolve(handle: Handle, response: Optional[Response],
-             error: Optional[BaseException]) -> None:
-    if error is None:
-        handle.set(response)
-        return
+def _set_error(handle: Handle, error: BaseException) -> None:
     if error.__traceback__ is not None:
         # Drop this module's frames: they refer to the handle (a cycle).
         error.__traceback__ = error.__traceback__.tb_next
