@@ -24,17 +24,20 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 
 from functools import partial
 
-from gevent import get_hub
+from gevent import get_hub, sleep
 
 from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg, check_headers,
                           check_method, check_positive_int, check_timeout, check_url,
                           encode_body, encode_params)
-from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
-                            DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
+from napix.breaker import Breaker
+from napix.defaults import (DEFAULT_BUSY_WAIT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE,
+                            DEFAULT_MAX_HEADER_FIELDS, DEFAULT_MAX_HEADER_LINE,
+                            DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
 from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response,
                           new_request)
+from napix.retry import napixd_busy, unsigned_copy
 from napix.transports import Transport
 from napix.tls import Cert, Verify
 from napix.transports.destination import Budget, Destination, Slot
@@ -98,11 +101,20 @@ class Connection(object):
         :class:`~napix.transports.gevent.GeventTransport`.
     :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
         default) to send each request once.
+    :param breaker: a :class:`napix.breaker.Breaker`, or ``None`` (the
+        default): the circuit of the destination, shared with every
+        connection of the thread to it with an equal breaker, fails its
+        requests at once while the host is down.
+    :param resend_busy: send once more, signed anew, after
+        :data:`~napix.defaults.DEFAULT_BUSY_WAIT` seconds, a request that
+        napixd answered ``429 Too many concurrent connections``, whatever its
+        method (napixd answers so before it runs anything; see
+        :mod:`napix.retry`). Default ``True``.
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_handle', '_idle_timeout', '_resolve')
+                 '_handle', '_idle_timeout', '_resolve', 'breaker', 'resend_busy')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -113,7 +125,8 @@ class Connection(object):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
                  max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
+                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS,
+                 breaker: Optional[Breaker] = None, resend_busy: bool = True) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
         self.host = host
         if authenticator is not None and not callable(authenticator):
@@ -138,6 +151,7 @@ class Connection(object):
             raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
                 type(retry).__name__))
         self.retry = retry
+        self.breaker, self.resend_busy = _check_breaker(breaker, resend_busy)
         self._own_budget: Optional[Budget] = None if share_limit else Budget(maxsize)
         self._bind_transport(transport)
 
@@ -163,6 +177,7 @@ class Connection(object):
         conn.timeout = self.timeout
         conn.maxsize = self.maxsize
         conn.retry = self.retry
+        conn.breaker, conn.resend_busy = self.breaker, self.resend_busy
         conn._resolve = self._resolve
         transport = self.transport
         if isinstance(transport, GeventTransport):
@@ -250,12 +265,18 @@ class Connection(object):
         finally:
             slot.release()
 
-    def send_in(self, slot: Slot, request: Request, _attempt: bool = False) -> Response:
+    def send_in(self, slot: Slot, request: Request, _attempt: bool = False,
+                _resent: bool = False) -> Response:
         """:meth:`send` in *slot*, a :meth:`slot` acquired by the caller (a
         pool's worker holds one for all the requests it sends in a row)."""
         if self.retry is not None and not _attempt:
-            result: Response = self.retry.call(partial(self._attempt_copy, slot), request)
+            result: Response = self.retry.call(
+                partial(self._attempt_copy, slot), request, slot.destination.key, self.timeout,
+                None if self.breaker is None else partial(self.breaker.check,
+                                                          slot.destination.key))
             return result
+        if self.breaker is not None and not _attempt:
+            return self._through_breaker(slot, request)
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
@@ -272,12 +293,23 @@ class Connection(object):
                     response.content_type(), _describe(error)), response=response) from None
             response.body = response.text  # an error page that is not what it says
         if response.status >= 400:
+            if self.resend_busy and not _resent and napixd_busy(response):
+                sleep(DEFAULT_BUSY_WAIT)
+                return self.send_in(slot, unsigned_copy(request), True, True)
             raise HTTPError(request, response)
         return response
 
     def _attempt_copy(self, slot: Slot, request: Request) -> Response:
         """One attempt of a retried request: a copy, signed anew."""
-        return self.send_in(slot, request.copy(), True)
+        return self._through_breaker(slot, request.copy())
+
+    def _through_breaker(self, slot: Slot, request: Request) -> Response:
+        """Send *request* once, through the breaker's circuit of the
+        destination when there is a breaker."""
+        if self.breaker is None:
+            return self.send_in(slot, request, True)
+        return self.breaker.call(slot.destination.key,
+                                 partial(self.send_in, slot, _attempt=True), request)
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -338,6 +370,17 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
     data = None if body is None or body == '' else encode_body(body, checked)
     return new_request(method, host, authority, url, checked, data,
                        check_timeout(timeout) if timeout is not None else None)
+
+
+def _check_breaker(breaker: Optional[Breaker], resend_busy: bool) -> Tuple[Optional[Breaker],
+                                                                          bool]:
+    if breaker is not None and not isinstance(breaker, Breaker):
+        raise TypeError('breaker must be a napix.breaker.Breaker or None, not {0}'.format(
+            type(breaker).__name__))
+    if not isinstance(resend_busy, bool):
+        raise TypeError('resend_busy must be True or False, not {0}'.format(
+            type(resend_busy).__name__))
+    return breaker, resend_busy
 
 
 def _without_slot(handle: Callable[[Request], Response], request: Request,
