@@ -55,9 +55,11 @@ from napix.exceptions import (Cancelled, CircuitOpen, ConnectError, HTTPError,
 from napix.hosts import parse_host
 from napix.models import Request
 
-__all__ = ['Breaker', 'Outage', 'CLOSED', 'OPEN', 'HALF_OPEN', 'MAX_CIRCUITS', 'remember']
+__all__ = ['Breaker', 'Outage', 'CLOSED', 'OPEN', 'HALF_OPEN', 'MAX_CIRCUITS']
 
 logger = logging.getLogger('Napix.Breaker')
+# A library does not print: without a handler configured, its warnings go nowhere.
+logger.addHandler(logging.NullHandler())
 
 _R = TypeVar('_R')
 _K = TypeVar('_K', bound=Hashable)
@@ -66,9 +68,11 @@ _V = TypeVar('_V')
 #: Where a circuit is kept: ``(destination key, breaker settings)``.
 _Place = Tuple[Hashable, Tuple[Any, ...]]
 
-#: A circuit's states, as :meth:`Breaker.state` says them.
+#: A circuit's state: requests go.
 CLOSED = 'closed'
+#: A circuit's state: requests fail at once.
 OPEN = 'open'
+#: A circuit's state: its *reset* passed, one request goes as a probe.
 HALF_OPEN = 'half-open'
 _WORSE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 

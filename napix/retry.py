@@ -105,7 +105,7 @@ class Retry(object):
         whose wait would end past it is not made: the last error is raised.
     :param jitter: ``True`` spreads the waits (*full jitter*: a random wait
         between 0 and the backoff), so that clients that failed together do
-        not come back together; a :class:`random.Random` does so with its
+        not come back together; a ``random.Random`` does so with its
         numbers (to repeat them in a test). Default ``False``.
     :param budget: the retries allowed to a destination, as a share (0 to 1)
         of the requests sent there over the last :data:`BUDGET_WINDOW`

@@ -32,7 +32,8 @@ class Client(object):
         :exc:`ValueError`.
     :param options: passed to :class:`napix.connection.Connection`:
         ``timeout``, ``verify``, ``resolve``, ``max_response_size``,
-        ``maxsize``, ``share_limit``, ``idle_timeout``, ``retry``, ``transport``.
+        ``maxsize``, ``share_limit``, ``idle_timeout``, ``retry``, ``transport``,
+        ``breaker`` (:mod:`napix.breaker`), ``resend_busy``.
 
     >>> c = Client('server.napix.nx', {'login': 'root', 'key': 'toor'})  # doctest: +SKIP
     >>> c.request('GET', '/')                                           # doctest: +SKIP

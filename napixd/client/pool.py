@@ -120,7 +120,8 @@ class ClientPool(object):
     :param max_in_flight: the most requests in flight at once, all hosts
         together (default 1000, :data:`napixd.client.pool.DEFAULT_MAX_IN_FLIGHT`).
     :param client_options: passed to each :class:`napixd.client.gevent.Client`
-        (``timeout``, ``verify``, ``resolve``, ``share_limit``, ...).
+        (``timeout``, ``verify``, ``resolve``, ``share_limit``, ``retry``,
+        ``breaker``, ``resend_busy``, ...): see :doc:`/resilience` for the last three.
 
     Every request comes back exactly once, through :meth:`wait` or
     :meth:`wait_unordered`, as a :class:`~napix.models.Response` or as an
