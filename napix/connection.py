@@ -270,11 +270,7 @@ class Connection(object):
         """:meth:`send` in *slot*, a :meth:`slot` acquired by the caller (a
         pool's worker holds one for all the requests it sends in a row)."""
         if self.retry is not None and not _attempt:
-            result: Response = self.retry.call(
-                partial(self._attempt_copy, slot), request, slot.destination.key, self.timeout,
-                None if self.breaker is None else partial(self.breaker.check,
-                                                          slot.destination.key))
-            return result
+            return self._retried(self.retry, slot, request)
         if self.breaker is not None and not _attempt:
             return self._through_breaker(slot, request)
         authenticator = self.authenticator
@@ -298,6 +294,15 @@ class Connection(object):
                 return self.send_in(slot, unsigned_copy(request), True, True)
             raise HTTPError(request, response)
         return response
+
+    def _retried(self, retry: Retry, slot: Slot, request: Request) -> Response:
+        """*request* sent as the *retry* policy says: within its deadline and
+        the budget of the destination, and never into an open circuit."""
+        key = slot.destination.key
+        check = None if self.breaker is None else partial(self.breaker.check, key)
+        result: Response = retry.call(partial(self._attempt_copy, slot), request, key,
+                                      self.timeout, check)
+        return result
 
     def _attempt_copy(self, slot: Slot, request: Request) -> Response:
         """One attempt of a retried request: a copy, signed anew."""
@@ -372,8 +377,8 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
                        check_timeout(timeout) if timeout is not None else None)
 
 
-def _check_breaker(breaker: Optional[Breaker], resend_busy: bool) -> Tuple[Optional[Breaker],
-                                                                          bool]:
+def _check_breaker(breaker: Optional[Breaker],
+                   resend_busy: bool) -> Tuple[Optional[Breaker], bool]:
     if breaker is not None and not isinstance(breaker, Breaker):
         raise TypeError('breaker must be a napix.breaker.Breaker or None, not {0}'.format(
             type(breaker).__name__))

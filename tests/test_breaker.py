@@ -314,6 +314,8 @@ def test_a_retry_never_goes_into_an_open_circuit(fault_server):
 def test_a_fan_out_to_a_dead_host_comes_back_whole(refused_host, napix_server):
     breaker = Breaker(failures=2, clock=Clock())
     with ClientPool({'login': 'root', 'key': 'toor'}, breaker=breaker) as pool:
+        # A client asked for sends through the same circuit as the pool's own connection.
+        assert pool.get_client(refused_host).connection.breaker is breaker
         for n in range(30):
             pool.request(refused_host if n % 2 else napix_server.host, 'GET', '/vm/1')
         results = pool.wait()
