@@ -392,3 +392,23 @@ def test_a_connection_refuses_what_is_not_a_breaker(options, message):
         Connection('127.0.0.1:1', AUTH, **options)
     with pytest.raises(TypeError, match=message):
         ClientPool(AUTH, **options)
+
+
+def test_another_transport_has_a_circuit_per_destination_too():
+    from napix.transports.wsgi import WSGITransport
+    calls = []
+
+    def down(environ, start_response):
+        calls.append(environ['PATH_INFO'])
+        start_response('503 Service Unavailable', [('Content-Type', 'text/plain')])
+        return [b'down']
+
+    breaker = Breaker(failures=2, clock=Clock())
+    connection = Connection('server.napix.nx', AUTH, transport=WSGITransport(down),
+                            breaker=breaker)
+    for _ in range(2):
+        with pytest.raises(HTTPError):
+            connection.request('GET', '/vm/1')
+    with pytest.raises(CircuitOpen):
+        connection.request('GET', '/vm/1')
+    assert len(calls) == 2 and breaker.state('server.napix.nx') == OPEN
