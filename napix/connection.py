@@ -21,19 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Optional
 
-from gevent import get_hub
+from gevent import get_hub, sleep
 
-from napix.checks import (Body, Params, TimeoutArg, build_request, check_limit,
-                          check_positive_int, check_seconds, check_timeout)
-from napix.defaults import (DEFAULT_CONNECTION_SIMULTANEOUS, DEFAULT_IDLE_TIMEOUT,
-                            DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
-                            DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
+from napix.checks import Body, Params, TimeoutArg, build_request
+from napix.defaults import DEFAULT_BUSY_WAIT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.exceptions import HTTPError, RemoteProtocolError
-from napix.hosts import parse_host, resolve, resolve_overrides
-from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response)
-from napix.tls import Cert, Verify, client_context
+from napix.hosts import parse_host, resolve_overrides
+from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
+from napix.options import Authenticator, ConnectionOptions, Place
+from napix.retry import napixd_busy, unsigned_copy
 from napix.transports import Transport
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
@@ -47,22 +45,6 @@ __all__ = ['Connection', 'ConnectionOptions', 'Request', 'RequestHeaders', 'Resp
            'DEFAULT_MAX_RESPONSE_SIZE', 'IDEMPOTENT_METHODS',
            'Authenticator', 'Place', 'build_request']
 
-#: What signs a request: a callable that takes a :class:`Request` and returns it.
-Authenticator = Callable[[Request], Request]
-
-class Place(NamedTuple):
-    """Where a connection goes (:meth:`ConnectionOptions.place`): the host
-    parsed, and where to connect (``None`` for a transport that resolves
-    names itself)."""
-
-    scheme: str
-    name: str
-    port: int
-    authority: str
-    address: Optional[str]
-    connect_port: Optional[int]
-
-
 class Bound(NamedTuple):
     """What a connection sends through in one thread: the thread's hub, its
     destination of the connection's server, and the budget drawn from."""
@@ -73,123 +55,6 @@ class Bound(NamedTuple):
 
 
 _UNBOUND = Bound(None, None, None)
-
-
-class ConnectionOptions(object):
-    """The options of connections, checked once, for any host: what a
-    :class:`Connection` is made with, and what a pool keeps to make one for
-    each host (:meth:`connect`). A bad one raises here (:exc:`TypeError`
-    for a wrong type, :exc:`ValueError` for a wrong value), TLS files included.
-
-    :param authenticator: a callable that takes a :class:`Request` and returns
-        it signed (see :mod:`napix.authenticators`), or ``None`` to send no
-        credentials.
-    :param timeout: seconds; a number for both, or a ``(connect, read)`` pair.
-        *read* bounds the whole exchange once connected. Default
-        :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
-    :param simultaneous: the most requests in flight to the destination at
-        once (default 10: :data:`~napix.defaults.DEFAULT_CONNECTION_SIMULTANEOUS`);
-        more wait their turn. Every connection of the thread to the same
-        scheme, host and port with the same limit shares this budget.
-        ``maxsize=`` is accepted as another name of it (its earlier name);
-        ``connection.maxsize`` is ``connection.simultaneous``.
-    :param share_limit: ``False`` gives this connection a budget of its own.
-    :param verify: for ``https``: ``True`` (default) verifies the certificate
-        against the system CAs, a path (``str`` or :class:`os.PathLike`) to a
-        CA bundle file or directory verifies against it, an
-        :class:`ssl.SSLContext` is used as it is, ``False`` disables
-        verification. See :mod:`napix.tls`.
-    :param cert: for ``https``: a client certificate to present, as the path
-        to a PEM file holding it and its key, or a ``(certificate, key)``
-        pair of paths. A file that cannot be read or used raises
-        :exc:`ValueError` naming it, here.
-    :param resolve: ``{'name[:port]': 'address[:port]'}``, where to connect
-        instead of resolving the name (see :data:`resolve_overrides`).
-    :param max_response_size: responses larger than this many bytes raise
-        :exc:`~napix.exceptions.ResponseTooLarge`.
-    :param max_head_size: bytes of a response head (status line to blank
-        line), default 64 KiB;
-    :param max_header_line: bytes of one of its lines, default 16 KiB;
-    :param max_header_fields: its header fields, default 100: a response over
-        one of these raises :exc:`~napix.exceptions.ResponseTooLarge`, which
-        names it.
-    :param idle_timeout: seconds an idle kept-alive socket is kept for reuse.
-    :param transport: an object with ``handle(request) -> Response`` and
-        ``close()`` (see :mod:`napix.transports`); default a
-        :class:`~napix.transports.gevent.GeventTransport`.
-    :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
-        default) to send each request once.
-    """
-
-    __slots__ = ('authenticator', 'timeout', 'simultaneous', 'share_limit', 'retry',
-                 'resolve', 'transport', 'transport_options')
-
-    def __init__(self, authenticator: Optional[Authenticator] = None,
-                 timeout: TimeoutArg = DEFAULT_TIMEOUT, simultaneous: Optional[int] = None,
-                 verify: Verify = True, resolve: Optional[Mapping[str, str]] = None,
-                 max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-                 transport: Optional[Transport] = None, retry: Optional[Retry] = None,
-                 share_limit: bool = True,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
-                 max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
-                 max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS, *,
-                 maxsize: Optional[int] = None) -> None:
-        if authenticator is not None and not callable(authenticator):
-            raise TypeError('authenticator must be a callable taking and returning a '
-                            'Request (see napix.authenticators), not {0}'.format(
-                                type(authenticator).__name__))
-        self.authenticator = authenticator
-        self.timeout = check_timeout(timeout)
-        self.simultaneous = check_limit(simultaneous, maxsize,
-                                        DEFAULT_CONNECTION_SIMULTANEOUS)
-        self.share_limit = share_limit
-        if retry is not None and not callable(getattr(retry, 'call', None)):
-            raise TypeError('retry must be a napix.retry.Retry or None, not {0}'.format(
-                type(retry).__name__))
-        self.retry = retry
-        if resolve is not None and not isinstance(resolve, Mapping):
-            raise TypeError('resolve must be a mapping of host names to addresses, not {0}'
-                            .format(type(resolve).__name__))
-        self.resolve = resolve
-        if transport is not None and not callable(getattr(transport, 'handle', None)):
-            raise TypeError('transport must have a handle(request) method')
-        self.transport = transport
-        if transport is None:
-            client_context(verify, cert)  # made now (and kept): a bad file raises here
-        self.transport_options: Dict[str, Any] = dict(
-            timeout=self.timeout, verify=verify, cert=cert,
-            idle_timeout=check_seconds('idle_timeout', idle_timeout, zero_ok=True),
-            max_response_size=check_positive_int('max_response_size', max_response_size),
-            max_head_size=check_positive_int('max_head_size', max_head_size),
-            max_header_line=check_positive_int('max_header_line', max_header_line),
-            max_header_fields=check_positive_int('max_header_fields', max_header_fields))
-
-    def place(self, host: str) -> Place:
-        """Where a connection to *host* with these options goes: *host*
-        parsed (:func:`~napix.hosts.parse_host`), then resolved (for the
-        default transport). A bad host or ``resolve`` entry raises
-        :exc:`ValueError` or :exc:`TypeError`."""
-        scheme, name, port, authority = parse_host(host)
-        if self.transport is not None:
-            return Place(scheme, name, port, authority, None, None)
-        address, connect_port = resolve(name, port, self.resolve)
-        return Place(scheme, name, port, authority, address, connect_port)
-
-    def connect(self, host: str, place: Optional[Place] = None) -> 'Connection':
-        """A :class:`Connection` to *host* (at *place*, from :meth:`place`,
-        when given) with these options."""
-        connection = Connection.__new__(Connection)
-        connection._start(host, self, place or self.place(host))
-        return connection
-
-    def new_transport(self, place: Place) -> Transport:
-        """The transport of a connection to *place*: the one given, else a
-        :class:`~napix.transports.gevent.GeventTransport` with these options."""
-        if self.transport is not None:
-            return self.transport
-        return GeventTransport(place.scheme, place.name, place.port, address=place.address,
-                               connect_port=place.connect_port, **self.transport_options)
 
 
 class Connection(object):
@@ -209,7 +74,8 @@ class Connection(object):
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'options', 'authenticator',
-                 'timeout', 'simultaneous', 'transport', 'retry', '_key', '_own_budget',
+                 'timeout', 'simultaneous', 'transport', 'retry', 'breaker', 'resend_busy',
+                 '_key', '_own_budget',
                  '_bound', '_handle', '_idle_timeout')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
@@ -217,6 +83,16 @@ class Connection(object):
         parse_host(host)  # the host first: its error says what a host looks like
         checked = ConnectionOptions(authenticator, *args, **options)
         self._start(host, checked, checked.place(host))
+
+    @classmethod
+    def with_options(cls, host: str, options: ConnectionOptions,
+                     place: Optional[Place] = None) -> 'Connection':
+        """A connection to *host* (at *place*, from
+        :meth:`ConnectionOptions.place`, when given) with *options*, checked
+        already: what a pool makes for its hosts."""
+        connection = cls.__new__(cls)
+        connection._start(host, options, place or options.place(host))
+        return connection
 
     def _start(self, host: str, options: ConnectionOptions, place: Place) -> None:
         """Set every slot: a connection to *host*, at *place*, with *options*."""
@@ -228,6 +104,8 @@ class Connection(object):
         self.timeout = options.timeout
         self.simultaneous = options.simultaneous
         self.retry = options.retry
+        self.breaker = options.breaker
+        self.resend_busy = options.resend_busy
         self.transport: Transport = options.new_transport(place)
         self._own_budget: Optional[Budget] = (None if options.share_limit
                                               else Budget(options.simultaneous))
@@ -246,7 +124,7 @@ class Connection(object):
         """A connection to *host* (at *place*, from :meth:`place`, when
         given) with this one's options (checked already): what a pool makes
         for a host whose client is asked for."""
-        return self.options.connect(host, place)
+        return Connection.with_options(host, self.options, place)
 
     def _bind_transport(self, transport: Transport) -> None:
         # The default transport's sockets live in the destination whose
@@ -326,12 +204,14 @@ class Connection(object):
         finally:
             slot.release()
 
-    def send_in(self, slot: Slot, request: Request, _attempt: bool = False) -> Response:
+    def send_in(self, slot: Slot, request: Request, _attempt: bool = False,
+                _resent: bool = False) -> Response:
         """:meth:`send` in *slot*, a :meth:`slot` acquired by the caller (a
         pool's worker holds one for all the requests it sends in a row)."""
         if self.retry is not None and not _attempt:
-            result: Response = self.retry.call(partial(self._attempt_copy, slot), request)
-            return result
+            return self._retried(self.retry, slot, request)
+        if self.breaker is not None and not _attempt:
+            return self._through_breaker(slot, request)
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
@@ -348,12 +228,32 @@ class Connection(object):
                     response.content_type(), _describe(error)), response=response) from None
             response.body = response.text  # an error page that is not what it says
         if response.status >= 400:
+            if self.resend_busy and not _resent and napixd_busy(response):
+                sleep(DEFAULT_BUSY_WAIT)
+                return self.send_in(slot, unsigned_copy(request), True, True)
             raise HTTPError(request, response)
         return response
 
+    def _retried(self, retry: Retry, slot: Slot, request: Request) -> Response:
+        """*request* sent as the *retry* policy says: within its deadline and
+        the budget of the destination, and never into an open circuit."""
+        key = slot.destination.key
+        check = None if self.breaker is None else partial(self.breaker.check, key)
+        result: Response = retry.call(partial(self._attempt_copy, slot), request, key,
+                                      self.timeout, check)
+        return result
+
     def _attempt_copy(self, slot: Slot, request: Request) -> Response:
         """One attempt of a retried request: a copy, signed anew."""
-        return self.send_in(slot, request.copy(), True)
+        return self._through_breaker(slot, request.copy())
+
+    def _through_breaker(self, slot: Slot, request: Request) -> Response:
+        """Send *request* once, through the breaker's circuit of the
+        destination when there is a breaker."""
+        if self.breaker is None:
+            return self.send_in(slot, request, True)
+        return self.breaker.call(slot.destination.key,
+                                 partial(self.send_in, slot, _attempt=True), request)
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,

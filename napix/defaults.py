@@ -32,3 +32,8 @@ DEFAULT_MAX_HEADER_LINE = 16 * 1024
 #: Default limit of the header fields of one response head (Python's
 #: ``http.client`` refuses more than 100).
 DEFAULT_MAX_HEADER_FIELDS = 100
+
+#: Seconds a connection waits before it sends once more a request that napixd
+#: answered ``429 Too many concurrent connections`` (its ``resend_busy``):
+#: about the time napixd takes to finish a short request of the same client.
+DEFAULT_BUSY_WAIT = 0.2

@@ -6,6 +6,7 @@ Every failed request raises an :exc:`HTTPError`; the subclasses say why::
      └── HTTPError                 the request failed: status is the HTTP status, or None
           └── TransportError       no usable response at all (status is None)
                ├── ConnectError        could not connect (refused, unknown host, TLS failure)
+               │    └── CircuitOpen    not sent: the destination's circuit breaker is open
                ├── Timeout             connect or read took longer than the timeout
                ├── RemoteProtocolError the server closed, reset, or answered something that
                │                       is not HTTP (or a body that is not what it says)
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     'NapixError', 'HTTPError', 'TransportError', 'ConnectError', 'Timeout',
-    'RemoteProtocolError', 'ResponseTooLarge', 'Cancelled',
+    'RemoteProtocolError', 'ResponseTooLarge', 'Cancelled', 'CircuitOpen',
 ]
 
 
@@ -134,6 +135,13 @@ def _rebuild_transport(cls: Type[_T], request: Optional[Request], cause: object,
 
 class ConnectError(TransportError):
     """The connection could not be established: refused, unknown host, TLS failure."""
+
+
+class CircuitOpen(ConnectError):
+    """Not sent, without a socket: the circuit breaker of the destination is
+    open (see :mod:`napix.breaker`). The message says the host, since when,
+    and when it will be tried again; ``cause`` is a
+    :class:`napix.breaker.Outage` saying the same."""
 
 
 class Timeout(TransportError):

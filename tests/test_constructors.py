@@ -105,10 +105,10 @@ def made_by_from_head():
     return [models.Headers.from_head('HTTP/1.1 200 OK\r\nA: b\r\nA: c')]
 
 
-def made_by_connect():
+def made_by_with_options():
     options = ConnectionOptions(AUTH, simultaneous=3, share_limit=False)
-    first = options.connect('server.napix.nx')
-    return [first, options.connect('https://other.napix.nx:8443'),
+    first = Connection.with_options('server.napix.nx', options)
+    return [first, Connection.with_options('https://other.napix.nx:8443', options),
             Connection('server.napix.nx').for_host('[::1]:8002')]
 
 
@@ -130,7 +130,7 @@ COVERED = {
     'napix.models:new_request': made_by_new_request,
     'napix.models:new_response': made_by_new_response,
     'napix.models:Headers.from_head': made_by_from_head,
-    'napix.connection:ConnectionOptions.connect': made_by_connect,
+    'napix.connection:Connection.with_options': made_by_with_options,
     'napixd.client.client:PlainClient.with_connection': made_by_with_connection,
     'napix.transports.gevent:GeventTransport.for_server': made_by_for_server,
 }

@@ -1,17 +1,25 @@
-"""The retry policy (napix.retry.Retry): off by default, bounded, safe for POSTs."""
+"""The retry policy (napix.retry.Retry): off by default, bounded, safe for POSTs.
+
+The tests of a 429 policy turn off the connection's resend of napixd's busy
+429 (``resend_busy=False``): the fault server's 429 says what napixd says.
+"""
 
 import email.utils
 import logging
+import random
 import time
 
+import gevent
 import pytest
+from gevent.event import Event
 
-from napix.authenticators import LoginAuthenticator
+from napix.authenticators import LoginAuthenticator, NonSecureAuthenticator
 from napix.connection import Connection, Response
-from napix.exceptions import (ConnectError, HTTPError, RemoteProtocolError, ResponseTooLarge,
-                              Timeout)
-from napix.retry import Retry, retry_after
+from napix.exceptions import (CircuitOpen, ConnectError, HTTPError, RemoteProtocolError,
+                              ResponseTooLarge, Timeout)
+from napix.retry import BUDGET_WINDOW, Retry, napixd_busy, retry_after
 from napixd.client import Client, ClientPool
+from napixd.testing import NapixServer
 
 AUTH = LoginAuthenticator('root', 'toor')
 TIMEOUT = (1, 1.5)
@@ -35,7 +43,8 @@ def test_retrying_is_off_by_default(fault_server):
 def test_429_and_503_are_retried_until_an_answer(fault_server):
     server = fault_server('ok', script=['503', '429', '503'], retry_after=None)
     retry, waits = no_wait(total=3)
-    response = Client(server.host, AUTH, timeout=TIMEOUT, retry=retry).request('GET', '/vm')
+    response = Client(server.host, AUTH, timeout=TIMEOUT, retry=retry,
+                      resend_busy=False).request('GET', '/vm')
     assert response.status == 200
     assert len(server.requests) == 4
     assert waits == [0.1, 0.2, 0.4]
@@ -60,7 +69,8 @@ def test_backoff_is_bounded_by_max_backoff(fault_server):
 
 def test_retry_after_is_waited_for(fault_server):
     server = fault_server('ok', script=['429'], retry_after=1)
-    client = Client(server.host, AUTH, timeout=TIMEOUT, retry=Retry(backoff=0.01))
+    client = Client(server.host, AUTH, timeout=TIMEOUT, retry=Retry(backoff=0.01),
+                    resend_busy=False)
     started = time.monotonic()
     assert client.request('GET', '/').status == 200
     # Waited for (not before 1 s), and not for much longer (room for a loaded machine).
@@ -81,7 +91,8 @@ def test_a_retry_after_longer_than_max_backoff_fails_at_once(fault_server):
 def test_retry_after_can_be_ignored(fault_server):
     server = fault_server('ok', script=['429'], retry_after=3600)
     retry, waits = no_wait(respect_retry_after=False)
-    assert Client(server.host, AUTH, retry=retry).request('GET', '/').status == 200
+    client = Client(server.host, AUTH, retry=retry, resend_busy=False)
+    assert client.request('GET', '/').status == 200
     assert waits == [0.1]
 
 
@@ -97,7 +108,8 @@ def test_retry_after_as_seconds_and_as_a_date():
 def test_a_refused_status_is_retried_even_for_a_post(fault_server):
     server = fault_server('ok', script=['429'], retry_after=0)
     retry, _ = no_wait()
-    response = Client(server.host, AUTH, retry=retry).request('POST', '/vm', {'a': 1})
+    client = Client(server.host, AUTH, retry=retry, resend_busy=False)
+    response = client.request('POST', '/vm', {'a': 1})
     assert response.status == 200 and server.methods('POST') == 2
 
 
@@ -179,7 +191,7 @@ def test_each_attempt_is_signed_anew(make_napix_server):
 def test_a_pool_takes_the_policy_as_an_option(fault_server):
     servers = [fault_server('ok', script=['503', '429'], retry_after=0) for _ in range(5)]
     retry, waits = no_wait(backoff=0)
-    with ClientPool(AUTH, retry=retry, timeout=TIMEOUT) as pool:
+    with ClientPool(AUTH, retry=retry, timeout=TIMEOUT, resend_busy=False) as pool:
         for server in servers:
             for n in range(4):
                 pool.request(server.host, 'GET', '/vm/{0}'.format(n))
@@ -218,3 +230,285 @@ def test_bad_policies_are_refused(options, error):
 def test_a_connection_refuses_what_is_not_a_policy():
     with pytest.raises(TypeError, match='retry must be a napix.retry.Retry'):
         Connection('127.0.0.1:1', AUTH, retry=3)
+
+
+class Clock(object):
+    """A clock that moves only when told, or when the policy sleeps on it."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.waits = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+# A deadline for all the attempts of a request
+
+def test_a_deadline_bounds_all_the_attempts_together(fault_server):
+    server = fault_server('503', retry_after=None)
+    clock = Clock()
+    retry = Retry(total=100, backoff=1, max_backoff=1, deadline=3.5, clock=clock,
+                  sleep=clock.sleep)
+    client = Client(server.host, AUTH, timeout=TIMEOUT, retry=retry)
+    with pytest.raises(HTTPError) as caught:
+        client.request('GET', '/')
+    # Sent at 0, 1, 2 and 3 s: a fifth attempt would start at 4 s, past the deadline.
+    assert caught.value.status == 503 and server.served == 4
+    assert clock.waits == [1, 1, 1]
+
+
+def test_each_attempt_gets_what_is_left_of_the_deadline():
+    clock = Clock()
+    retry = Retry(total=100, backoff=1, max_backoff=1, deadline=3.5, clock=clock,
+                  sleep=clock.sleep)
+    request = Connection('127.0.0.1:1', AUTH).build_request('GET', '/')
+    timeouts = []
+
+    def attempt(sent):
+        timeouts.append(sent.timeout)
+        raise HTTPError(sent, Response(503, 'Service Unavailable', {}, b''))
+
+    with pytest.raises(HTTPError):
+        retry.call(attempt, request, timeout=(2, 30))
+    assert timeouts == [(2, 3.5), (2, 2.5), (1.5, 1.5), (0.5, 0.5)]
+    assert request.timeout is None  # the caller's request is left as it was
+
+
+def test_a_deadline_cuts_the_timeout_of_a_server_that_never_answers(fault_server):
+    server = fault_server('hang')
+    retry = Retry(total=100, errors=(Timeout,), backoff=0, deadline=0.3)
+    client = Client(server.host, AUTH, timeout=(1, 30), retry=retry)
+    with pytest.raises(Timeout) as caught:
+        client.request('GET', '/')
+    # Its read timeout was what was left of 0.3 s, not 30 s.
+    within = float(str(caught.value).split('within ')[1].split(' s')[0])
+    assert 0 < within <= 0.3
+
+
+def test_no_wait_past_the_deadline_even_when_the_server_asks(fault_server):
+    server = fault_server('503', retry_after=5)
+    clock = Clock()
+    retry = Retry(total=3, deadline=4, clock=clock, sleep=clock.sleep)
+    with pytest.raises(HTTPError):
+        Client(server.host, AUTH, retry=retry).request('GET', '/')
+    assert server.served == 1 and clock.waits == []
+
+
+# Jitter
+
+def test_jitter_spreads_the_waits_between_zero_and_the_backoff(fault_server):
+    server = fault_server('503', retry_after=None)
+    retry, waits = no_wait(total=4, backoff=1, max_backoff=100, jitter=random.Random(7))
+    with pytest.raises(HTTPError):
+        Client(server.host, AUTH, retry=retry).request('GET', '/')
+    numbers = random.Random(7)
+    assert waits == [numbers.random() * 2 ** n for n in range(4)]
+    assert all(0 <= wait < 2 ** n for n, wait in enumerate(waits))
+    assert waits != [1, 2, 4, 8]
+
+
+def test_jitter_true_spreads_the_waits_of_clients_that_failed_together():
+    request = Connection('127.0.0.1:1', AUTH).build_request('GET', '/')
+    error = ConnectError(request, 'connection refused')
+    waits = {Retry(backoff=1, jitter=True).delay(error, 0) for _ in range(20)}
+    assert len(waits) > 1 and all(0 <= wait < 1 for wait in waits)
+    assert Retry(backoff=1).delay(error, 0) == 1
+
+
+# A budget per destination
+
+def fan_out_to_a_dead_host(server, retry, count=100):
+    with ClientPool(AUTH, timeout=TIMEOUT, retry=retry) as pool:
+        for n in range(count):
+            pool.request(server.host, 'GET', '/vm/{0}'.format(n))
+        return pool.wait()
+
+
+def test_without_a_budget_a_fan_out_to_a_dead_host_is_sent_total_plus_one_times(fault_server):
+    server = fault_server('close')
+    results = fan_out_to_a_dead_host(server, Retry(total=3, backoff=0))
+    assert len(results) == 100 and server.connections == 400
+
+
+def test_a_budget_caps_the_retries_of_a_fan_out_to_a_dead_host(fault_server):
+    server = fault_server('close')
+    retry = Retry(total=3, backoff=0, budget=0.1, min_retry_rate=0.5, clock=Clock())
+    results = fan_out_to_a_dead_host(server, retry)
+    # A retry refused raises the last error.
+    assert len(results) == 100 and all(type(r) is RemoteProtocolError for r in results)
+    # 10% of the 100 requests, and 0.5 a second over the 10 s window: 15 retries.
+    assert server.connections == 100 + 15
+
+
+def test_the_budget_is_shared_by_equal_policies_and_forgets_old_windows(fault_server):
+    server = fault_server('close')
+    clock = Clock()
+
+    def retry():
+        return Retry(total=3, backoff=0, budget=0.1, min_retry_rate=0.2, clock=clock)
+
+    fan_out_to_a_dead_host(server, retry(), 20)  # 20 requests, 2 + 2 retries
+    assert server.connections == 24
+    fan_out_to_a_dead_host(server, retry(), 20)  # another pool, another policy: 2 more
+    assert server.connections == 24 + 22
+    clock.now += 2 * BUDGET_WINDOW
+    fan_out_to_a_dead_host(server, retry(), 20)
+    assert server.connections == 46 + 24
+
+
+# napixd's busy 429, sent again once by default
+
+def busy_server(max_concurrent=1):
+    """A NapixServer made busy by a request it holds until it answers a 429;
+    the 429 leaves once the held request is done, so that a resend finds room."""
+    server = NapixServer(users={'root': 'toor'}, max_concurrent=max_concurrent)
+    server.busy = 0
+    release = Event()
+
+    @server.route('GET', '/hold')
+    def hold(request):
+        release.wait()
+        return {'held': True}
+
+    @server.route('POST', '/vm')
+    def create(request):
+        return 201, {'created': request.body}
+
+    @server.route('GET', '/vm/{id}')
+    def get_vm(request, id):
+        return {'id': id}
+
+    app = server.application
+
+    def busy_then_free(environ, start_response):
+        statuses = []
+
+        def start(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        body = app(environ, start)
+        if statuses[0].startswith('429'):
+            server.busy += 1
+            release.set()
+            while server.in_flight:
+                gevent.sleep(0.005)
+        return body
+
+    server.application = busy_then_free
+    return server.start()
+
+
+def make_busy(server, **options):
+    """Send GET /hold through a client of its own; return its greenlet once held."""
+    holder = gevent.spawn(Client(server.host, {'login': 'root', 'key': 'toor'},
+                                 **options).request, 'GET', '/hold')
+    while not server.in_flight:
+        gevent.sleep(0.005)
+    return holder
+
+
+@pytest.mark.parametrize('method', ['GET', 'POST'])
+def test_napixds_busy_429_is_sent_again_once_whatever_the_method(method):
+    server = busy_server()
+    try:
+        holder = make_busy(server)
+        client = Client(server.host, {'login': 'root', 'key': 'toor'}, share_limit=False)
+        if method == 'GET':
+            assert client.request('GET', '/vm/1').body == {'id': '1'}
+        else:
+            assert client.request('POST', '/vm', {'a': 1}).body == {'created': {'a': 1}}
+        assert server.busy == 1 and holder.get(timeout=10).status == 200
+    finally:
+        server.stop()
+
+
+def test_resend_busy_false_raises_the_429():
+    server = busy_server()
+    try:
+        holder = make_busy(server)
+        client = Client(server.host, {'login': 'root', 'key': 'toor'}, resend_busy=False)
+        with pytest.raises(HTTPError) as caught:
+            client.request('POST', '/vm', {'a': 1})
+        assert caught.value.status == 429 and server.busy == 1
+        holder.get(timeout=10)
+        assert [r[1:] for r in server.requests] == [('GET', '/hold')]
+    finally:
+        server.stop()
+
+
+def test_a_busy_429_is_sent_again_only_once(fault_server):
+    server = fault_server('429', retry_after=None)
+    with pytest.raises(HTTPError) as caught:
+        Client(server.host, AUTH).request('POST', '/vm', {'a': 1})
+    assert caught.value.status == 429 and server.methods('POST') == 2
+
+
+def test_another_429_is_not_sent_again(make_napix_server):
+    server = make_napix_server()
+    calls = []
+
+    @server.route('GET', '/quota')
+    def quota(request):
+        calls.append(1)
+        return 429, 'You exceeded your quota'
+
+    with pytest.raises(HTTPError) as caught:
+        Client(server.host, {'login': 'root', 'key': 'toor'}).request('GET', '/quota')
+    assert caught.value.status == 429 and len(calls) == 1
+
+
+@pytest.mark.parametrize('authenticator', [
+    LoginAuthenticator('root', 'toor'), NonSecureAuthenticator('root', 'toor')])
+def test_the_busy_resend_is_signed_anew(make_napix_server, authenticator):
+    # Answered busy after the authentication (its nonce recorded: a replay gets 403).
+    server = make_napix_server()
+    seen = []
+
+    @server.route('GET', '/once')
+    def once(request):
+        seen.append(request.query)
+        if len(seen) == 1:
+            return 429, 'Too many concurrent connections'
+        return {'query': request.query}
+
+    response = Client(server.host, authenticator).request('GET', '/once?x=1')
+    assert response.status == 200 and len(seen) == 2
+    assert seen[0] == seen[1]  # the same query: no secret parameter added twice
+
+
+def test_napixd_busy_reads_the_status_and_the_text():
+    request = Connection('127.0.0.1:1', AUTH).build_request('GET', '/')
+
+    def answer(status, body, ctype='text/plain'):
+        response = Response(status, 'X', {'Content-Type': ctype}, body)
+        response.request = request
+        return response
+
+    assert napixd_busy(answer(429, b'Too many concurrent connections'))
+    assert napixd_busy(answer(429, b'too many concurrent connections\n'))
+    assert not napixd_busy(answer(429, b'You exceeded your quota'))
+    assert not napixd_busy(answer(503, b'Too many concurrent connections'))
+
+
+@pytest.mark.parametrize('options, error', [
+    ({'deadline': 0}, ValueError),
+    ({'deadline': -2}, ValueError),
+    ({'deadline': '5'}, TypeError),
+    ({'jitter': 1}, TypeError),
+    ({'jitter': 'full'}, TypeError),
+    ({'budget': 1.5}, ValueError),
+    ({'budget': -0.1}, ValueError),
+    ({'budget': '10%'}, TypeError),
+    ({'min_retry_rate': -1}, ValueError),
+    ({'clock': 'now'}, TypeError),
+    ({'errors': (CircuitOpen,)}, ValueError),
+])
+def test_bad_bounds_are_refused_at_construction(options, error):
+    with pytest.raises(error, match=next(iter(options))):
+        Retry(**options)

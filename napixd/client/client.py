@@ -12,7 +12,8 @@ from typing import Any, Mapping, Optional, Type, TypeVar
 
 from napix.authenticators import AnonAuthenticator, Credentials, from_credentials
 from napix.checks import Body, Params, TimeoutArg
-from napix.connection import Connection, Place
+from napix.connection import Connection
+from napix.options import Place
 from napix.exceptions import HTTPError
 from napix.models import Request, Response
 
@@ -38,7 +39,8 @@ class PlainClient(object):
     :param options: passed to :class:`napix.connection.Connection`:
         ``timeout``, ``verify``, ``resolve``, ``max_response_size``,
         ``simultaneous`` (or its other name ``maxsize``), ``share_limit``,
-        ``idle_timeout``, ``retry``, ``transport``.
+        ``idle_timeout``, ``retry``, ``transport``, ``breaker``
+        (:mod:`napix.breaker`), ``resend_busy``.
 
     >>> c = PlainClient('server.napix.nx', {'login': 'root', 'key': 'toor'})  # doctest: +SKIP
     >>> c.request('GET', '/')                                           # doctest: +SKIP

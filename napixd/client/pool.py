@@ -12,7 +12,7 @@ a request waits there for its host's limit. Worker greenlets, at most
 queues in turn (:mod:`napixd.client.workers`), and send them through the
 pool's shared connection in a slot of each host's
 :class:`~napix.transports.destination.Destination`. The pool's options are
-checked once, as a :class:`~napix.connection.ConnectionOptions`; a host's
+checked once, as a :class:`~napix.options.ConnectionOptions`; a host's
 :class:`napixd.client.gevent.Client` is made from them only when asked for
 (:meth:`ClientPool.get_client`). A thousand
 requests to one host cost two greenlets, not a thousand, and a hundred
@@ -38,7 +38,7 @@ from gevent.event import AsyncResult, Event
 from napix.authenticators import Credentials, from_credentials
 from napix.checks import (Body, Params, TimeoutArg, build_request, check_count, check_limit,
                           check_positive_int, check_seconds)
-from napix.connection import ConnectionOptions
+from napix.options import ConnectionOptions
 from napix.defaults import DEFAULT_SIMULTANEOUS
 from napix.exceptions import HTTPError
 from napix.hosts import parse_host
@@ -128,7 +128,8 @@ class ClientPool(object):
     :param client_options: the options of the connections to each host
         (``timeout``, ``verify``, ``resolve``, ``share_limit``, ...: those of
         :class:`napix.connection.Connection` but ``transport``), checked
-        here, once (:attr:`options`, a :class:`~napix.connection.ConnectionOptions`).
+        here, once (:attr:`options`, a :class:`~napix.options.ConnectionOptions`);
+        see :doc:`/resilience` for ``retry``, ``breaker`` and ``resend_busy``.
 
     Every request comes back exactly once, through :meth:`wait` or
     :meth:`wait_unordered`, as a :class:`~napix.models.Response` or as an

@@ -8,7 +8,7 @@ the :class:`Workers`' line when *max_in_flight* workers run already. The
 workers take requests from the queues in turn, and send them through the
 pool's shared connection (or the host's client, when the caller asked for
 it: both made by :class:`Clients`, from the pool's
-:class:`~napix.connection.ConnectionOptions`). Nothing here refers back to
+:class:`~napix.options.ConnectionOptions`). Nothing here refers back to
 the pool.
 """
 
@@ -22,7 +22,8 @@ import gevent
 from gevent import GreenletExit, getcurrent
 from gevent.event import AsyncResult
 
-from napix.connection import Connection, ConnectionOptions, Place
+from napix.connection import Connection
+from napix.options import ConnectionOptions, Place
 from napix.exceptions import Cancelled, HTTPError, TransportError
 from napix.models import Request, Response
 from napix.transports.destination import Slot
@@ -104,7 +105,7 @@ class Workers(object):
 
 class Clients(object):
     """What the pool's requests are sent through, made from its
-    :class:`~napix.connection.ConnectionOptions` (checked once, when the pool
+    :class:`~napix.options.ConnectionOptions` (checked once, when the pool
     is made): the shared connection, and the clients of the hosts asked for.
 
     The shared connection is made for the first host sent to; its transport
@@ -129,7 +130,7 @@ class Clients(object):
         if it is not yet."""
         shared = self.shared
         if shared is None:
-            shared = self.shared = self.options.connect(host, place)
+            shared = self.shared = Connection.with_options(host, self.options, place)
         return shared
 
     def held_client(self, host: str) -> Optional[Client]:
@@ -147,7 +148,7 @@ class Clients(object):
         """The client the caller holds for *host*, or a new one."""
         client = self.held_client(host)
         if client is None:
-            client = Client.with_connection(self.options.connect(host, place))
+            client = Client.with_connection(Connection.with_options(host, self.options, place))
             self.hosts.add(host)
         return client
 
@@ -159,7 +160,7 @@ class Clients(object):
         """Close the idle sockets to every host a request was sent to (a
         connection made for it, ~20 us a host, closes those of its destination)."""
         for host in list(self.hosts):
-            self.options.connect(host).close()
+            Connection.with_options(host, self.options).close()
 
 
 class HostQueues(Dict[str, 'HostQueue']):
@@ -186,7 +187,7 @@ class HostQueue(object):
 
     :meth:`push` queues a request and offers the queue to the workers while
     fewer than *simultaneous* drain it; each worker takes them with :meth:`pop`, the
-    oldest first. It keeps where the host is (:class:`~napix.connection.Place`),
+    oldest first. It keeps where the host is (:class:`~napix.options.Place`),
     not a client: its requests go through the pool's shared connection
     (:meth:`sender`), and a client is made only when asked for
     (:meth:`client`). A pool given 100,000 hosts at once holds their
