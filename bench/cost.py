@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """What a request costs ClientPool, counted: bytecodes, calls, instructions.
 
-    python bench/cost.py                      # the work tree
-    python bench/cost.py 80ba9e9 HEAD         # revisions, side by side with the work tree
+    python bench/cost.py                      # the work tree, every workload
+    python bench/cost.py d3ab06e HEAD         # revisions, side by side with the work tree
+    python bench/cost.py --workloads nginx    # one workload (--list-workloads: all of them)
     python bench/cost.py --callgrind          # and CPU instructions under valgrind
     python bench/cost.py --check              # the work tree against bench/cost_budget.json
 
-The workload is bench/compare.py's: ``ClientPool(LoginAuthenticator('bench',
-'bench-secret-key'), simultaneous=S)`` sends signed GETs to one host on
-127.0.0.1 (a raw-socket server in a process of its own, answering a 21-byte
-JSON body on keep-alive connections), ``pool.wait()`` collects them and every
-status is checked. Each version runs in a child process of its own (a git
-revision is checked out in a temporary worktree), with the garbage collector
-off and ``PYTHONHASHSEED=0``, after ``--warmup`` untraced requests.
+The workload is bench/compare.py's, on answers shaped like real servers':
+``ClientPool(LoginAuthenticator('bench', 'bench-secret-key'), simultaneous=S)``
+sends signed requests to one host on 127.0.0.1, ``pool.wait()`` collects them
+and every status is checked. The server, a raw-socket loop in a process of
+its own, answers each workload's path (``/cost/nginx``...) with that
+workload's bytes (WORKLOADS below: today's synthetic answer, nginx's head and
+file, napixd's pywsgi server, a JSON body ending in a newline, a 2 KB list, a
+signed POST), on keep-alive connections. Each version runs in a child process
+of its own (a git revision is checked out in a temporary worktree: its library,
+this harness), with the garbage collector off and ``PYTHONHASHSEED=0``, after
+``--warmup`` untraced requests.
 
 Bytecodes and calls are counted with ``sys.settrace`` (``opcode`` and ``call``
 events), followed into every greenlet (``greenlet.settrace`` sets the trace
@@ -27,11 +32,12 @@ the machine's speed or load: they are the same from one run to the next.
 valgrind's callgrind): two processes, N1 and N2 requests after the same
 warm-up, their difference divided by N2 - N1, so that start-up cancels out.
 
-``--check`` measures the bytecodes per request of the work tree (or of
-``--tree PATH``) for each *simultaneous* in the budget file and exits with
-status 1 when one is above its budget. The budget is counted with the
-standard library's JSON decoder (orjson hidden from the child), so that it
-holds whether or not the 'fast' extra is installed.
+``--check`` counts the bytecodes per request of the work tree (or of
+``--tree PATH``) on every workload of the budget file, at each of its
+*simultaneous*, and exits with status 1, naming the workload, when one is
+above its fixed ceiling. It counts with the standard library's JSON decoder
+(orjson hidden from the child), so that it holds whether orjson is installed
+or not.
 """
 
 import argparse
@@ -577,7 +583,7 @@ def check(args, tree, label, server):
           'where they go, side by side with HEAD). The ceilings are fixed (bench/README.rst, '
           '"The ceilings"): raising one is a decision of its own, with its reason in the '
           'commit message.'.format(' '.join(sorted({f[0] for f in failures}))))
-    measured = budget.get('measured_with', {})
+    measured = budget.get('measured_with', {}).get(version, {})
     other = {k: v for k, v in _versions().items() if measured.get(k) not in (None, v)}
     if other:
         print('Note: the ceilings were measured with {0}; here: {1}.'.format(
