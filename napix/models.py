@@ -50,11 +50,12 @@ def _stdlib_loads(content: bytes) -> Any:
 _JSON_BLANKS = ' \t\n\r'
 
 
-#: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
+#: Decode JSON from ``bytes``: orjson's decoder, installed with the library on
+#: CPython; the standard library's (:func:`json.loads`'s results) where orjson is not.
 loads: Callable[[bytes], Any] = _stdlib_loads
 try:
     import orjson
-except ImportError:  # pragma: no cover - orjson is optional
+except ImportError:  # pragma: no cover - not installed off CPython
     pass
 else:
     loads = orjson.loads
