@@ -125,7 +125,7 @@ WORKLOADS = {w.name: w for w in [
              'the synthetic answer with a newline after its JSON, as Flask ends every '
              'JSON body: the one difference is the trailing whitespace'),
     Workload('list2k', 'GET', None, answer(TWO_LINES, _list_of_objects(2048)),
-             'a 2 KB JSON list of 28 objects: a listing, where decoding weighs more'),
+             'a 2 KB JSON list of 30 objects: a listing, where decoding weighs more'),
     Workload('post', 'POST', {'name': 'vm-042', 'cpus': 2, 'memory_mb': 8192,
                               'tags': {'owner': 'infra', 'env': 'prod'}},
              answer(TWO_LINES, COMPACT),
