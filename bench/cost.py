@@ -114,8 +114,8 @@ WORKLOADS = {w.name: w for w in [
          'Content-Length: {length}', 'Last-Modified: Thu, 03 Dec 2026 09:12:00 GMT',
          'Connection: keep-alive', 'ETag: "69300000-{0:x}"'.format(len(NGINX_FILE)),
          'Accept-Ranges: bytes'], NGINX_FILE),
-        "nginx serving a JSON file (bench/run.py's server): nine header lines, 214 bytes "
-        'ending in a newline, as a file written by an editor or json.dump + "\\n" ends'),
+        "nginx serving a JSON file (bench/run.py's server): eight header lines, 214 "
+        'bytes ending in a newline, as a file written by an editor or json.dump + "\\n" ends'),
     Workload('pywsgi', 'GET', None, answer(
         ['Content-Type: application/json', 'Content-Length: {length}', 'Date: ' + DATE],
         json.dumps(RESOURCE).encode()),
@@ -133,7 +133,8 @@ WORKLOADS = {w.name: w for w in [
              'Content-Length on the request side'),
 ]}
 
-#: What --check and a plain run count unless --workloads says otherwise.
+#: What a run and --set-budget count unless --workloads says otherwise (--check:
+#: every workload that has a ceiling in the budget file).
 DEFAULT_WORKLOADS = list(WORKLOADS)
 NOT_FOUND = answer(['Content-Length: {length}'], b'', '404 Not Found')
 
