@@ -270,7 +270,7 @@ def test_the_stdlib_json_decoder_reads_any_valid_json_as_json_loads(
     text = before + json.dumps(value, indent=indent, ensure_ascii=ascii) + after
     content = text.encode(encoding, 'surrogatepass')
     assert outcome(_stdlib_loads, content) == outcome(json.loads, content)
-    assert _stdlib_loads(content) == value or value != value
+    assert _stdlib_loads(content) == value
 
 
 @settings(max_examples=300, deadline=None)
