@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 with open('napix/__init__.py') as init:
     version = re.search(r"__version__ = '([^']+)'", init.read()).group(1)
 
+ORJSON = 'orjson>=3.6,<4; platform_python_implementation == "CPython"'
+
 with open('README.rst') as readme:
     long_description = readme.read()
 
@@ -26,9 +28,14 @@ setup(
         'httptools>=0.5,<1',
         'requests>=2.25,<3',
         'rich>=12,<16',
+        # The fast JSON decoder, where it ships wheels; elsewhere (PyPy) the
+        # standard library's json decodes, counted in CI by bench/cost.py --check.
+        ORJSON,
     ],
     extras_require={
-        'fast': ['orjson>=3.6,<4'],
+        # The former opt-in to orjson, kept so that '.[fast]' still installs:
+        # the same requirement as the default one.
+        'fast': [ORJSON],
         'test': [
             'pytest>=7,<10',
             'pytest-timeout>=2,<3',

@@ -325,6 +325,15 @@ def _latency_section(latency):
                 latency['fds_after'], latency['failures']), '']
 
 
+JSON_DECODER = (
+    'JSON is decoded by orjson, which the library installs with itself on CPython (an '
+    "install dependency with an environment marker; ``pip install '.[fast]'``, the "
+    'former opt-in, still works and adds nothing). Elsewhere (PyPy) the standard '
+    "library's ``json`` decodes, through :mod:`napix.models`' own call of its scanner; "
+    "``bench/cost.py`` counts that path on responses shaped like nginx's, napixd's and "
+    "Flask's, and CI keeps each under a fixed ceiling (``bench/README.rst``).")
+
+
 def write_docs(args, pinning, results, images):
     lines = ['.. This page is written by bench/run.py: edit the script, not the page.',
              '', '===========', 'Performance', '===========', '',
@@ -335,7 +344,8 @@ def write_docs(args, pinning, results, images):
              'Measured {0} on {1} ({2} CPUs), {3}; server: {4}; {5}.'.format(
                  datetime.date.today().isoformat(), cpu_model(), os.cpu_count(),
                  ', '.join('{0} {1}'.format(k, v) for k, v in versions().items()),
-                 results.get('server') or '-', pinning.describe()), '']
+                 results.get('server') or '-', pinning.describe()), '',
+             JSON_DECODER, '']
     if results.get('throughput'):
         lines += _throughput_section(args, results['throughput'], results.get('costs'),
                                      images)

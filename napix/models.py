@@ -29,25 +29,33 @@ _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-t
 
 
 def _stdlib_loads(content: bytes) -> Any:
-    """``json.loads(content)``, for what servers send: an object or an
-    array in UTF-8 without blanks around it, scanned straight away;
-    anything else (and any error) goes through :func:`json.loads` itself."""
-    if content[:1] in b'{[' and content[1:2] not in b'\0':  # UTF-8 (no BOM, no NUL)
+    """``json.loads(content)``: the same value for valid JSON, the same
+    :exc:`ValueError` for invalid. What servers send (an object or an array
+    in UTF-8, perhaps followed by blanks, as Flask's newline) is decoded once
+    and scanned straight away; anything else goes through :func:`json.loads`."""
+    # A first byte of '{' or '[' and a second that is not NUL: json.loads
+    # would detect UTF-8 too (no BOM, not UTF-16 or UTF-32).
+    if content[:1] in b'{[' and content[1:2] not in b'\0':
         try:
             text = content.decode('utf-8', 'surrogatepass')
             value, end = _scan_json(text, 0)
-            if end == len(text):
+            if end == len(text) or not text[end:].strip(_JSON_BLANKS):
                 return value
         except (ValueError, StopIteration):
-            pass
+            pass  # json.loads raises the error, with its message
     return json.loads(content)
 
 
-#: Decode JSON from ``bytes`` (orjson when installed, else the standard library).
+#: The whitespace JSON allows around a value (str.isspace() allows more).
+_JSON_BLANKS = ' \t\n\r'
+
+
+#: Decode JSON from ``bytes``: orjson's decoder, installed with the library on
+#: CPython; the standard library's (:func:`json.loads`'s results) where orjson is not.
 loads: Callable[[bytes], Any] = _stdlib_loads
 try:
     import orjson
-except ImportError:  # pragma: no cover - orjson is optional
+except ImportError:  # pragma: no cover - not installed off CPython
     pass
 else:
     loads = orjson.loads

@@ -8,6 +8,8 @@ import pickle
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
@@ -205,22 +207,89 @@ def test_a_url_is_checked_the_same_however_often_it_is_sent():
             conn.build_request('GET', ['/unhashable'])
 
 
+def outcome(decode, content):
+    """What *decode* gives for *content*: its value (NaN written out, as NaN
+    is unequal to itself), or the type and text of its ValueError."""
+    try:
+        return ('value', json.dumps(decode(content)))
+    except ValueError as error:
+        return ('error', type(error), str(error))
+    except RecursionError:
+        return ('too deep',)
+
+
+def deep(depth):
+    return b'[' * depth + b']' * depth
+
+
 @pytest.mark.parametrize('content', [
     b'{"a":1}', b'[1,2]', b' {"a":1}', b'{"a":1} ', b'{"a":1}x', b'[1][2]', b'{', b'[', b'',
     b'{}', b'"x"', b'1', b'\xef\xbb\xbf{"a":1}', '{"\u00e9":"\u00fc"}'.encode(),
     b'{"a":"\xed\xa0\x80"}', b'{"a":1,}', b'[1]\n', b'{\x00', '[1]'.encode('utf-16-le'),
     b'{"a":"\xff"}', b'{"a":[1,{"b":null}],"c":"d"}',
+    # blanks after the value: what Flask and a file served by nginx end with
+    b'{"a":1}\n', b'[1]\r\n', b'{"a":1} \t\r\n ', b'[1]\n\n', b'{"a":1}\n\x00',
+    # whitespace that is not JSON's (str.isspace() says yes to each)
+    b'{"a":1}\x0b', b'{"a":1}\x0c', b'[1]\xc2\xa0', b'[1]\xe2\x80\x83', b'[1]\x1c',
+    b'{"a":1}\n{"b":2}', b'{"a":1}\nx', b'[1] ]', b'\n{"a":1}\n', b'\t[1]', b' ', b'\n',
+    # other encodings, with and without a BOM
+    '{"a":"\u00e9"}\n'.encode('utf-16'), '{"a":1}'.encode('utf-16-be'),
+    '[1]\n'.encode('utf-32'), '[1]'.encode('utf-32-le'), b'\xef\xbb\xbf[1]\n',
+    '{"a":"\u00e9"}'.encode('latin-1'), b'[1]\xff', b'[\xff]', b'{"a":"\xc3"}\n',
+    # two bytes, three bytes: json.loads guesses these differently
+    b'[]', b'{}\n', b'[\x001', b'{\x00}', b'[1\x00]',
+    # the constants json.loads accepts (orjson refuses them; this decoder is json.loads)
+    b'[NaN]', b'{"a":Infinity}\n', b'[-Infinity]', b'[nan]', b'NaN',
+    # numbers, escapes, duplicate keys
+    b'[1e400, -0, 0.1, 12345678901234567890]', b'{"a":1,"a":2}', b'["\\ud83d\\ude00"]',
+    b'["\\u00"]', b'[01]', b'{"a" 1}', b'{a:1}',
+    # nesting: deep enough to be refused by both, and not
+    deep(500), deep(500) + b'\n', deep(100000), deep(100000) + b'\n',
 ])
 def test_the_stdlib_json_decoder_decodes_and_refuses_as_json_loads(content):
     # Without orjson, bodies go through napix.models' own call of the
     # standard library's scanner: what json.loads returns or raises, exactly.
     from napix.models import _stdlib_loads
-    try:
-        expected = ('value', json.loads(content))
-    except ValueError as error:
-        expected = ('error', type(error), str(error))
-    try:
-        got = ('value', _stdlib_loads(content))
-    except ValueError as error:
-        got = ('error', type(error), str(error))
-    assert got == expected
+    assert outcome(_stdlib_loads, content) == outcome(json.loads, content)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=5), children, max_size=4),
+    max_leaves=12)
+_blanks = st.text(alphabet=' \t\n\r', max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, before=_blanks, after=_blanks,
+       indent=st.sampled_from([None, 0, 2]), ascii=st.booleans(),
+       encoding=st.sampled_from(['utf-8', 'utf-8-sig', 'utf-16', 'utf-16-le', 'utf-16-be',
+                                 'utf-32', 'utf-32-le', 'utf-32-be']))
+def test_the_stdlib_json_decoder_reads_any_valid_json_as_json_loads(
+        value, before, after, indent, ascii, encoding):
+    from napix.models import _stdlib_loads
+    text = before + json.dumps(value, indent=indent, ensure_ascii=ascii) + after
+    content = text.encode(encoding, 'surrogatepass')
+    assert outcome(_stdlib_loads, content) == outcome(json.loads, content)
+    assert _stdlib_loads(content) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=st.binary(max_size=12) | st.builds(
+    lambda head, tail: head + tail, st.sampled_from([b'{"a":1}', b'[1]', b'[', b'{']),
+    st.binary(max_size=4)))
+def test_the_stdlib_json_decoder_refuses_what_json_loads_refuses(content):
+    from napix.models import _stdlib_loads
+    assert outcome(_stdlib_loads, content) == outcome(json.loads, content)
+
+
+def test_the_stdlib_json_decoder_decodes_a_trailing_blank_body_once(monkeypatch):
+    # The common case of a JSON body followed by a newline is scanned once,
+    # without json.loads (its encoding detection and second decode).
+    import napix.models
+    calls = []
+    monkeypatch.setattr(napix.models.json, 'loads', lambda *a: calls.append(a))
+    assert napix.models._stdlib_loads(b'{"a":[1,2]}\n') == {'a': [1, 2]}
+    assert napix.models._stdlib_loads(b'[1] \r\n') == [1]
+    assert calls == []
