@@ -23,19 +23,17 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 #: :class:`~napix.retry.Retry` retries them after a transport failure.
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
-# The standard library's scanner, without json.loads' Python layers
-# (encoding detection, decode, raw_decode, two whitespace matches).
+# The standard library's scanner, without json.loads' Python layers (encoding
+# detection, decode, raw_decode, two whitespace matches); JSON's whitespace.
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_JSON_BLANKS = ' \t\n\r'  # (str.isspace() and str.strip() take more)
 
 
 def _stdlib_loads(content: bytes) -> Any:
-    """``json.loads(content)``: the same value for valid JSON, the same
-    :exc:`ValueError` for invalid. What servers send (an object or an array
-    in UTF-8, perhaps followed by blanks, as Flask's newline) is decoded once
-    and scanned straight away; anything else goes through :func:`json.loads`."""
-    # A first byte of '{' or '[' and a second that is not NUL: json.loads
-    # would detect UTF-8 too (no BOM, not UTF-16 or UTF-32).
-    if content[:1] in b'{[' and content[1:2] not in b'\0':
+    """``json.loads(content)``: the same value, or the same :exc:`ValueError`.
+    What servers send (an object or an array in UTF-8, blanks after it or
+    not) is decoded once and scanned; the rest goes through json.loads."""
+    if content[:1] in b'{[' and content[1:2] not in b'\0':  # UTF-8 (no BOM, no NUL)
         try:
             text = content.decode('utf-8', 'surrogatepass')
             value, end = _scan_json(text, 0)
@@ -46,12 +44,7 @@ def _stdlib_loads(content: bytes) -> Any:
     return json.loads(content)
 
 
-#: The whitespace JSON allows around a value (str.isspace() allows more).
-_JSON_BLANKS = ' \t\n\r'
-
-
-#: Decode JSON from ``bytes``: orjson's decoder, installed with the library on
-#: CPython; the standard library's (:func:`json.loads`'s results) where orjson is not.
+#: Decode JSON from ``bytes``: orjson (a dependency on CPython), else the standard library.
 loads: Callable[[bytes], Any] = _stdlib_loads
 try:
     import orjson

@@ -293,3 +293,17 @@ def test_the_stdlib_json_decoder_decodes_a_trailing_blank_body_once(monkeypatch)
     assert napix.models._stdlib_loads(b'{"a":[1,2]}\n') == {'a': [1, 2]}
     assert napix.models._stdlib_loads(b'[1] \r\n') == [1]
     assert calls == []
+
+
+def test_orjson_is_installed_with_the_library_on_cpython_and_fast_still_names_it():
+    import importlib.metadata
+    import platform
+    requires = importlib.metadata.requires('napixd-client')
+    orjson = [r for r in requires if r.startswith('orjson')]
+    default = [r for r in orjson if 'extra ==' not in r]
+    assert len(default) == 1 and 'platform_python_implementation == "CPython"' in default[0]
+    assert any('extra == "fast"' in r for r in orjson)  # '.[fast]' still installs
+    if platform.python_implementation() == 'CPython':
+        import napix.models
+        import orjson as installed
+        assert napix.models.loads is installed.loads
