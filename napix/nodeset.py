@@ -35,7 +35,7 @@ import re
 from itertools import product
 from typing import Dict, FrozenSet, Iterable, List, Sequence, Tuple, Union
 
-__all__ = ['expand', 'fold', 'NodeSetError', 'MAX_HOSTS']
+__all__ = ['expand', 'fold', 'count', 'NodeSetError', 'MAX_HOSTS']
 
 #: The most hosts :func:`expand` gives by default.
 MAX_HOSTS = 1_000_000
@@ -150,6 +150,22 @@ def _numbers(ranges: _Ranges) -> List[str]:
             for number in range(low, high + 1)]
 
 
+def _parse(pattern: str) -> List[Tuple[int, str, List[_Piece]]]:
+    if not isinstance(pattern, str):
+        raise TypeError('pattern must be a str, not {0}'.format(type(pattern).__name__))
+    return [(start, item, _parse_item(pattern, start, item))
+            for start, item in _split_items(pattern)]
+
+
+def count(pattern: str) -> int:
+    """How many hosts *pattern* gives, duplicates included, without
+    expanding it (``count('n[1-1000000000]')`` is immediate).
+
+    :raises NodeSetError: *pattern* is malformed.
+    """
+    return sum(_count(pieces) for _, _, pieces in _parse(pattern))
+
+
 def expand(pattern: str, limit: int = MAX_HOSTS) -> List[str]:
     """The hosts of *pattern*, in order, each once.
 
@@ -157,10 +173,7 @@ def expand(pattern: str, limit: int = MAX_HOSTS) -> List[str]:
         hosts (counted before expanding, duplicates included).
     :raises TypeError: *pattern* is not a ``str``.
     """
-    if not isinstance(pattern, str):
-        raise TypeError('pattern must be a str, not {0}'.format(type(pattern).__name__))
-    items = [(start, item, _parse_item(pattern, start, item))
-             for start, item in _split_items(pattern)]
+    items = _parse(pattern)
     total = 0
     for start, item, pieces in items:
         total += _count(pieces)

@@ -75,6 +75,44 @@ def napix(args, env, input=None, timeout=60):
     return Run(proc.returncode, out.decode(), err.decode(), monotonic() - started)
 
 
+_ESCAPES = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r')
+
+
+def napix_tty(args, env, columns=120, timeout=60):
+    """Run the command with its stdout on a pseudo-terminal of *columns*
+    (stderr on a pipe): what a person sees, escape sequences removed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from gevent.os import make_nonblocking, nb_read
+
+    started = monotonic()
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 50, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, '-m', 'napixd.client'] + list(args),
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                            cwd=REPO, env=env)
+    os.close(slave)
+    errors = gevent.spawn(proc.stderr.read)
+    make_nonblocking(master)
+    chunks = []
+    with gevent.Timeout(timeout):
+        while True:
+            try:
+                chunk = nb_read(master, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait()
+    os.close(master)
+    out = _ESCAPES.sub('', b''.join(chunks).decode('utf-8', 'replace'))
+    return Run(proc.returncode, out, errors.get().decode(), monotonic() - started)
+
+
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from napix.hosts import parse_host
-from napix.nodeset import MAX_HOSTS, NodeSetError, expand, fold
+from napix.nodeset import MAX_HOSTS, NodeSetError, count, expand, fold
 
 
 @pytest.mark.parametrize('pattern, hosts', [
@@ -85,6 +85,14 @@ def test_a_pattern_past_the_limit_is_refused_before_it_is_expanded():
         expand('a[1-6],b[1-5]', limit=10)
     assert caught.value.part == 'b[1-5]' and caught.value.position == 7
     assert len(expand('a[1-5],b[1-5]', limit=10)) == 10
+
+
+def test_count_tells_how_many_hosts_without_expanding():
+    assert count('xen[01-03,05],db1') == 5
+    assert count('n[1-2],n[1-2]') == 4  # duplicates included
+    assert count('n[1-1000000000000]-[1-10]') == 10 ** 13
+    with pytest.raises(NodeSetError, match='reversed range'):
+        count('n[2-1]')
 
 
 def test_expand_refuses_what_is_not_a_str():

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 from napix.hosts import parse_host
-from napix.nodeset import MAX_HOSTS, NodeSetError, expand
+from napix.nodeset import MAX_HOSTS, NodeSetError, count, expand
 
 __all__ = ['HostsError', 'port_number', 'with_port', 'read_hosts_file', 'gather_hosts']
 
@@ -69,14 +69,21 @@ def read_hosts_file(name: str) -> List[Tuple[str, str]]:
     return lines
 
 
-def _expand(patterns: Iterable[Tuple[str, str]], limit: int) -> List[str]:
-    """The hosts of each ``(pattern, where)`` in turn, at most *limit* in all."""
-    hosts: List[str] = []
+def _expand(patterns: Sequence[Tuple[str, str]], limit: int) -> List[str]:
+    """The hosts of each ``(pattern, where)`` in turn, counted before they
+    are expanded: more than *limit* in all are refused."""
+    total = 0
     for pattern, where in patterns:
         try:
-            hosts.extend(expand(pattern, limit=limit - len(hosts)))
+            total += count(pattern)
         except NodeSetError as error:
             raise HostsError(str(error) + (' ({0})'.format(where) if where else ''))
+    if total > limit:
+        raise HostsError('the ranges give {0:,} hosts, more than {1:,}: nothing was '
+                         'sent'.format(total, limit))
+    hosts: List[str] = []
+    for pattern, _ in patterns:
+        hosts.extend(expand(pattern, limit=limit))
     return hosts
 
 
@@ -108,7 +115,7 @@ def gather_hosts(arguments: Sequence[str], files: Sequence[str], exclude: Sequen
             raise HostsError(str(error))
     if exclude:
         excluded: Set[Tuple[str, str, int]] = set()
-        for host in _expand(((pattern, '--exclude') for pattern in exclude), limit):
+        for host in _expand([(pattern, '--exclude') for pattern in exclude], limit):
             try:
                 excluded.add(_identity(with_port(host, port)))
             except ValueError as error:
