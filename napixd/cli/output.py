@@ -79,7 +79,8 @@ def print_report(fanout: FanOut, outcomes: Sequence[Outcome], as_json: bool, gat
     if as_json:
         if fanout.interrupted or fanout.stopped_by is not None or sys.stderr.isatty():
             from napixd.cli.render import make_console, summary_text
-            make_console(stderr=True).print(summary_text(fanout))
+            # One line whatever the width: stderr may be a log file.
+            make_console(stderr=True).print(summary_text(fanout), soft_wrap=True)
         return
     from napixd.cli.render import make_console, outcome_table, print_groups, summary_text
     console = make_console()
