@@ -251,6 +251,43 @@ def test_first_exits_1_when_no_host_succeeds(cli_env, refused_host, bare_server)
     assert sorted(line['status'] or 0 for line in run.lines) == [0, 404]
 
 
+def test_first_reports_the_same_hosts_in_the_table_and_the_json(make_napix_server,
+                                                                  cli_env):
+    slow = [make_napix_server(delay=20) for _ in range(3)]
+    fast = make_napix_server(delay=0.2)
+    hosts = [s.host for s in slow[:2]] + [fast.host, slow[2].host]
+    run = napix(['GET', '/vm/3', '--first', '--json'] + hosts + AUTH, cli_env)
+    assert run.status == 0, run
+    assert [line['host'] for line in run.lines] == hosts
+    assert [line['status'] for line in run.lines] == [None, None, 200, None]
+    assert [line.get('cancelled') for line in run.lines] == [True, True, None, True]
+    table = napix_tty(['GET', '/vm/3', '--first'] + hosts + AUTH, cli_env)
+    assert table.status == 0, table
+    rows = [line.split()[:2] for line in table.out.splitlines()
+            if line.startswith('127.0.0.1:')]
+    assert rows == [[slow[0].host, 'cancelled'], [slow[1].host, 'cancelled'],
+                    [fast.host, '200'], [slow[2].host, 'cancelled']], table.out
+    assert '4 hosts: 1 ok, 0 failed, 3 cancelled' in table.out
+
+
+def test_ordered_json_lines_come_as_soon_as_the_hosts_before_are_settled(
+        make_napix_server, cli_env):
+    fast = [make_napix_server() for _ in range(2)]
+    slow = make_napix_server(delay=30)
+    proc = start(['GET', '/vm/5', fast[0].host, slow.host, fast[1].host] + AUTH, cli_env)
+    # The first line comes while the second host has not answered, and
+    # nothing comes after it until it has.
+    first = json.loads(proc.stdout.readline())
+    assert first['host'] == fast[0].host and first['ok']
+    _wait_until(lambda: fast[1].requests)
+    assert slow.in_flight
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    rest = [json.loads(line) for line in out.splitlines()]
+    assert [(line['host'], line['ok']) for line in rest] == [(slow.host, False),
+                                                             (fast[1].host, True)]
+
+
 # Ctrl-C
 
 def _wait_until(condition, timeout=10):
