@@ -456,3 +456,20 @@ def test_every_json_key_is_documented(make_napix_server, cli_env, bare_server):
     # Each key is an entry of the list that documents the JSON lines.
     documented = set(re.findall(r'^``(\w+)``$', docs, re.M))
     assert keys <= documented, sorted(keys - documented)
+
+
+def test_the_keys_of_skipped_hosts_and_of_groups_are_documented(make_napix_server, cli_env,
+                                                                bare_server):
+    ok = make_napix_server()
+    run = napix(['GET', '/vm/1', '--batch', '1', '--max-fail', '0', bare_server.host,
+                 ok.host] + AUTH, cli_env)
+    lines = run.lines
+    assert lines[1]['skipped'] is True, run
+    groups = napix(['GET', '/vm/1', '--diff', bare_server.host, ok.host, ok.host] + AUTH,
+                   cli_env).lines
+    with open(DOCS, encoding='utf-8') as stream:
+        docs = stream.read()
+    documented = set(re.findall(r'^``(\w+)``$', docs, re.M))
+    assert set().union(*lines) <= documented, sorted(set().union(*lines) - documented)
+    for key in set().union(*groups):
+        assert '``{0}``'.format(key) in docs, key
