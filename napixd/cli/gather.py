@@ -28,19 +28,23 @@ __all__ = ['Group', 'gather', 'answer_text']
 # Where a failure without an answer says it went: 10.0.0.1:8002, [::1]:8002.
 _ADDRESS = re.compile(r'\[[0-9A-Fa-f:.]+\](?::[0-9]+)?|(?<![\w.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}'
                       r'(?::[0-9]+)?(?![\w.])')
+# A word that may be a host's name, with its port.
+_NAME = re.compile(r'(?<![\w.-])([\w][\w.-]*?)(?::[0-9]+)?(?![\w.-])')
 
 
 def _without_the_host(outcome: Outcome, text: str) -> str:
     """*text* (a failure without an answer: refused, timeout...) with the
     host's own name and address as ``<host>``: hosts that failed alike share
     a group."""
+    text = _ADDRESS.sub('<host>', text)
     try:
         name = parse_host(outcome.host)[1]
     except ValueError:  # pragma: no cover - the command checked every host
         return text
-    own = re.compile(r'(?<![\w.-]){0}(?::[0-9]+)?(?![\w.-])'.format(re.escape(name)),
-                     re.I)
-    return _ADDRESS.sub('<host>', own.sub('<host>', text))
+    if name not in text.lower():  # most often: the message names the address
+        return text
+    return _NAME.sub(lambda match: '<host>' if match.group(1).lower() == name
+                     else match.group(0), text)
 
 
 def answer_text(outcome: Outcome) -> str:
