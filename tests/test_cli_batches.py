@@ -143,3 +143,43 @@ def test_help_tells_the_fleet_options(cli_env):
                      '--failed todo.txt', 'napix GET /version --hosts-file todo.txt',
                      'status skipped', 'cancelled or skipped'):
         assert landmark in text, landmark
+
+
+def test_max_fail_past_the_last_batch_says_every_host_was_sent_to(make_napix_server, cli_env):
+    good, bad = make_napix_server(), failing(make_napix_server)
+    run = napix(['GET', '/vm/1', '--max-fail', '0', good.host, bad.host] + AUTH, cli_env)
+    assert run.status == 1, run
+    assert [line['status'] for line in run.lines] == [200, 503]
+    assert '1 host failed, more than --max-fail 0: every host was sent to already' in run.err
+
+
+# The plan itself
+
+@pytest.mark.parametrize('text, total, limit', [
+    ('0', 10, 0), ('3', 10, 3), ('10%', 20, 2), ('10%', 19, 1), ('0%', 5, 0),
+    ('100%', 7, 7), ('12.5%', 8, 1), (' 2 ', 4, 2),
+])
+def test_max_fail_limits(text, total, limit):
+    from napixd.cli.batches import MaxFail
+    max_fail = MaxFail(text)
+    assert max_fail.limit(total) == limit
+    assert not max_fail.exceeded(limit, total) and max_fail.exceeded(limit + 1, total)
+
+
+@pytest.mark.parametrize('text', ['-1', '101%', '1.5', 'ten', '', '%', '5%%'])
+def test_max_fail_refuses(text):
+    from napixd.cli.batches import MaxFail
+    with pytest.raises(ValueError, match='expected'):
+        MaxFail(text)
+
+
+def test_plan_rooms():
+    from napixd.cli.batches import MaxFail, Plan
+    assert Plan().room(0, 5000) == 5000  # everything at once
+    batches = Plan(batch=3)
+    assert [batches.room(0, 7), batches.room(1, 4), batches.room(0, 1)] == [3, 0, 1]
+    assert batches.batches(7) == 3 and Plan().batches(7) == 1
+    window = Plan(max_fail=MaxFail('1'), window=10)
+    assert [window.room(0, 50), window.room(9, 40), window.room(10, 40)] == [10, 1, 0]
+    with pytest.raises(ValueError, match='batch must be at least 1'):
+        Plan(batch=0)

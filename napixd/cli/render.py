@@ -291,6 +291,8 @@ def stop_text(fanout: FanOut) -> str:
     ``stopped after batch 2 of 5: 4 hosts failed, more than --max-fail 3;
     26 hosts skipped``."""
     unsent = fanout.total - fanout.sent
+    if not unsent:
+        return '{0}: every host was sent to already'.format(fanout.stopped_by)
     where = 'stopped'
     plan = fanout.plan
     if plan.batch is not None:
