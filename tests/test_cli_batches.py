@@ -3,7 +3,9 @@ that stops when too many hosts fail, and the hosts to try again next time.
 Driven as a person does, against real servers on 127.0.0.1."""
 
 import pytest
-from test_cli import AUTH, napix, napix_tty, user_env
+import signal
+
+from test_cli import AUTH, _wait_until, napix, napix_tty, start, user_env
 
 
 @pytest.fixture
@@ -61,6 +63,18 @@ def test_an_unwritable_failed_file_is_a_usage_error(napix_server, cli_env, tmp_p
                  str(tmp_path / 'missing' / 'failed.txt')] + AUTH, cli_env)
     assert run.status == 2 and 'napix: error: --failed: cannot write' in run.err, run
     assert napix_server.requests == []
+
+
+def test_the_failed_file_is_written_after_ctrl_c_too(make_napix_server, cli_env, tmp_path):
+    fast, slow = make_napix_server(), make_napix_server(delay=30)
+    failed = tmp_path / 'failed.txt'
+    proc = start(['GET', '/vm/1', slow.host, fast.host, '--failed', str(failed)] + AUTH,
+                 cli_env)
+    _wait_until(lambda: fast.requests and slow.in_flight)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert failed.read_text() == slow.host + '\n'
 
 
 # --batch and --max-fail
