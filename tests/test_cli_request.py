@@ -38,6 +38,13 @@ def test_body_from_a_file_and_from_stdin(napix_server, cli_env, tmp_path):
     assert run.lines[0]['body']['content_type'] == 'application/json'
 
 
+def test_a_content_type_header_wins_over_the_bodys(napix_server, cli_env):
+    run = napix(['POST', '/echo', napix_server.host, '--body', '"plain"', '-H',
+                 'content-type: application/vnd.napix+json'] + AUTH, cli_env)
+    assert run.status == 0, run
+    assert run.lines[0]['body']['content_type'] == 'application/vnd.napix+json'
+
+
 def test_timeout_for_the_connection_and_for_the_answer(make_napix_server, cli_env):
     slow = make_napix_server(delay=10)
     run = napix(['GET', '/vm/1', slow.host, '--timeout', '5,0.3'] + AUTH, cli_env)

@@ -149,7 +149,10 @@ class Command(object):
         except (HostsError, CredentialsError) as error:
             raise UsageError(str(error))
         self.body, headers = _body(args.body)
-        headers.update(_headers(args.header))
+        given = _headers(args.header)
+        if any(name.lower() == 'content-type' for name in given):
+            headers.pop('Content-Type', None)  # the user's own wins
+        headers.update(given)
         self.headers: Optional[Dict[str, str]] = headers or None
         self.failed: Optional[str] = args.failed
         if self.failed is not None:
