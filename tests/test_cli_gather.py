@@ -84,6 +84,20 @@ def test_gathered_blocks_on_a_terminal(fleet, cli_env):
     assert 'host ' not in run.out, 'no table with --gather'
 
 
+def test_a_group_head_wider_than_the_terminal_is_never_cut(fleet, cli_env):
+    servers, old, new, bare = fleet
+    run = napix_tty(['GET', '/version', '--gather'] + [s.host for s in servers] + AUTH,
+                    cli_env, columns=30)
+    assert run.status == 1, run
+    lines = run.out.splitlines()
+    assert max(len(line) for line in lines) <= 30, run.out
+    assert '…' not in run.out
+    text = ''.join(line.strip() for line in lines).replace(' ', '')
+    for group in (old, new):
+        assert '{0}({1}hosts)'.format(fold(s.host for s in group), len(group)) in text, \
+            run.out
+
+
 def test_hosts_that_failed_alike_are_one_group(make_napix_server, cli_env):
     server = make_napix_server()
     run = napix(['GET', '/vm/1', '-b', '127.0.0.[1-5]:{0}'.format(server.port)] + AUTH,

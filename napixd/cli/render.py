@@ -307,10 +307,13 @@ def print_groups(console: Console, groups: Iterable[Group]) -> None:
     """The ``--gather`` blocks: a rule naming the hosts and their count, the
     status, then the answer (or its diff against the first group's)."""
     for group in groups:
-        title = Text(' {0} '.format(group.nodeset), 'bold')
+        # A rule of its own: rich's would cut a title wider than the terminal.
+        title = Text(' {0} '.format(group.nodeset), 'bold', overflow='fold')
         title.append('({0} host{1}) '.format(group.count, 's' if group.count != 1 else ''),
                      'dim')
-        console.rule(title, align='left', characters='─')
+        if console.width - title.cell_len >= 3:
+            title.append('─' * (console.width - title.cell_len), 'bright_green')
+        console.print(title)
         style = 'green' if group.ok else 'red'
         console.print(Text(group.status, style))
         if group.diff is None:
