@@ -26,6 +26,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET_KEY = 'k3y-Th4t-Must-N0t-Leak'
 SECRET_TOKEN = 't0ken-Th4t-Must-N0t-Leak'
 AUTH = ['--login', 'root', '--key', 'toor']
+# Tests that send to 127.0.0.2 and beyond, where nothing listens: on Linux
+# all of 127.0.0.0/8 is the loopback, so they are refused at once.
+ALL_LOOPBACK = pytest.mark.skipif(not sys.platform.startswith('linux'),
+                                  reason='127.0.0.0/8 is all loopback on Linux only')
 
 
 class Run(object):

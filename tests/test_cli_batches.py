@@ -5,7 +5,7 @@ Driven as a person does, against real servers on 127.0.0.1."""
 import pytest
 import signal
 
-from test_cli import AUTH, _wait_until, napix, napix_tty, start, user_env
+from test_cli import ALL_LOOPBACK, AUTH, _wait_until, napix, napix_tty, start, user_env
 
 
 @pytest.fixture
@@ -131,6 +131,7 @@ def test_skipped_hosts_on_a_terminal(make_napix_server, cli_env):
     assert later.requests == []
 
 
+@ALL_LOOPBACK
 def test_max_fail_without_batches_cancels_what_was_not_sent(make_napix_server, cli_env):
     """Without --batch, requests are sent a window at a time (1,000, the
     pool's limit in flight): once too many failed, the rest is not sent."""

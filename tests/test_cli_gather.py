@@ -6,7 +6,7 @@ pseudo-terminal for the blocks, a pipe for the JSON), against real servers on
 import json
 
 import pytest
-from test_cli import AUTH, napix, napix_tty, user_env
+from test_cli import ALL_LOOPBACK, AUTH, napix, napix_tty, user_env
 
 from napix.nodeset import expand, fold
 
@@ -98,6 +98,7 @@ def test_a_group_head_wider_than_the_terminal_is_never_cut(fleet, cli_env):
             run.out
 
 
+@ALL_LOOPBACK
 def test_hosts_that_failed_alike_are_one_group(make_napix_server, cli_env):
     server = make_napix_server()
     run = napix(['GET', '/vm/1', '-b', '127.0.0.[1-5]:{0}'.format(server.port)] + AUTH,
@@ -108,6 +109,7 @@ def test_hosts_that_failed_alike_are_one_group(make_napix_server, cli_env):
     assert answered['hosts'] == [server.host]
 
 
+@ALL_LOOPBACK
 def test_ten_thousand_hosts_in_one_range_gathered(make_napix_server, cli_env):
     """One range of 10,000 hosts: 127.0.0.1 answers, the 9,999 other
     addresses of 127.0.0.0/8 refuse the connection."""

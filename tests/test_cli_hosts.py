@@ -4,7 +4,7 @@ and the bad input it refuses before anything is sent. Driven as a person
 does, against real servers on 127.0.0.1."""
 
 import pytest
-from test_cli import AUTH, napix, user_env
+from test_cli import ALL_LOOPBACK, AUTH, napix, user_env
 
 
 @pytest.fixture
@@ -16,6 +16,7 @@ def hosts_of(run):
     return [line['host'] for line in run.lines]
 
 
+@ALL_LOOPBACK
 def test_ranges_in_names_and_ports_with_exclusion(make_napix_server, cli_env):
     servers = [make_napix_server() for _ in range(3)]
     first, second, third = (s.port for s in servers)
@@ -31,6 +32,7 @@ def test_ranges_in_names_and_ports_with_exclusion(make_napix_server, cli_env):
     assert [len(s.requests) for s in servers] == [1, 1, 0]
 
 
+@ALL_LOOPBACK
 def test_a_range_expands_in_order_each_host_once(make_napix_server, cli_env):
     server = make_napix_server()
     run = napix(['GET', '/vm/2', '127.0.0.[3,1-2,3]:{0}'.format(server.port)] + AUTH, cli_env)
@@ -39,6 +41,7 @@ def test_a_range_expands_in_order_each_host_once(make_napix_server, cli_env):
     assert [line['ok'] for line in run.lines] == [False, True, False]
 
 
+@ALL_LOOPBACK
 def test_ranges_in_a_hosts_file(make_napix_server, cli_env, tmp_path):
     server = make_napix_server()
     hosts = tmp_path / 'hosts'
