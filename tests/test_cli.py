@@ -26,6 +26,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET_KEY = 'k3y-Th4t-Must-N0t-Leak'
 SECRET_TOKEN = 't0ken-Th4t-Must-N0t-Leak'
 AUTH = ['--login', 'root', '--key', 'toor']
+# Tests that send to 127.0.0.2 and beyond, where nothing listens: on Linux
+# all of 127.0.0.0/8 is the loopback, so they are refused at once.
+ALL_LOOPBACK = pytest.mark.skipif(not sys.platform.startswith('linux'),
+                                  reason='127.0.0.0/8 is all loopback on Linux only')
 
 
 class Run(object):
@@ -73,6 +77,44 @@ def napix(args, env, input=None, timeout=60):
     proc = start(args, env, stdin=input is not None)
     out, err = proc.communicate(input.encode() if input is not None else None, timeout=timeout)
     return Run(proc.returncode, out.decode(), err.decode(), monotonic() - started)
+
+
+_ESCAPES = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r')
+
+
+def napix_tty(args, env, columns=120, timeout=60):
+    """Run the command with its stdout on a pseudo-terminal of *columns*
+    (stderr on a pipe): what a person sees, escape sequences removed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from gevent.os import make_nonblocking, nb_read
+
+    started = monotonic()
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 50, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, '-m', 'napixd.client'] + list(args),
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                            cwd=REPO, env=env)
+    os.close(slave)
+    errors = gevent.spawn(proc.stderr.read)
+    make_nonblocking(master)
+    chunks = []
+    with gevent.Timeout(timeout):
+        while True:
+            try:
+                chunk = nb_read(master, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait()
+    os.close(master)
+    out = _ESCAPES.sub('', b''.join(chunks).decode('utf-8', 'replace'))
+    return Run(proc.returncode, out, errors.get().decode(), monotonic() - started)
 
 
 
@@ -201,8 +243,9 @@ def test_first_stops_at_the_first_success(make_napix_server, cli_env, refused_ho
     assert run.seconds < 10
     ok = [line for line in run.lines if line['ok']]
     assert [line['host'] for line in ok] == [fast.host]
-    # Only what completed is printed: the slow hosts were cancelled.
-    assert {line['host'] for line in run.lines} <= {fast.host, refused_host}
+    # Every host is printed, in order: the slow ones as cancelled.
+    assert [line['host'] for line in run.lines] == hosts
+    assert [line.get('cancelled', False) for line in run.lines] == [True] * 3 + [False] * 2
 
 
 def test_first_exits_1_when_no_host_succeeds(cli_env, refused_host, bare_server):
@@ -210,6 +253,43 @@ def test_first_exits_1_when_no_host_succeeds(cli_env, refused_host, bare_server)
                 cli_env)
     assert run.status == 1, run
     assert sorted(line['status'] or 0 for line in run.lines) == [0, 404]
+
+
+def test_first_reports_the_same_hosts_in_the_table_and_the_json(make_napix_server,
+                                                                  cli_env):
+    slow = [make_napix_server(delay=20) for _ in range(3)]
+    fast = make_napix_server(delay=0.2)
+    hosts = [s.host for s in slow[:2]] + [fast.host, slow[2].host]
+    run = napix(['GET', '/vm/3', '--first', '--json'] + hosts + AUTH, cli_env)
+    assert run.status == 0, run
+    assert [line['host'] for line in run.lines] == hosts
+    assert [line['status'] for line in run.lines] == [None, None, 200, None]
+    assert [line.get('cancelled') for line in run.lines] == [True, True, None, True]
+    table = napix_tty(['GET', '/vm/3', '--first'] + hosts + AUTH, cli_env)
+    assert table.status == 0, table
+    rows = [line.split()[:2] for line in table.out.splitlines()
+            if line.startswith('127.0.0.1:')]
+    assert rows == [[slow[0].host, 'cancelled'], [slow[1].host, 'cancelled'],
+                    [fast.host, '200'], [slow[2].host, 'cancelled']], table.out
+    assert '4 hosts: 1 ok, 0 failed, 3 cancelled' in table.out
+
+
+def test_ordered_json_lines_come_as_soon_as_the_hosts_before_are_settled(
+        make_napix_server, cli_env):
+    fast = [make_napix_server() for _ in range(2)]
+    slow = make_napix_server(delay=30)
+    proc = start(['GET', '/vm/5', fast[0].host, slow.host, fast[1].host] + AUTH, cli_env)
+    # The first line comes while the second host has not answered, and
+    # nothing comes after it until it has.
+    first = json.loads(proc.stdout.readline())
+    assert first['host'] == fast[0].host and first['ok']
+    _wait_until(lambda: fast[1].requests)
+    assert slow.in_flight
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    rest = [json.loads(line) for line in out.splitlines()]
+    assert [(line['host'], line['ok']) for line in rest] == [(slow.host, False),
+                                                             (fast[1].host, True)]
 
 
 # Ctrl-C
@@ -380,3 +460,20 @@ def test_every_json_key_is_documented(make_napix_server, cli_env, bare_server):
     # Each key is an entry of the list that documents the JSON lines.
     documented = set(re.findall(r'^``(\w+)``$', docs, re.M))
     assert keys <= documented, sorted(keys - documented)
+
+
+def test_the_keys_of_skipped_hosts_and_of_groups_are_documented(make_napix_server, cli_env,
+                                                                bare_server):
+    ok = make_napix_server()
+    run = napix(['GET', '/vm/1', '--batch', '1', '--max-fail', '0', bare_server.host,
+                 ok.host] + AUTH, cli_env)
+    lines = run.lines
+    assert lines[1]['skipped'] is True, run
+    groups = napix(['GET', '/vm/1', '--diff', bare_server.host, ok.host, ok.host] + AUTH,
+                   cli_env).lines
+    with open(DOCS, encoding='utf-8') as stream:
+        docs = stream.read()
+    documented = set(re.findall(r'^``(\w+)``$', docs, re.M))
+    assert set().union(*lines) <= documented, sorted(set().union(*lines) - documented)
+    for key in set().union(*groups):
+        assert '``{0}``'.format(key) in docs, key

@@ -35,7 +35,7 @@ def wide_help(args, env):
 
 @pytest.mark.parametrize('args', [['--help'], ['demo', '--help']], ids=['napix', 'demo'])
 def test_help_is_wrapped_between_words_at_60_columns(tmux, args):
-    tmux.run(args, width=WIDTH, height=200)
+    tmux.run(args, width=WIDTH, height=300)
     _, screen = tmux.wait_for(r'napix-exit=0')
     lines = lines_of(screen)
     shown = lines[:lines.index('napix-exit=0')]

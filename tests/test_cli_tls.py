@@ -125,3 +125,37 @@ def test_help_lists_the_tls_options_and_variables(cli_env):
     for text in ('--cacert FILE', '-k, --insecure', '--cert FILE', '--cert-key FILE',
                  'SSL_CERT_FILE', 'SSL_CERT_DIR'):
         assert text in run.out, text
+
+
+
+def test_a_server_that_requires_a_client_certificate_is_told_to_need_cert(mtls_server, pki,
+                                                                         cli_env):
+    # Under TLS 1.3 the server's alert may be lost to its closing the socket
+    # (an EOF): twenty handshakes in one run, so that some bring the alert.
+    run = napix(['--cacert', str(pki / 'ca.pem'), 'GET', '/vm/3', '--simultaneous', '20'] +
+                [mtls_server.host] * 20 + AUTH, cli_env, timeout=60)
+    assert run.status == 1, run
+    errors = [line['error'] for line in run.lines]
+    told = [error for error in errors
+            if re.search('client certificate|certificate.required', error, re.I)]
+    assert told, errors
+    for error in told:
+        assert '--cert' in error, error
+
+
+@pytest.mark.parametrize('cause', [
+    'TLS handshake with 127.0.0.1:8002 failed: the server requires a client certificate '
+    '(give one with cert=)',
+    'TLS handshake with 127.0.0.1:8002 failed ([SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] '
+    'tlsv13 alert certificate required)',
+    'socket error ([SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate '
+    'required (_ssl.c:2580))',
+])
+def test_the_command_names_cert_whatever_the_library_wording(cause):
+    from napix.exceptions import ConnectError, RemoteProtocolError
+    from napixd.cli.outcome import describe_error
+
+    for kind in (ConnectError, RemoteProtocolError):
+        text = describe_error(kind(None, cause))
+        assert text.startswith(cause.split(' (')[0]) and '--cert FILE' in text, text
+    assert '--cert' not in describe_error(ConnectError(None, 'connection refused by x:1'))

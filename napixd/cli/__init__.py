@@ -10,9 +10,17 @@ The modules, each importing only those listed after it:
 * :mod:`napixd.cli.command`: the command itself (:func:`main`);
 * :mod:`napixd.cli.demo`: ``napix demo``;
 * :mod:`napixd.cli.options`: the argument parser and its help;
-* :mod:`napixd.cli.credentials`: where the credentials come from;
-* :mod:`napixd.cli.render`: the progress bar and the table (*rich*);
-* :mod:`napixd.cli.fanout`: one request sent to many hosts, and its outcomes.
+* :mod:`napixd.cli.credentials`: where the credentials (and the default port) come from;
+* :mod:`napixd.cli.output`: what is printed and written: JSON lines, the
+  report, the ``--failed`` file;
+* :mod:`napixd.cli.render`: the progress bar, the table, the groups (*rich*);
+* :mod:`napixd.cli.gather`: ``--gather``: the outcomes grouped by answer;
+* :mod:`napixd.cli.fanout`: one request sent to many hosts;
+* :mod:`napixd.cli.batches`: when each request is sent (``--batch``,
+  ``--max-fail``);
+* :mod:`napixd.cli.outcome`: what one host answered, in words;
+* :mod:`napixd.cli.hostlist`: the hosts of a run, ranges expanded
+  (:mod:`napix.nodeset`).
 """
 
 from napixd.cli.command import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Command,

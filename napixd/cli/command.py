@@ -1,7 +1,9 @@
 """The ``napix METHOD PATH HOST...`` command: check the arguments, find the
 credentials, fan the request out, print the answers, choose the exit status.
 
-The terminal library (*rich*) is imported only when something is drawn.
+Every argument is checked before anything is sent: bad input is one line on
+stderr and the exit status 2. The terminal library (*rich*) is imported only
+when something is drawn.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
-from napixd.cli.credentials import CredentialsError, load_credentials
+from napixd.cli.batches import Plan
+from napixd.cli.credentials import CredentialsError, load_credentials, load_port
+from napixd.cli.hostlist import HostsError, gather_hosts
 from napixd.cli.options import METHODS, UsageError, build_parser
+from napixd.cli.output import check_writable
 
 if TYPE_CHECKING:
-    from napixd.cli.fanout import Outcome
     from napixd.client import ClientPool
 
 __all__ = ['main', 'run_command', 'Command', 'EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE',
@@ -48,24 +52,79 @@ def _ask_key(login: str) -> str:
     return key
 
 
-def _read_hosts_file(name: str) -> List[str]:
+#: The most requests in flight at once, all hosts together: the pool's limit,
+#: and the window of --max-fail without --batch.
+IN_FLIGHT = 1000
+
+# Headers the command writes itself, with what to do instead.
+_REFUSED_HEADERS = {
+    'authorization': 'napix signs each request: use --login and --key, --token or --config',
+    'host': 'napix sends the HOST of each request',
+    'content-length': 'napix computes it from --body',
+    'transfer-encoding': 'napix sends --body with a Content-Length',
+    'connection': 'napix keeps the connections alive itself',
+}
+
+
+def _headers(values: Sequence[str]) -> Dict[str, str]:
+    """The ``-H 'Name: value'`` options, checked as the library checks headers."""
+    from napix.checks import check_headers
+
+    headers: Dict[str, str] = {}
+    for value in values:
+        name, colon, text = value.partition(':')
+        name = name.strip()
+        if not colon or not name:
+            raise UsageError('-H/--header {0!r}: expected NAME: VALUE'.format(value))
+        why = _REFUSED_HEADERS.get(name.lower())
+        if why is not None:
+            raise UsageError('-H/--header {0}: not allowed, {1}'.format(name, why))
+        headers[name] = text.strip()
+        try:
+            check_headers(headers)
+        except ValueError as error:
+            raise UsageError('-H/--header {0!r}: {1}'.format(value, error))
+    return headers
+
+
+def _read_body(option: str) -> str:
+    """The text of ``--body``: as given, or read from ``@FILE`` / ``@-``."""
+    if not option.startswith('@'):
+        return option
+    name = option[1:]
     try:
         if name == '-':
-            text = sys.stdin.read()
-        else:
-            with open(name, encoding='utf-8') as stream:
-                text = stream.read()
+            return sys.stdin.read()
+        with open(name, encoding='utf-8') as stream:
+            return stream.read()
     except OSError as error:
-        raise UsageError('cannot read hosts file {0}: {1}'.format(
+        raise UsageError('--body @{0}: cannot read {0}: {1}'.format(
             name, error.strerror or type(error).__name__))
     except UnicodeDecodeError:
-        raise UsageError('cannot read hosts file {0}: not UTF-8 text'.format(name))
-    hosts: List[str] = []
-    for line in text.splitlines():
-        line = line.split('#', 1)[0].strip()
-        if line:
-            hosts.append(line)
-    return hosts
+        raise UsageError('--body @{0}: cannot read {0}: not UTF-8 text'.format(name))
+
+
+def _body(option: Optional[str]) -> tuple[Any, Dict[str, str]]:
+    """The body to send, and the headers it needs."""
+    if option is None:
+        return None, {}
+    text = _read_body(option)
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        raise UsageError('--body{0} is not valid JSON: {1}'.format(
+            ' ' + option if option.startswith('@') else '', error))
+    if isinstance(body, (dict, list)):
+        return body, {}
+    return json.dumps(body), {'Content-Type': 'application/json'}
+
+
+def _stdin_once(args: argparse.Namespace) -> None:
+    readers = [name for name, used in (('--hosts-file -', '-' in args.hosts_file),
+                                       ('--body @-', args.body == '@-')) if used]
+    if len(readers) > 1 or args.hosts_file.count('-') > 1:
+        raise UsageError('stdin can be read once: give it to one of {0}'.format(
+            ', '.join(readers)))
 
 
 class Command(object):
@@ -73,7 +132,6 @@ class Command(object):
 
     def __init__(self, args: argparse.Namespace) -> None:
         from napix.checks import check_url
-        from napix.connection import parse_host
 
         method = args.method.upper()
         if method not in METHODS:
@@ -84,27 +142,25 @@ class Command(object):
             self.path = check_url(args.path)
         except ValueError as error:
             raise UsageError(str(error).replace('invalid url', 'invalid path', 1))
-        hosts: List[str] = list(args.hosts)
-        if args.hosts_file:
-            hosts.extend(_read_hosts_file(args.hosts_file))
-        if not hosts:
-            raise UsageError('no host: give HOST arguments or --hosts-file')
-        for host in hosts:
+        _stdin_once(args)
+        try:
+            port = args.port if args.port is not None else load_port(args.config)
+            self.hosts = gather_hosts(args.hosts, args.hosts_file, args.exclude, port)
+        except (HostsError, CredentialsError) as error:
+            raise UsageError(str(error))
+        self.body, headers = _body(args.body)
+        given = _headers(args.header)
+        if any(name.lower() == 'content-type' for name in given):
+            headers.pop('Content-Type', None)  # the user's own wins
+        headers.update(given)
+        self.headers: Optional[Dict[str, str]] = headers or None
+        self.failed: Optional[str] = args.failed
+        if self.failed is not None:
             try:
-                parse_host(host)
-            except ValueError as error:
-                raise UsageError(str(error))
-        self.hosts = hosts
-        self.body: Any = None
-        self.headers: Optional[Dict[str, str]] = None
-        if args.body is not None:
-            try:
-                self.body = json.loads(args.body)
-            except ValueError as error:
-                raise UsageError('--body is not valid JSON: {0}'.format(error))
-            if not isinstance(self.body, (dict, list)):
-                self.body = json.dumps(self.body)
-                self.headers = {'Content-Type': 'application/json'}
+                check_writable(self.failed)
+            except OSError as error:
+                raise UsageError('--failed: cannot write {0}: {1}'.format(
+                    self.failed, error.strerror))
         try:
             self.credentials = load_credentials(
                 login=args.login, key=args.key, token=args.token, protocol=args.auth,
@@ -113,10 +169,14 @@ class Command(object):
         except CredentialsError as error:
             raise UsageError(str(error))
         self.simultaneous: int = args.simultaneous
-        self.timeout: Optional[float] = args.timeout
+        self.timeout: Any = args.timeout
+        self.retry: int = args.retry or 0
         self.unordered: bool = args.unordered
         self.first: bool = args.first
         self.json: bool = args.json or not sys.stdout.isatty()
+        self.gather: bool = args.gather or args.diff
+        self.diff: bool = args.diff
+        self.plan = Plan(batch=args.batch, max_fail=args.max_fail, window=IN_FLIGHT)
         self.tls = _tls_options(args)
         self.insecure: bool = args.insecure
 
@@ -126,7 +186,11 @@ class Command(object):
         options: Dict[str, Any] = dict(self.tls)
         if self.timeout is not None:
             options['timeout'] = self.timeout
-        return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
+        if self.retry:
+            from napix.retry import Retry
+            options['retry'] = Retry(total=self.retry)
+        return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous,
+                          max_in_flight=IN_FLIGHT, **options)
 
 
 _TLS_OPTIONS = {'CA bundle': '--cacert', 'client certificate': '--cert',
@@ -172,49 +236,20 @@ def _raise_file_limit(needed: int) -> None:
         pass
 
 
-class _JSONLines(object):
-    """Writes outcomes as JSON lines on stdout: at once (*unordered*), or in
-    the order of the hosts as soon as the ones before have answered."""
-
-    def __init__(self, total: int, unordered: bool) -> None:
-        self.unordered = unordered
-        self.waiting: Dict[int, Outcome] = {}
-        self.next = 0
-        self.total = total
-
-    def __call__(self, outcome: Outcome) -> None:
-        if self.unordered:
-            self._write(outcome)
-            return
-        self.waiting[outcome.index] = outcome
-        while self.next in self.waiting:
-            self._write(self.waiting.pop(self.next))
-            self.next += 1
-
-    def flush_rest(self, outcomes: Sequence[Optional[Outcome]]) -> None:
-        """Write what completed but waited behind a host that never answered."""
-        for outcome in outcomes:
-            if outcome is not None and outcome.index in self.waiting:
-                self._write(self.waiting.pop(outcome.index))
-
-    def _write(self, outcome: Outcome) -> None:
-        sys.stdout.write(json.dumps(outcome.as_json(), ensure_ascii=False, default=str) + '\n')
-        sys.stdout.flush()
-
-
 def run_command(command: Command) -> int:
     """Run the fan-out and print it; return the exit status."""
     from napixd.cli.fanout import FanOut, on_sigint
+    from napixd.cli.output import JSONLines, print_report, write_failed
 
     _raise_file_limit(len(command.hosts))
     if command.insecure:
         sys.stderr.write("napix: warning: --insecure: the servers' certificates are not "
                          'verified\n')
     pool = command.make_pool()
-    writer = _JSONLines(len(command.hosts), command.unordered) if command.json else None
+    writer = JSONLines(command.unordered) if command.json and not command.gather else None
     fanout = FanOut(pool, command.method, command.path, command.hosts, command.body,
                     first=command.first, on_result=writer, headers=command.headers,
-                    credentials=command.credentials.source)
+                    credentials=command.credentials.source, plan=command.plan)
     progress: Optional[ProgressDisplay] = None
     # JSON lines streaming to the same terminal would tear a live bar apart.
     if sys.stderr.isatty() and not (writer is not None and sys.stdout.isatty()):
@@ -230,25 +265,10 @@ def run_command(command: Command) -> int:
                 outcomes = fanout.run()
     finally:
         pool.close()
-    # After Ctrl-C the cancelled hosts are listed too; after --first they are not needed.
-    shown = [o for o in outcomes
-             if o is not None and (not o.cancelled or fanout.interrupted)]
-    if command.unordered:
-        shown.sort(key=lambda o: o.seconds)
-    if writer is not None:
-        writer.flush_rest(shown)
-        if fanout.interrupted or sys.stderr.isatty():
-            from napixd.cli.render import make_console, summary_text
-            make_console(stderr=True).print(summary_text(fanout))
-    else:
-        from napixd.cli.render import make_console, outcome_table, summary_text
-        console = make_console()
-        if shown:
-            console.print(outcome_table(shown, width=console.width))
-            console.print()
-        else:
-            console.print('No host answered.')
-        console.print(summary_text(fanout))
+    if command.failed is not None:
+        write_failed(command.failed, outcomes)
+    print_report(fanout, outcomes, as_json=command.json, gather=command.gather,
+                 diff=command.diff, unordered=command.unordered)
     if fanout.interrupted:
         return EXIT_INTERRUPTED
     if command.first:

@@ -16,6 +16,12 @@ A file is in ini form::
     key = toor
     # or: token = de72457df438272d8d05a0823289084811813c07
     # optional: auth = jwt
+    # optional: port = 8002
+
+The default port of the hosts given without one is read from the same
+places (:func:`load_port`), from the first that sets one, whichever holds the
+credentials: ``--port``, the ``--config`` file's ``port``, ``NAPIX_PORT``,
+the default file's ``port``.
 
 A login and its key always come from the same place: ``NAPIX_LOGIN=root`` with
 a file written for another login never signs as root with that login's key. A
@@ -28,16 +34,18 @@ from __future__ import annotations
 
 import configparser
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple,
+                    Union)
 
 from napix.authenticators import (AnonAuthenticator, JWTAuthenticator, LoginAuthenticator,
                                   NonSecureAuthenticator, TokenIdentifier)
+from napixd.cli.hostlist import port_number
 
 if TYPE_CHECKING:
     from napix.connection import Authenticator
 
 __all__ = ['Credentials', 'CredentialsError', 'default_config_path', 'load_credentials',
-           'load_authenticator', 'PROTOCOLS']
+           'load_authenticator', 'load_port', 'PROTOCOLS']
 
 SECTION = 'napix'
 
@@ -91,7 +99,7 @@ def _read_config(path: str, explicit: bool) -> Dict[str, str]:
         raise CredentialsError('the credentials file {0} has no [{1}] section'.format(
             path, SECTION))
     return {name: value.strip() for name, value in parser.items(SECTION)
-            if name in ('login', 'key', 'token', 'auth') and value.strip()}
+            if name in ('login', 'key', 'token', 'auth', 'port') and value.strip()}
 
 
 class Credentials(object):
@@ -225,3 +233,29 @@ def load_credentials(login: Optional[str] = None, key: Optional[str] = None,
 def load_authenticator(*args: Any, **kwargs: Any) -> Authenticator:
     """The authenticator of :func:`load_credentials` (same arguments)."""
     return load_credentials(*args, **kwargs).authenticator
+
+
+def load_port(config: Optional[str] = None,
+              environ: Mapping[str, str] = os.environ) -> Optional[int]:
+    """The default port of the hosts given without one, from the first place
+    that sets it: the ``--config`` file (*config*), ``NAPIX_PORT``, the
+    default file (without *config*); ``None`` when none does.
+
+    :raises CredentialsError: a file cannot be read, or a port is not 1 to
+        65535 (the message names its place).
+    """
+    places: List[Tuple[str, Callable[[], Optional[str]]]] = []
+    if config is not None:
+        places.append(('port in ' + config, lambda: _read_config(config, True).get('port')))
+    places.append(('NAPIX_PORT in the environment', lambda: environ.get('NAPIX_PORT')))
+    if config is None:
+        path = default_config_path(environ)
+        places.append(('port in ' + path, lambda: _read_config(path, False).get('port')))
+    for where, read in places:
+        text = read()
+        if text:
+            try:
+                return port_number(text)
+            except ValueError as error:
+                raise CredentialsError('{0}: {1}'.format(where, error)) from None
+    return None

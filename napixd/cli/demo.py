@@ -28,7 +28,8 @@ from rich.console import Console
 from napix.authenticators import LoginAuthenticator
 from napix.exceptions import HTTPError
 from napix.models import Request
-from napixd.cli.fanout import FanOut, describe_error, on_sigint
+from napixd.cli.fanout import FanOut, on_sigint
+from napixd.cli.outcome import describe_error
 from napixd.cli.helpformat import HelpFormatter
 from napixd.cli.render import (ProgressDisplay, format_seconds, make_console, outcome_table,
                                summary_text)

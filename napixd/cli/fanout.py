@@ -1,225 +1,60 @@
 """One request sent to many hosts through a :class:`~napixd.client.ClientPool`.
 
-:class:`FanOut` starts the requests, hands each :class:`Outcome` to a callback
-as it completes, keeps the counters a progress display reads, and can be
-interrupted (Ctrl-C) or stopped at the first success. Nothing here touches the
-terminal: :mod:`napixd.cli.render` draws, this module only counts and describes.
+:class:`FanOut` starts the requests when its :class:`~napixd.cli.batches.Plan`
+lets it (all at once, or in batches), hands each
+:class:`~napixd.cli.outcome.Outcome` to a callback as it is settled, keeps the
+counters a progress display reads, and stops early when told: Ctrl-C, the
+first success (``--first``), too many failures (``--max-fail``). Every host
+gets exactly one outcome, the ones never sent included. Nothing here touches
+the terminal: :mod:`napixd.cli.render` draws, this module only counts.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 from contextlib import contextmanager
 from time import monotonic
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping,
-                    Optional, cast)
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Mapping, Optional,
+                    cast)
 
 import gevent
 from gevent.queue import SimpleQueue
 
-from napix.exceptions import Cancelled, HTTPError, TransportError
+from napix.exceptions import Cancelled
+from napixd.cli.batches import Plan
+from napixd.cli.outcome import Outcome, Skipped
 
 if TYPE_CHECKING:
     from napix.checks import Body
-    from napix.models import Response
     from napixd.client.pool import ClientPool
 
-__all__ = ['FanOut', 'Outcome', 'describe_error', 'describe_body', 'on_sigint']
-
-_MAX_CHAIN = 16
-
-
-class Outcome(object):
-    """What one host answered.
-
-    ``index`` (position of the host on the command line), ``host``,
-    ``seconds`` (from the start of the fan-out to the answer), and either
-    ``response`` (a :class:`~napix.connection.Response` below 400) or ``error``
-    (the :exc:`~napix.exceptions.HTTPError`, or another exception);
-    ``credentials``: where the credentials came from (safe to print), named by
-    the answers that refuse them (401, 403).
-    """
-
-    __slots__ = ('index', 'host', 'seconds', 'response', 'error', 'credentials')
-
-    def __init__(self, index: int, host: str, seconds: float,
-                 response: Optional[Response] = None, error: Optional[BaseException] = None,
-                 credentials: Optional[str] = None) -> None:
-        self.index = index
-        self.host = host
-        self.seconds = seconds
-        self.response = response
-        self.error = error
-        self.credentials = credentials
-
-    @property
-    def ok(self) -> bool:
-        """``True`` when the host answered below 400."""
-        return self.error is None
-
-    @property
-    def cancelled(self) -> bool:
-        """``True`` when the request was cancelled before it completed."""
-        return isinstance(self.error, Cancelled)
-
-    @property
-    def refused_credentials(self) -> bool:
-        """``True`` when the host answered 401 or 403."""
-        return self.status in (401, 403)
-
-    @property
-    def status(self) -> Optional[int]:
-        """The HTTP status, or ``None`` when no response came."""
-        if self.response is not None:
-            return self.response.status
-        status: Optional[int] = getattr(self.error, 'status', None)
-        return status
-
-    @property
-    def status_text(self) -> str:
-        """``'200 OK'``, ``'404 Not Found'``, or what went wrong without a status:
-        ``'timeout'``, ``'refused'``, ``'cancelled'``, ``'no answer'``."""
-        response: Optional[Response] = self.response if self.response is not None else \
-            getattr(self.error, 'response', None)
-        if response is not None:
-            return '{0} {1}'.format(response.status, response.reason or '').strip()
-        error = self.error
-        if isinstance(error, Cancelled):
-            return 'cancelled'
-        name = type(error).__name__
-        return {'Timeout': 'timeout', 'ConnectError': 'unreachable',
-                'RemoteProtocolError': 'bad answer',
-                'ResponseTooLarge': 'too large'}.get(name, 'error')
-
-    @property
-    def summary(self) -> str:
-        """One line: the body of a success, or the error with its bubbled chain
-        (and, for a 401 or 403, where the credentials came from)."""
-        if self.error is None:
-            return describe_body(cast('Response', self.response))
-        if self.cancelled:
-            return 'cancelled before it answered'
-        text = describe_error(self.error)
-        if self.refused_credentials and self.credentials:
-            text += ' (credentials from {0})'.format(self.credentials)
-        return text
-
-    def as_json(self) -> Dict[str, Any]:
-        """A ``dict`` ready for :func:`json.dumps`, one per line of ``--json`` output."""
-        data: Dict[str, Any] = {'host': self.host, 'status': self.status, 'ok': self.ok,
-                'seconds': round(self.seconds, 4)}
-        if self.error is None:
-            response = cast('Response', self.response)
-            data['body'] = response.body
-            location = response.headers.get('location')
-            if location:
-                data['location'] = location
-            return data
-        error = self.error
-        data['error'] = describe_error(error)
-        data['error_type'] = type(error).__name__
-        if isinstance(error, HTTPError):
-            data['remote_call'] = error.remote_call
-            data['remote_error'] = error.remote_error
-        if self.cancelled:
-            data['cancelled'] = True
-        if self.refused_credentials and self.credentials:
-            data['credentials'] = self.credentials
-        return data
-
-    def __repr__(self) -> str:
-        return '<Outcome {0} {1}>'.format(self.host, self.status_text)
-
-
-def _one_line(text: object, limit: int = 2000) -> str:
-    """*text* on one line; beyond *limit* characters, cut where it says so."""
-    text = ' '.join(str(text).split())
-    if len(text) <= limit:
-        return text
-    return '{0} [… {1} more characters: --json shows all]'.format(text[:limit],
-                                                                 len(text) - limit)
-
-
-def describe_body(response: Response) -> str:
-    """A one-line summary of a successful response's body (compact JSON, or
-    the text); for an empty body, the ``Location`` header if any."""
-    body = response.body
-    if body is None or body == '':
-        location = response.headers.get('location')
-        return '→ ' + location if location else ''
-    if isinstance(body, str):
-        return _one_line(body)
-    return _one_line(json.dumps(body, ensure_ascii=False, separators=(', ', ': ')))
-
-
-def describe_remote_error(error: Any) -> str:
-    """The compact form of a ``remote_error``, following the bubbled chain:
-    ``GET b.napix.nx/vm/10 → "404 NOT FOUND" `10` not found``."""
-    parts: List[str] = []
-    for _ in range(_MAX_CHAIN):
-        if not isinstance(error, dict):
-            if error not in (None, ''):
-                parts.append(_one_line(error))
-            break
-        call = error.get('remote_call')
-        if call and 'remote_error' in error:
-            parts.append(_one_line(call, 200))
-            error = error['remote_error']
-            continue
-        text: str = error.get('error_class') or 'Error'
-        if error.get('error_text'):
-            text += ': ' + str(error['error_text'])
-        where = error.get('filename')
-        if where and error.get('line'):
-            text += ' ({0}:{1})'.format(os.path.basename(str(where)), error['line'])
-        parts.append(_one_line(text))
-        break
-    else:
-        parts.append('…')
-    return ' → '.join(parts)
-
-
-def describe_error(error: BaseException) -> str:
-    """One line saying why a host failed, never with credentials.
-
-    A plain error answer gives its body (the status is shown apart), a JSON
-    error from a remote ``ExceptionsCatcher`` gives its bubbled chain, a
-    transport failure its cause.
-    """
-    if isinstance(error, TransportError):
-        return _one_line(error.cause)
-    if isinstance(error, HTTPError):
-        remote = error.remote_error
-        if isinstance(remote, dict):
-            return describe_remote_error(remote)
-        if isinstance(error.body, str) and error.body.strip():
-            return _one_line(error.body)
-        return _one_line(remote or error.message)
-    return _one_line('{0}: {1}'.format(type(error).__name__, error))
+__all__ = ['FanOut', 'on_sigint']
 
 
 class FanOut(object):
     """Send *method* *path* (with *body*) to every host of *hosts* through *pool*.
 
-    :param on_result: called with each :class:`Outcome` as it completes (in
-        completion order), in the greenlet that runs :meth:`run`.
+    :param on_result: called with each :class:`~napixd.cli.outcome.Outcome` as
+        it is settled (answered, failed, cancelled or skipped), in the
+        greenlet that runs :meth:`run`; the hosts never sent come last, in
+        their order.
     :param first: cancel the rest at the first success.
     :param credentials: where the credentials came from, for the outcomes.
+    :param plan: when to send each request and when to stop
+        (:class:`~napixd.cli.batches.Plan`); default all at once.
 
-    Requests cancelled by :meth:`interrupt` reach *on_result* too (their
-    outcomes are ``cancelled``); the ones *first* made useless do not.
-
-    The counters ``total``, ``done``, ``ok``, ``failed`` and ``pending`` and
-    :meth:`elapsed` and :meth:`rate` may be read at any time, from any greenlet.
+    The counters ``total``, ``done``, ``ok``, ``failed``, ``cancelled``,
+    ``skipped`` and ``pending`` and :meth:`elapsed` and :meth:`rate` may be
+    read at any time, from any greenlet. Once :meth:`run` returned,
+    ``stopped_by`` says why sending stopped before the end (a
+    :class:`~napixd.cli.batches.MaxFail` reason), or is ``None``.
     """
 
     def __init__(self, pool: ClientPool, method: str, path: str, hosts: Iterable[str],
                  body: Body = None, first: bool = False,
                  on_result: Optional[Callable[[Outcome], object]] = None,
                  headers: Optional[Mapping[str, str]] = None,
-                 credentials: Optional[str] = None) -> None:
+                 credentials: Optional[str] = None, plan: Optional[Plan] = None) -> None:
         self.pool = pool
         self.credentials = credentials
         self.headers = headers
@@ -229,10 +64,14 @@ class FanOut(object):
         self.body = body
         self.first = first
         self.on_result = on_result
+        self.plan = plan if plan is not None else Plan()
         self.total = len(self.hosts)
-        self.ok = self.failed = self.cancelled = 0
+        self.ok = self.failed = self.cancelled = self.skipped = 0
+        self.sent = 0
+        self.batches_started = 0
         self.interrupted = False
         self.stopped_early = False
+        self.stopped_by: Optional[str] = None
         self.outcomes: List[Optional[Outcome]] = [None] * self.total
         self.started: Optional[float] = None
         self.finished: Optional[float] = None
@@ -244,7 +83,12 @@ class FanOut(object):
 
     @property
     def pending(self) -> int:
-        return self.total - self.done - self.cancelled
+        return self.total - self.done - self.cancelled - self.skipped
+
+    @property
+    def stopping(self) -> bool:
+        """``True`` once no more requests are to be started."""
+        return self.interrupted or self.stopped_early or self.stopped_by is not None
 
     def elapsed(self) -> float:
         """Seconds since the start (until the end once finished)."""
@@ -258,36 +102,70 @@ class FanOut(object):
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def run(self) -> List[Outcome]:
-        """Send every request, wait for them all (or the first success); return
-        the outcomes in the order of the hosts."""
-        ready = SimpleQueue()
-        self.started = started = monotonic()
-        handles = []
-        for index, host in enumerate(self.hosts):
-            handle = self.pool.request(host, self.method, self.path, self.body,
-                                       self.headers)
-            handle.rawlink(lambda h, i=index: ready.put((i, h, monotonic())))
-            handles.append(handle)
-        for _ in range(len(handles)):
+        """Send the requests as the plan lets, wait for what was sent; return
+        the outcomes of every host in the order of the hosts."""
+        ready: SimpleQueue[Any] = SimpleQueue()
+        self.started = monotonic()
+        unsettled = 0
+        while True:
+            room = 0 if self.stopping else self.plan.room(unsettled, self.total - self.sent)
+            if room:
+                self._send(room, ready)
+                unsettled += room
+            if not unsettled:
+                break
             index, handle, when = ready.get()
+            unsettled -= 1
             error = handle.exception
-            outcome = Outcome(index, self.hosts[index], when - started,
-                              response=handle.value if error is None else None, error=error,
-                              credentials=self.credentials)
-            self.outcomes[index] = outcome
-            if outcome.cancelled:
-                self.cancelled += 1
-            elif outcome.ok:
-                self.ok += 1
-            else:
-                self.failed += 1
-            if self.on_result is not None and (self.interrupted or not outcome.cancelled):
-                self.on_result(outcome)
-            if self.first and outcome.ok and not self.stopped_early:
-                self.stopped_early = True
-                self.pool.cancel()
+            self._settle(Outcome(index, self.hosts[index], when - self.started,
+                                 response=handle.value if error is None else None,
+                                 error=error, credentials=self.credentials))
+        self._settle_unsent()
         self.finished = monotonic()
         return cast(List[Outcome], self.outcomes)  # every one is in now
+
+    def _send(self, count: int, ready: SimpleQueue[Any]) -> None:
+        """Start the requests of the next *count* hosts."""
+        self.batches_started += 1
+        for index in range(self.sent, self.sent + count):
+            handle = self.pool.request(self.hosts[index], self.method, self.path, self.body,
+                                       self.headers)
+            handle.rawlink(lambda h, i=index: ready.put((i, h, monotonic())))
+        self.sent += count
+
+    def _settle(self, outcome: Outcome) -> None:
+        """Count *outcome*, hand it on, and stop sending when it says so."""
+        self.outcomes[outcome.index] = outcome
+        if outcome.cancelled:
+            self.cancelled += 1
+        elif outcome.skipped:
+            self.skipped += 1
+        elif outcome.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        if self.on_result is not None:
+            self.on_result(outcome)
+        if self.first and outcome.ok and not self.stopped_early:
+            self.stopped_early = True
+            self.pool.cancel()
+        max_fail = self.plan.max_fail
+        if max_fail is not None and self.stopped_by is None and \
+                max_fail.exceeded(self.failed, self.total):
+            self.stopped_by = max_fail.reason(self.failed, self.total)
+
+    def _settle_unsent(self) -> None:
+        """Give the hosts never sent their outcome: skipped when ``--max-fail``
+        stopped the batches, else cancelled."""
+        seconds = monotonic() - cast(float, self.started)
+        why = self.stopped_by or ('interrupted' if self.interrupted else
+                                  'a host answered first (--first)')
+        batches_stopped = self.stopped_by is not None and self.plan.batch is not None
+        for index in range(self.sent, self.total):
+            error: Exception = Skipped(why) if batches_stopped else \
+                Cancelled(None, 'not sent: ' + why, 'not sent: ' + why)
+            self._settle(Outcome(index, self.hosts[index], seconds, error=error,
+                                 credentials=self.credentials))
 
     def interrupt(self) -> None:
         """Cancel what is pending (Ctrl-C): :meth:`run` returns promptly with

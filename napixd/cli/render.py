@@ -17,10 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from napixd.cli.fanout import FanOut, Outcome
+    from napixd.cli.fanout import FanOut
+    from napixd.cli.gather import Group
+    from napixd.cli.outcome import Outcome
 
 __all__ = ['ProgressDisplay', 'progress_line', 'outcome_table', 'summary_text',
-           'format_seconds', 'make_console']
+           'format_seconds', 'make_console', 'print_groups']
 
 REFRESH = 0.1
 
@@ -52,7 +54,7 @@ def progress_line(fanout: FanOut, label: str, width: int, frame: int = 0) -> Tex
     long the rate goes first, then the spaces between the counts narrow, the
     label is shortened, the bar shrinks, the label goes, the bar goes: the
     counts and the elapsed time always stay."""
-    done = fanout.done + fanout.cancelled
+    done = fanout.done + fanout.cancelled + fanout.skipped
     spinner = _SPINNER[frame % len(_SPINNER)] + ' '
     for wide, rate, bar, short_label in _LAYOUTS:
         gap = '  ' if wide else ' '
@@ -172,7 +174,7 @@ def _quiet_control_echo(stream: Any) -> Optional[Callable[[], None]]:
 def _status_style(outcome: Outcome) -> str:
     if outcome.ok:
         return 'green'
-    if outcome.cancelled:
+    if outcome.cancelled or outcome.skipped:
         return 'dim'
     return 'red'
 
@@ -208,8 +210,7 @@ def _answer(outcome: Outcome) -> Text:
     # ({"size": 6…) reads as another value.
     if outcome.ok:
         return Text(outcome.summary, overflow='fold')
-    return Text(outcome.summary, style='red' if not outcome.cancelled else 'dim',
-                overflow='fold')
+    return Text(outcome.summary, style=_status_style(outcome), overflow='fold')
 
 
 def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[int] = None,
@@ -263,17 +264,66 @@ def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[
 
 
 def summary_text(fanout: FanOut) -> Text:
-    """One line under the table: ``100 hosts: 97 ok, 3 failed in 1.24 s (81 req/s)``."""
+    """One line under the table: ``100 hosts: 97 ok, 3 failed in 1.24 s (81 req/s)``;
+    when sending stopped early, why and what it left: ``— stopped: 4 hosts
+    failed, more than --max-fail 3; 26 hosts skipped``."""
     text = Text('{0} host{1}: '.format(fanout.total, 's' if fanout.total != 1 else ''))
     text.append('{0} ok'.format(fanout.ok), 'green')
     text.append(', ')
     text.append('{0} failed'.format(fanout.failed), 'red' if fanout.failed else '')
     if fanout.cancelled:
         text.append(', {0} cancelled'.format(fanout.cancelled), 'yellow')
+    if fanout.skipped:
+        text.append(', {0} skipped'.format(fanout.skipped), 'yellow')
     text.append(' in {0} ({1:.0f} req/s)'.format(format_seconds(fanout.elapsed()),
                                                  fanout.rate()))
     if fanout.interrupted:
         text.append(' — interrupted', 'yellow')
+    elif fanout.stopped_by is not None:
+        text.append(' — ' + stop_text(fanout), 'yellow')
     elif fanout.stopped_early:
         text.append(' — stopped at the first success', 'dim')
     return text
+
+
+def stop_text(fanout: FanOut) -> str:
+    """Why ``--max-fail`` stopped the sending, and what it left unsent:
+    ``stopped after batch 2 of 5: 4 hosts failed, more than --max-fail 3;
+    26 hosts skipped``."""
+    unsent = fanout.total - fanout.sent
+    if not unsent:
+        return '{0}: every host was sent to already'.format(fanout.stopped_by)
+    where = 'stopped'
+    plan = fanout.plan
+    if plan.batch is not None:
+        where += ' after batch {0} of {1}'.format(fanout.batches_started,
+                                                  plan.batches(fanout.total))
+    return '{0}: {1}; {2} host{3} {4}'.format(
+        where, fanout.stopped_by, unsent, 's' if unsent != 1 else '',
+        'skipped' if plan.batch is not None else 'not sent (cancelled)')
+
+
+def print_groups(console: Console, groups: Iterable[Group]) -> None:
+    """The ``--gather`` blocks: a rule naming the hosts and their count, the
+    status, then the answer (or its diff against the first group's)."""
+    for group in groups:
+        # A rule of its own: rich's would cut a title wider than the terminal.
+        title = Text(' {0} '.format(group.nodeset), 'bold', overflow='fold')
+        title.append('({0} host{1}) '.format(group.count, 's' if group.count != 1 else ''),
+                     'dim')
+        if console.width - title.cell_len >= 3:
+            title.append('─' * (console.width - title.cell_len), 'bright_green')
+        console.print(title)
+        style = 'green' if group.ok else 'red'
+        console.print(Text(group.status, style))
+        if group.diff is None:
+            if group.text:
+                console.print(Text(group.text, overflow='fold'))
+        elif not group.diff:
+            console.print(Text('(the same body as the first group)', 'dim'))
+        for line in group.diff or ():
+            console.print(Text(line, _DIFF_STYLES.get(line[:1], ''), overflow='fold'))
+        console.print()
+
+
+_DIFF_STYLES = {'+': 'green', '-': 'red', '@': 'cyan'}
