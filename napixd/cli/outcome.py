@@ -202,8 +202,8 @@ def _name_the_option(cause: str) -> str:
     where the library names its ``cert=`` argument."""
     if not _CLIENT_CERTIFICATE.search(cause) or '--cert' in cause:
         return cause
-    if re.search('client certificate', cause, re.I):
-        return cause + ' (napix: give it with --cert FILE)'
+    if 'cert=' in cause:  # the library's words: the command's option instead
+        return cause.replace('cert=', '--cert FILE')
     return cause + ' (the server requires a client certificate: give it with --cert FILE)'
 
 
