@@ -42,7 +42,7 @@ setup(
             'pytest-xdist>=3,<4',
             'trustme>=1.0,<2',
             'hypothesis>=6.50,<7',
-            # the real HTTP servers of tests/test_server_matrix.py
+            # the real HTTP servers of tests/live/test_server_matrix.py
             'waitress>=3,<4',
             'gunicorn>=22,<28',
             'uvicorn>=0.30,<1',

@@ -22,7 +22,7 @@
 
 * ``no_gc``: the cyclic garbage collector off for the test.
 * ``tmux``: a tmux server of the test's own (``tests/test_cli_terminal.py``'s ``Tmux``).
-* ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/test_soak.py``.
+* ``--soak`` (or ``NAPIX_SOAK=1``): the long soak of ``tests/live/test_soak.py``.
 """
 
 import gc
@@ -48,7 +48,7 @@ sys.dont_write_bytecode = False
 
 def pytest_addoption(parser):
     parser.addoption('--soak', action='store_true', default=False,
-                     help='run the long soak of tests/test_soak.py (100,000 requests, ~30 s); '
+                     help='run the long soak of tests/live/test_soak.py (100,000 requests, ~30 s); '
                           'NAPIX_SOAK=1 in the environment does the same')
 TOKENS = {'s3cr3t-token': 'root'}
 

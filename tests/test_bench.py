@@ -66,7 +66,7 @@ def test_every_workload_has_a_fixed_ceiling_and_nginx_the_issues():
             reference = ceiling['reference_bytecodes']
             if name == 'nginx':
                 assert ceiling['bytecodes'] <= 1000, version
-            else:  # at most 2% above the reference revision (issue 27)
+            else:  # at most 2% above the reference revision
                 assert ceiling['bytecodes'] <= reference * 1.02 + 1, (version, name)
 
 

@@ -8,7 +8,7 @@ import weakref
 
 import gevent
 import pytest
-from test_resources import napix_garbage
+from collector import napix_garbage
 
 from napix.models import Request
 from napix.transports.destination import Budget, Slot

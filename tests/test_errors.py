@@ -1,6 +1,6 @@
 """napix.transports.errors on its own: each failure of a transport, its
 library error and its one message (the live-server suites check that each
-transport raises them: test_transports, test_hostile, test_tls*)."""
+transport raises them: test_transports, live/test_hostile, test_tls*)."""
 
 import socket
 import ssl

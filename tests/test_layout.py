@@ -1,4 +1,4 @@
-"""The layout (issue 12): imports only go downward, no cycle anywhere, no
+"""The layout: imports only go downward, no cycle anywhere, no
 library module over ~400 lines.
 
 ``python tests/test_layout.py`` prints the import graph of ``napix`` and

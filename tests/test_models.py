@@ -1,6 +1,6 @@
-"""What a requests or httpx user reaches for first (issue 13): headers that
+"""What a requests or httpx user reaches for first: headers that
 ignore case on every path in, per-request ``timeout=`` and ``params=``,
-``Response.elapsed``, ``ok`` and ``text``; and the errors and logs of issue 12."""
+``Response.elapsed``, ``ok`` and ``text``; and the errors and logs."""
 
 import json
 import logging
@@ -159,7 +159,7 @@ def test_a_request_pickles_without_credentials():
     assert dict(clone.headers) == {'X-A': '1'} and clone.timeout == (1, 2)
 
 
-# Errors and logs (issue 12)
+# Errors and logs
 
 def test_an_unknown_json_error_object_is_shown_whole(napix_server):
     @napix_server.route('GET', '/plain-json')

@@ -1,6 +1,6 @@
-"""The client side of ``tests/test_hostile.py``, run in a child process.
+"""The client side of ``tests/live/test_hostile.py``, run in a child process.
 
-``python tests/hostile_child.py '<json>'`` imports napix (without orjson when
+``python tests/live/hostile_child.py '<json>'`` imports napix (without orjson when
 ``hide_orjson`` is true, so that the standard library's ``json`` decodes),
 sends a warm-up request to ``warmup`` (a normal server), takes its own peak
 RSS (``ru_maxrss``) as the baseline, then runs each of ``steps`` in order and

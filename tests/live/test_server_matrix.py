@@ -14,7 +14,7 @@ they did).
 
 The servers are started once for the module, all at once, and their
 process groups are killed at its end. Run as a script
-(``python tests/test_server_matrix.py FAMILY PORT``), this file is the
+(``python tests/live/test_server_matrix.py FAMILY PORT``), this file is the
 server.
 """
 
@@ -253,7 +253,10 @@ class ServerProcess(object):
         other test's socket can be given the port in the meantime."""
         self.tries += 1
         self.port = _port_below_ephemeral_range()
-        env = dict(os.environ, NAPIX_MATRIX_FAMILY=self.family,
+        # The script imports tests/rawserver.py, and the library of this tree.
+        tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = os.pathsep.join([tests, os.path.dirname(tests), os.environ.get('PYTHONPATH', '')])
+        env = dict(os.environ, NAPIX_MATRIX_FAMILY=self.family, PYTHONPATH=path,
                    NAPIX_MATRIX_PARENT=str(os.getpid()), PYTHONUNBUFFERED='1')
         with open(self.log_path, 'wb') as log:
             self.process = subprocess.Popen(

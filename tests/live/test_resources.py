@@ -1,4 +1,4 @@
-"""Resources at service-manager scale (issue 11): pools dropped without
+"""Resources at service-manager scale: pools dropped without
 ``close()``, one in-flight budget per destination across pools, a bound on
 the sockets a process holds, every request settled even when descriptors run
 out, and connections shared between OS threads."""
@@ -19,27 +19,14 @@ from napix.exceptions import HTTPError
 from napix.transports.sockets import socket_pool
 from napixd.client import Client, ClientPool
 
+from collector import napix_garbage
+
 AUTH = LoginAuthenticator('root', 'toor')
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def open_fds():
     return len(os.listdir('/proc/self/fd'))
-
-
-def napix_garbage():
-    """The objects of napix and napixd that only the cyclic collector would free."""
-    gc.collect()
-    saved = gc.get_debug()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        gc.collect()
-        found = [type(o) for o in gc.garbage
-                 if type(o).__module__.startswith(('napix.', 'napixd.'))]
-    finally:
-        gc.set_debug(saved)
-        del gc.garbage[:]
-    return found
 
 
 def test_the_seed_pattern_with_the_collector_off_keeps_two_sockets(napix_server, no_gc):

@@ -1,6 +1,6 @@
-"""A broken or hostile server cannot hurt the process (issue 19).
+"""A broken or hostile server cannot hurt the process.
 
-The client runs in a child process (``tests/hostile_child.py``) against a
+The client runs in a child process (``tests/live/hostile_child.py``) against a
 :class:`rawserver.RawServer` on 127.0.0.1 that sends exactly the bytes a test
 writes. The child measures its own peak RSS growth after its imports and a
 warm-up request, and prints what the user saw (the Response or the
@@ -38,7 +38,7 @@ from napix.transports.gevent import GeventTransport
 from napixd.client import Client, ClientPool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))  # tests/live/ -> the repository
 CHILD = os.path.join(HERE, 'hostile_child.py')
 MIB = 1024 * 1024
 CAP = 32 * MIB  # napix.defaults.DEFAULT_MAX_RESPONSE_SIZE

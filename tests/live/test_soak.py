@@ -4,7 +4,7 @@ and the pool leaves no greenlet, socket or memory behind.
 By default the soak sends 5,000 requests (a few seconds); ``--soak`` (or
 ``NAPIX_SOAK=1`` in the environment) sends 100,000, about 30 s on two cores::
 
-    python -m pytest tests/test_soak.py --soak -s
+    python -m pytest tests/live/test_soak.py --soak -s
 """
 
 import gc

@@ -1,4 +1,4 @@
-"""No delayed-ACK stall against Napix servers (issue 10).
+"""No delayed-ACK stall against Napix servers.
 
 napixd serves through gevent's pywsgi, which writes a response's head and
 body in two sends without ``TCP_NODELAY``: the second send waits (Nagle) for
