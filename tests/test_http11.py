@@ -456,19 +456,19 @@ def test_the_timeout_bounds_the_whole_exchange_however_the_bytes_drip(ends):
 
 
 def test_each_exchange_gets_its_whole_timeout(ends):
-    # Eleven answers of 0.1 s in a row under a timeout of 1 s: a timer that
-    # went on from where the last exchange stopped it would fire during the
-    # tenth or the eleventh. Each answer has 0.9 s to spare: a stalled machine
-    # does not make it late (with 0.2 s answers under 0.35 s, it did).
-    for _ in range(11):
+    # 21 answers of 0.1 s in a row under a timeout of 2 s: a timer that went
+    # on from where the last exchange stopped it would fire by the twentieth.
+    # Each answer has 1.9 s to spare: a stalled machine does not make it late
+    # (with 0.2 s answers under 0.35 s, it did).
+    for _ in range(21):
         ends.answer(OK, pause=0.1)
-        assert ends.exchange(timeout=1.0).content == b'hello'
+        assert ends.exchange(timeout=2.0).content == b'hello'
     ends.conn.rest()
     other = ends.new_conn()
     try:
-        for _ in range(11):  # on another socket, with the same spare
+        for _ in range(21):  # on another socket, with the same spare
             other.answer(OK, pause=0.1)
-            assert other.exchange(timeout=1.0).content == b'hello'
+            assert other.exchange(timeout=2.0).content == b'hello'
         # and a spare made for another timeout (10 s) takes this one's (0.2 s):
         # nothing comes, and the exchange does not wait 10 s for it.
         third = ends.new_conn()
