@@ -4,6 +4,7 @@ import time
 import weakref
 
 import gevent
+import gevent.event
 import pytest
 from rawserver import free_port
 
@@ -207,10 +208,35 @@ def test_unencodable_body_raises_at_request_before_any_traffic(napix_server):
 
 # wait_unordered()
 
+def held_server(make_napix_server):
+    """A server whose ``GET /vm/{id}`` answers only once the test lets it:
+    ``server.gate.set()``."""
+    server = make_napix_server()
+    server.gate = gevent.event.Event()
+    server.route('GET', '/vm/{id}',
+                 lambda request, id, gate=server.gate: gate.wait(10) and {'id': id})
+    return server
+
+
 @pytest.fixture
 def three_speeds(make_napix_server):
-    """Servers answering after 0.9, 0.05 and 0.5 seconds."""
-    return [make_napix_server(delay=delay) for delay in (0.9, 0.05, 0.5)]
+    """Three held servers, named by the order the tests let them answer in:
+    ``(slow, fast, middle)``. The order is the test's, not a race of delays
+    (0.9, 0.05 and 0.5 s were, and a stalled machine lost it)."""
+    return [held_server(make_napix_server) for _ in range(3)]
+
+
+def in_turn(results, servers):
+    """The hosts of *results* (an iterator of a wait_unordered), letting
+    *servers* answer one after the other: the first at once, each next one
+    when the answer before it has come back."""
+    servers[0].gate.set()
+    hosts = []
+    for result in results:
+        hosts.append(result.request.host)
+        if len(hosts) < len(servers):
+            servers[len(hosts)].gate.set()
+    return hosts
 
 
 def test_wait_unordered_yields_in_completion_order(three_speeds):
@@ -218,7 +244,7 @@ def test_wait_unordered_yields_in_completion_order(three_speeds):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
-    hosts = [r.request.host for r in pool.wait_unordered()]
+    hosts = in_turn(pool.wait_unordered(), [fast, middle, slow])
     assert hosts == [fast.host, middle.host, slow.host]
     assert pool.wait() == []
 
@@ -228,6 +254,7 @@ def test_wait_unordered_all(three_speeds, count):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
+        server.gate.set()
     assert len(list(pool.wait_unordered(count=count))) == 3
     assert len(pool) == 0
 
@@ -237,16 +264,16 @@ def test_wait_unordered_count_leaves_the_rest_for_wait(three_speeds):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
-    first_two = list(pool.wait_unordered(count=2))
-    assert [r.request.host for r in first_two] == [fast.host, middle.host]
+    assert in_turn(pool.wait_unordered(count=2), [fast, middle]) == [fast.host, middle.host]
     assert len(pool) == 1
     assert list(pool.wait_unordered(count=0)) == []
+    slow.gate.set()
     [last] = pool.wait()
     assert last.request.host == slow.host
 
 
 def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
-    slow = make_napix_server(delay=1.0)
+    slow = held_server(make_napix_server)
     pool = ClientPool(ROOT)
     pool.request(slow.host, 'GET', '/vm/1')
     pool.request(slow.host, 'GET', '/vm/2')
@@ -255,21 +282,22 @@ def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
             break
         else:
             raise ValueError('No server available')
-    assert slow.requests == []  # the loop ended before the server answered anything
+    assert len(pool) == 2  # the loop ended before the server answered anything
     # Nothing is lost: the leftovers come back later.
+    slow.gate.set()
     assert ids(pool.wait()) == ['1', '2']
 
 
 def test_wait_unordered_timeout_yields_what_completed_in_time(three_speeds):
     slow, fast, middle = three_speeds
     pool = ClientPool(ROOT)
-    for server in three_speeds:
-        pool.request(server.host, 'GET', '/vm/1')
-    # 0.2 s either side: the fast one answers at 0.05 s, the middle one at 0.5 s.
+    handles = [pool.request(server.host, 'GET', '/vm/1') for server in three_speeds]
+    fast.gate.set()
+    assert handles[1].wait(10) is not None  # the fast one has answered, the others not
     in_time = list(pool.wait_unordered(timeout=0.25))
     assert [r.request.host for r in in_time] == [fast.host]
-    rest = list(pool.wait_unordered(timeout=5))
-    assert [r.request.host for r in rest] == [middle.host, slow.host]
+    rest = in_turn(pool.wait_unordered(timeout=10), [middle, slow])
+    assert rest == [middle.host, slow.host]
 
 
 def test_nothing_lost_nothing_twice_after_break(make_napix_server):
