@@ -116,15 +116,17 @@ def test_a_host_nobody_asked_the_client_of_costs_no_client(make_napix_server):
         return sum(1 for o in gc.get_objects()
                    if type(o) in (GeventClient, Connection, GeventTransport))
 
-    servers = [make_napix_server() for _ in range(3)]
+    servers = [held_server(make_napix_server) for _ in range(3)]
     pool = ClientPool(ROOT)  # its template: a client, its connection and transport
     before = made()
     for server in servers:
         for _ in range(3):
-            pool.request(server.host, 'GET', '/sleep/0.3')
-    gevent.sleep(0.1)  # the hosts' first requests are in flight
-    assert all(len(server.requests) == 2 for server in servers)
+            pool.request(server.host, 'GET', '/vm/1')
+    # The hosts' first requests are in flight, held by the servers.
+    assert until(lambda: all(server.in_flight == 2 for server in servers))
     assert made() == before
+    for server in servers:
+        server.gate.set()
     assert [r.status for r in pool.wait()] == [200] * 9
     assert made() == before
     # Asked for, a host's client is made, and shares the host's sockets.
@@ -410,7 +412,7 @@ def test_wait_unordered_stopped_early_keeps_no_answer_alive(make_napix_server):
 
 
 def test_a_request_made_during_wait_unordered_is_not_its_own(make_napix_server):
-    fast, slow = make_napix_server(delay=0.05), make_napix_server(delay=0.6)
+    fast, slow = make_napix_server(), held_server(make_napix_server)
     pool = ClientPool(ROOT)
     pool.request(fast.host, 'GET', '/vm/fast')
     pool.request(slow.host, 'GET', '/vm/slow')
@@ -418,8 +420,10 @@ def test_a_request_made_during_wait_unordered_is_not_its_own(make_napix_server):
     for response in pool.wait_unordered():
         from_loop.append(response.body['id'])
         if len(from_loop) == 1:
-            pool.request(fast.host, 'GET', '/vm/later')
-            gevent.sleep(0.2)  # it completes while the loop waits for the slow one
+            later = pool.request(fast.host, 'GET', '/vm/later')
+            # it completes while the loop waits for the slow one
+            assert later.wait(10) is not None
+            slow.gate.set()
     assert from_loop == ['fast', 'slow']
     assert ids(pool.wait()) == ['later']
 
