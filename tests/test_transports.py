@@ -282,10 +282,9 @@ def test_cooperative(kind, make_napix_server):
         pytest.skip('requests is cooperative under gevent only when monkey-patched')
     server = make_napix_server(max_concurrent=None)  # served by this thread's hub
     conn = connect(kind, server, maxsize=8)
-    results, elapsed = in_parallel('gevent', 8, lambda: conn.request('GET', '/sleep/0.5'))
+    results, _ = in_parallel('gevent', 8, lambda: conn.request('GET', '/sleep/0.5'))
     assert [r.body for r in results] == [{'slept': 0.5}] * 8
-    assert elapsed < 1.5, elapsed
-    assert server.max_in_flight == 8
+    assert server.max_in_flight == 8  # all at once: one after the other, it would be 1
 
 
 # Socket behaviours
