@@ -537,20 +537,21 @@ def test_completed_requests_keep_their_sockets_open(make_napix_server):
 
 
 def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server):
-    slow = make_napix_server(max_concurrent=None, delay=0.5)
+    slow = held_server(make_napix_server)  # holds its answers until the block is left
     fast = make_napix_server()
     with ClientPool(ROOT) as pool:
         done = pool.request(fast.host, 'GET', '/vm/1')
         pending = [pool.request(slow.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
         done.get(timeout=5)
         assert until(lambda: slow.in_flight == 2)
-    assert slow.requests == []  # leaving the block did not wait for the slow answers
+    # Leaving the block did not wait for the slow answers, held by the server.
     assert all(isinstance(h.exception, Cancelled) for h in pending)
     first, *cancelled = pool.wait()
     assert first.body['id'] == '1'
     assert [type(c) for c in cancelled] == [Cancelled] * 3
     # The idle socket to the fast server was closed on exit, at once.
     assert until(lambda: fast.open_connections == 0, timeout=1)
+    slow.gate.set()  # its handlers end, and find their sockets closed
     assert until(lambda: slow.open_connections == 0)
 
 
@@ -580,16 +581,16 @@ def test_cancel_a_queued_request(make_napix_server):
 
 
 def test_cancel_an_in_flight_request(make_napix_server):
-    server = make_napix_server(max_concurrent=None, delay=0.5)
+    server = held_server(make_napix_server)
     pool = ClientPool(ROOT, simultaneous=1)
     first = pool.request(server.host, 'GET', '/vm/1')
     pool.request(server.host, 'GET', '/vm/2')
     assert until(lambda: server.in_flight == 1)
-    first.cancel()
-    assert server.requests == []  # cancel() did not wait for the server's answer
+    first.cancel()  # it does not wait for the server's answer, held
     assert isinstance(first.exception, Cancelled)
     assert first.exception.remote_call == 'GET {0}/vm/1'.format(server.host)
     # The queued request still runs, on a new socket.
+    server.gate.set()
     cancelled, two = pool.wait()
     assert cancelled is first.exception
     assert two.body['id'] == '2'

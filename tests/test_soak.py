@@ -1,8 +1,10 @@
 """Nothing lost under faults and load: every request comes back exactly once,
 and the pool leaves no greenlet, socket or memory behind.
 
-By default the soak sends 5,000 requests (a few seconds); ``--soak`` (or
-``NAPIX_SOAK=1`` in the environment) sends 100,000, about 30 s on two cores::
+By default the soak sends 5,000 requests, restarting a server after every
+250 that the servers read; ``--soak`` (or ``NAPIX_SOAK=1`` in the
+environment) sends 100,000, restarting one after every 1,000 (100 restarts,
+8 to 30 s on two cores)::
 
     python -m pytest tests/test_soak.py --soak -s
 """
