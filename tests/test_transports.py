@@ -321,10 +321,9 @@ def test_maxsize_bounds_open_sockets(socket_kind, make_napix_server):
 def test_timeout(socket_kind, make_napix_server):
     server = _server(make_napix_server, socket_kind)
     conn = connect(socket_kind, server, timeout=0.5)
-    start = time.monotonic()
     with pytest.raises(Timeout) as info:
         conn.request('GET', '/sleep/3')
-    assert time.monotonic() - start < 2
+    assert server.in_flight == 1  # given up while the server was still at it
     assert info.value.status is None
     assert info.value.response is None
     assert '127.0.0.1:{0}'.format(server.port) in str(info.value)
