@@ -183,11 +183,13 @@ class NapixServer(object):
         ``(status, headers, body)``; or raises :class:`Reply`. Any other
         exception becomes a 500 from the ExceptionsCatcher.
 
-        Like napixd, the server splits the path as sent on ``/`` and decodes
-        each segment: ``/vm/{id}`` gets ``id='a/b'`` for ``/vm/a%2Fb`` and
-        ``id='café x'`` for ``/vm/caf%C3%A9%20x``. When two routes match a
-        request, the one registered last answers: a test may override a route
-        of a shared fixture.
+        A placeholder, ``{id}``, matches a segment or a part of one
+        (``/vm/{id}.json``); any other character is literal (``/vm/<id>``
+        matches that path alone). Like napixd, the server splits the path as
+        sent on ``/`` and decodes each segment: ``/vm/{id}`` gets ``id='a/b'``
+        for ``/vm/a%2Fb`` and ``id='café x'`` for ``/vm/caf%C3%A9%20x``. When
+        two routes match a request, the one registered last answers: a test
+        may override a route of a shared fixture.
         """
         def register(function: _H) -> _H:
             segments = [re.compile(re.sub(r'\\{(\w+)\\}', r'(?P<\1>.+)', re.escape(part)))

@@ -456,23 +456,33 @@ def test_the_timeout_bounds_the_whole_exchange_however_the_bytes_drip(ends):
 
 
 def test_each_exchange_gets_its_whole_timeout(ends):
-    # 0.2 s each, under a timeout of 0.35 s: a timer that went on from where
-    # the last exchange stopped it would fire during the second.
-    ends.answer(OK, pause=0.2)
-    assert ends.exchange(timeout=0.35).content == b'hello'
-    ends.answer(OK, pause=0.2)
-    assert ends.exchange(timeout=0.35).content == b'hello'
+    # 21 answers of 0.1 s in a row under a timeout of 2 s: a timer that went
+    # on from where the last exchange stopped it would fire by the twentieth.
+    # Each answer has 1.9 s to spare: a stalled machine does not make it late
+    # (with 0.2 s answers under 0.35 s, it did).
+    for _ in range(21):
+        ends.answer(OK, pause=0.1)
+        assert ends.exchange(timeout=2.0).content == b'hello'
     ends.conn.rest()
     other = ends.new_conn()
     try:
-        other.answer(OK, pause=0.2)  # on another socket, with the same spare
-        assert other.exchange(timeout=0.35).content == b'hello'
-        # and a spare made for another timeout takes this one's
-        started = time.monotonic()
-        other.conn.rest()
-        with pytest.raises(socket.timeout):
-            ends.exchange(timeout=0.2)
-        assert time.monotonic() - started < 0.3 + 0.5
+        for _ in range(21):  # on another socket, with the same spare
+            other.answer(OK, pause=0.1)
+            assert other.exchange(timeout=2.0).content == b'hello'
+        # and a spare made for another timeout (10 s) takes this one's (0.2 s):
+        # nothing comes, and the exchange does not wait 10 s for it.
+        third = ends.new_conn()
+        try:
+            third.answer(OK)
+            assert third.exchange(timeout=10.0).content == b'hello'  # a new spare
+            third.conn.rest()
+            started = time.monotonic()
+            with pytest.raises(socket.timeout):
+                ends.exchange(timeout=0.2)
+            assert time.monotonic() - started < 5
+            third.finish()
+        finally:
+            third.close()
         ends.finish()
         other.finish()
     finally:

@@ -5,7 +5,6 @@ ignore case on every path in, per-request ``timeout=`` and ``params=``,
 import json
 import logging
 import pickle
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -108,10 +107,9 @@ def test_bad_params_are_refused(napix_server, params):
 
 def test_a_request_timeout_overrides_the_connections(napix_server):
     client = Client(napix_server.host, AUTH, timeout=30)
-    start = time.monotonic()
     with pytest.raises(Timeout) as caught:
         client.request('GET', '/sleep/5', timeout=0.3)
-    assert time.monotonic() - start < 3
+    assert napix_server.in_flight == 1  # given up while the server was still at it
     assert 'within 0.3 s' in str(caught.value)
     assert client.request('GET', '/sleep/0.01', timeout=(1, 2)).status == 200
 

@@ -4,6 +4,7 @@ import time
 import weakref
 
 import gevent
+import gevent.event
 import pytest
 from rawserver import free_port
 
@@ -115,18 +116,20 @@ def test_a_host_nobody_asked_the_client_of_costs_no_client(make_napix_server):
         return sum(1 for o in gc.get_objects()
                    if type(o) in (GeventClient, Connection, GeventTransport))
 
-    servers = [make_napix_server() for _ in range(3)]
+    servers = [held_server(make_napix_server) for _ in range(3)]
     made_before = made()
     pool = ClientPool(ROOT)  # its options only: no client, connection or transport
     assert made() == made_before and pool.options.simultaneous == 2
     for server in servers:
         for _ in range(3):
-            pool.request(server.host, 'GET', '/sleep/0.3')
-    gevent.sleep(0.1)  # the hosts' first requests are in flight
-    assert all(len(server.requests) == 2 for server in servers)
+            pool.request(server.host, 'GET', '/vm/1')
+    # The hosts' first requests are in flight, held by the servers.
+    assert until(lambda: all(server.in_flight == 2 for server in servers))
     # One connection (and its transport) sends every host's requests.
     assert made() == made_before + 2 and pool._clients.shared is not None
     before = made()
+    for server in servers:
+        server.gate.set()
     assert [r.status for r in pool.wait()] == [200] * 9
     assert made() == before
     # Asked for, a host's client is made, and shares the host's sockets.
@@ -210,10 +213,35 @@ def test_unencodable_body_raises_at_request_before_any_traffic(napix_server):
 
 # wait_unordered()
 
+def held_server(make_napix_server):
+    """A server whose ``GET /vm/{id}`` answers only once the test lets it:
+    ``server.gate.set()``."""
+    server = make_napix_server()
+    server.gate = gevent.event.Event()
+    server.route('GET', '/vm/{id}',
+                 lambda request, id, gate=server.gate: gate.wait(10) and {'id': id})
+    return server
+
+
 @pytest.fixture
 def three_speeds(make_napix_server):
-    """Servers answering after 0.9, 0.05 and 0.5 seconds."""
-    return [make_napix_server(delay=delay) for delay in (0.9, 0.05, 0.5)]
+    """Three held servers, named by the order the tests let them answer in:
+    ``(slow, fast, middle)``. The order is the test's, not a race of delays
+    (0.9, 0.05 and 0.5 s were, and a stalled machine lost it)."""
+    return [held_server(make_napix_server) for _ in range(3)]
+
+
+def in_turn(results, servers):
+    """The hosts of *results* (an iterator of a wait_unordered), letting
+    *servers* answer one after the other: the first at once, each next one
+    when the answer before it has come back."""
+    servers[0].gate.set()
+    hosts = []
+    for result in results:
+        hosts.append(result.request.host)
+        if len(hosts) < len(servers):
+            servers[len(hosts)].gate.set()
+    return hosts
 
 
 def test_wait_unordered_yields_in_completion_order(three_speeds):
@@ -221,7 +249,7 @@ def test_wait_unordered_yields_in_completion_order(three_speeds):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
-    hosts = [r.request.host for r in pool.wait_unordered()]
+    hosts = in_turn(pool.wait_unordered(), [fast, middle, slow])
     assert hosts == [fast.host, middle.host, slow.host]
     assert pool.wait() == []
 
@@ -231,6 +259,7 @@ def test_wait_unordered_all(three_speeds, count):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
+        server.gate.set()
     assert len(list(pool.wait_unordered(count=count))) == 3
     assert len(pool) == 0
 
@@ -240,16 +269,16 @@ def test_wait_unordered_count_leaves_the_rest_for_wait(three_speeds):
     pool = ClientPool(ROOT)
     for server in three_speeds:
         pool.request(server.host, 'GET', '/vm/1')
-    first_two = list(pool.wait_unordered(count=2))
-    assert [r.request.host for r in first_two] == [fast.host, middle.host]
+    assert in_turn(pool.wait_unordered(count=2), [fast, middle]) == [fast.host, middle.host]
     assert len(pool) == 1
     assert list(pool.wait_unordered(count=0)) == []
+    slow.gate.set()
     [last] = pool.wait()
     assert last.request.host == slow.host
 
 
 def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
-    slow = make_napix_server(delay=1.0)
+    slow = held_server(make_napix_server)
     pool = ClientPool(ROOT)
     pool.request(slow.host, 'GET', '/vm/1')
     pool.request(slow.host, 'GET', '/vm/2')
@@ -258,21 +287,22 @@ def test_wait_unordered_timeout_ends_the_loop_for_else(make_napix_server):
             break
         else:
             raise ValueError('No server available')
-    assert slow.requests == []  # the loop ended before the server answered anything
+    assert len(pool) == 2  # the loop ended before the server answered anything
     # Nothing is lost: the leftovers come back later.
+    slow.gate.set()
     assert ids(pool.wait()) == ['1', '2']
 
 
 def test_wait_unordered_timeout_yields_what_completed_in_time(three_speeds):
     slow, fast, middle = three_speeds
     pool = ClientPool(ROOT)
-    for server in three_speeds:
-        pool.request(server.host, 'GET', '/vm/1')
-    # 0.2 s either side: the fast one answers at 0.05 s, the middle one at 0.5 s.
+    handles = [pool.request(server.host, 'GET', '/vm/1') for server in three_speeds]
+    fast.gate.set()
+    assert handles[1].wait(10) is not None  # the fast one has answered, the others not
     in_time = list(pool.wait_unordered(timeout=0.25))
     assert [r.request.host for r in in_time] == [fast.host]
-    rest = list(pool.wait_unordered(timeout=5))
-    assert [r.request.host for r in rest] == [middle.host, slow.host]
+    rest = in_turn(pool.wait_unordered(timeout=10), [middle, slow])
+    assert rest == [middle.host, slow.host]
 
 
 def test_nothing_lost_nothing_twice_after_break(make_napix_server):
@@ -385,7 +415,7 @@ def test_wait_unordered_stopped_early_keeps_no_answer_alive(make_napix_server):
 
 
 def test_a_request_made_during_wait_unordered_is_not_its_own(make_napix_server):
-    fast, slow = make_napix_server(delay=0.05), make_napix_server(delay=0.6)
+    fast, slow = make_napix_server(), held_server(make_napix_server)
     pool = ClientPool(ROOT)
     pool.request(fast.host, 'GET', '/vm/fast')
     pool.request(slow.host, 'GET', '/vm/slow')
@@ -393,8 +423,10 @@ def test_a_request_made_during_wait_unordered_is_not_its_own(make_napix_server):
     for response in pool.wait_unordered():
         from_loop.append(response.body['id'])
         if len(from_loop) == 1:
-            pool.request(fast.host, 'GET', '/vm/later')
-            gevent.sleep(0.2)  # it completes while the loop waits for the slow one
+            later = pool.request(fast.host, 'GET', '/vm/later')
+            # it completes while the loop waits for the slow one
+            assert later.wait(10) is not None
+            slow.gate.set()
     assert from_loop == ['fast', 'slow']
     assert ids(pool.wait()) == ['later']
 
@@ -508,20 +540,21 @@ def test_completed_requests_keep_their_sockets_open(make_napix_server):
 
 
 def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server):
-    slow = make_napix_server(max_concurrent=None, delay=0.5)
+    slow = held_server(make_napix_server)  # holds its answers until the block is left
     fast = make_napix_server()
     with ClientPool(ROOT) as pool:
         done = pool.request(fast.host, 'GET', '/vm/1')
         pending = [pool.request(slow.host, 'GET', '/vm/{0}'.format(i)) for i in range(3)]
         done.get(timeout=5)
         assert until(lambda: slow.in_flight == 2)
-    assert slow.requests == []  # leaving the block did not wait for the slow answers
+    # Leaving the block did not wait for the slow answers, held by the server.
     assert all(isinstance(h.exception, Cancelled) for h in pending)
     first, *cancelled = pool.wait()
     assert first.body['id'] == '1'
     assert [type(c) for c in cancelled] == [Cancelled] * 3
     # The idle socket to the fast server was closed on exit, at once.
     assert until(lambda: fast.open_connections == 0, timeout=1)
+    slow.gate.set()  # its handlers end, and find their sockets closed
     assert until(lambda: slow.open_connections == 0)
 
 
@@ -551,16 +584,16 @@ def test_cancel_a_queued_request(make_napix_server):
 
 
 def test_cancel_an_in_flight_request(make_napix_server):
-    server = make_napix_server(max_concurrent=None, delay=0.5)
+    server = held_server(make_napix_server)
     pool = ClientPool(ROOT, simultaneous=1)
     first = pool.request(server.host, 'GET', '/vm/1')
     pool.request(server.host, 'GET', '/vm/2')
     assert until(lambda: server.in_flight == 1)
-    first.cancel()
-    assert server.requests == []  # cancel() did not wait for the server's answer
+    first.cancel()  # it does not wait for the server's answer, held
     assert isinstance(first.exception, Cancelled)
     assert first.exception.remote_call == 'GET {0}/vm/1'.format(server.host)
     # The queued request still runs, on a new socket.
+    server.gate.set()
     cancelled, two = pool.wait()
     assert cancelled is first.exception
     assert two.body['id'] == '2'

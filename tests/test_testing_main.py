@@ -84,3 +84,16 @@ def test_bad_usage(tmp_path, args, message):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert message in err.decode()
+
+
+@pytest.mark.parametrize('columns', ['80', '40'])
+def test_help_shows_each_example_on_a_line_of_its_own(tmp_path, columns):
+    env = dict(user_env(tmp_path), COLUMNS=columns)
+    proc = subprocess.Popen([sys.executable, '-m', 'napixd.testing', '--help'], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and err == b''
+    lines = out.decode().splitlines()
+    assert '  python -m napixd.testing 3' in lines, lines
+    assert '  python -m napixd.testing --tls --client-cert' in lines, lines

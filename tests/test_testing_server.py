@@ -193,3 +193,18 @@ def test_a_route_registered_later_overrides_an_earlier_one(server, client):
     status, body = client.exchange('GET', '/text', server.host,
                                    [signed(server.host, 'GET', '/text')])
     assert (status, body) == (200, b'hello')
+
+
+def test_a_placeholder_is_a_name_in_braces_anything_else_is_literal(server, client):
+    """The route syntax docs/testing.rst tells: ``{name}`` matches a segment or
+    a part of one; ``<name>`` (another framework's syntax) is literal."""
+    server.route('GET', '/disk/{id}.json', lambda request, id: {'disk': id})
+    server.route('GET', '/host/<name>', lambda request: {'literal': True})
+
+    def get(path):
+        return client.exchange('GET', path, server.host, [signed(server.host, 'GET', path)])
+
+    assert get('/disk/sda.json') == (200, {'disk': 'sda'})
+    assert get('/disk/sda')[0] == 404
+    assert get('/host/xen1')[0] == 404
+    assert get('/host/<name>') == (200, {'literal': True})

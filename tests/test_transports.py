@@ -282,10 +282,9 @@ def test_cooperative(kind, make_napix_server):
         pytest.skip('requests is cooperative under gevent only when monkey-patched')
     server = make_napix_server(max_concurrent=None)  # served by this thread's hub
     conn = connect(kind, server, maxsize=8)
-    results, elapsed = in_parallel('gevent', 8, lambda: conn.request('GET', '/sleep/0.5'))
+    results, _ = in_parallel('gevent', 8, lambda: conn.request('GET', '/sleep/0.5'))
     assert [r.body for r in results] == [{'slept': 0.5}] * 8
-    assert elapsed < 1.5, elapsed
-    assert server.max_in_flight == 8
+    assert server.max_in_flight == 8  # all at once: one after the other, it would be 1
 
 
 # Socket behaviours
@@ -322,10 +321,9 @@ def test_maxsize_bounds_open_sockets(socket_kind, make_napix_server):
 def test_timeout(socket_kind, make_napix_server):
     server = _server(make_napix_server, socket_kind)
     conn = connect(socket_kind, server, timeout=0.5)
-    start = time.monotonic()
     with pytest.raises(Timeout) as info:
         conn.request('GET', '/sleep/3')
-    assert time.monotonic() - start < 2
+    assert server.in_flight == 1  # given up while the server was still at it
     assert info.value.status is None
     assert info.value.response is None
     assert '127.0.0.1:{0}'.format(server.port) in str(info.value)

@@ -5,9 +5,9 @@ a small line format, refilled to the width argparse picked (the terminal's,
 or 80 columns when the output is not a terminal):
 
 * a blank line stays; a line at column 0 ending with ``:`` is a heading;
-* a line indented by 2 whose text starts with ``napix ``, after a blank
-  line or another such line, is an example command line: printed whole,
-  however narrow the terminal;
+* a line indented by 2 whose text starts with ``napix `` or ``python -m ``,
+  after a blank line or another such line, is an example command line:
+  printed whole, however narrow the terminal;
 * a line indented by 8 or more is printed as it is (a file's content);
 * a line starting with a marker (``1.``, ``130``, ``-``) followed by spaces
   starts an item; its text wraps with a hanging indent under the text;
@@ -26,6 +26,7 @@ __all__ = ['HelpFormatter', 'fill']
 
 _ITEM = re.compile(r'( *)(\d+\.?|-)( +)(?=\S)')
 _VERBATIM_INDENT = 8
+_EXAMPLES = ('napix ', 'python -m ')  # how an example command line starts
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -53,7 +54,7 @@ def fill(text: str, width: int, indent: str = '') -> str:
     for line in text.splitlines():
         stripped = line.strip()
         spaces = len(line) - len(line.lstrip(' '))
-        example = after_break and spaces == 2 and stripped.startswith('napix ')
+        example = after_break and spaces == 2 and stripped.startswith(_EXAMPLES)
         after_break = not stripped or example
         if not stripped or example or spaces >= _VERBATIM_INDENT:
             flush()

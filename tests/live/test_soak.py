@@ -1,8 +1,10 @@
 """Nothing lost under faults and load: every request comes back exactly once,
 and the pool leaves no greenlet, socket or memory behind.
 
-By default the soak sends 5,000 requests (a few seconds); ``--soak`` (or
-``NAPIX_SOAK=1`` in the environment) sends 100,000, about 30 s on two cores::
+By default the soak sends 5,000 requests, restarting a server after every
+250 that the servers read; ``--soak`` (or ``NAPIX_SOAK=1`` in the
+environment) sends 100,000, restarting one after every 1,000 (100 restarts,
+8 to 30 s on two cores)::
 
     python -m pytest tests/live/test_soak.py --soak -s
 """
@@ -15,6 +17,7 @@ import random
 import time
 
 import gevent
+import gevent.queue
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Request, Response
@@ -128,25 +131,47 @@ def test_nothing_lost_among_1000_requests_to_50_hosts_a_fifth_misbehaving():
               len(bad), faults, errors, elapsed, fds_before, open_fds()))
 
 
-def soak(total, hosts=20, batch=5000, share=0.01, restart_every=0.5, seed=1):
+class Ticker(object):
+    """Counts the modes that the soak's servers take from their scripts (one
+    per request read) and puts one tick in ``ticks`` after every *every*."""
+
+    def __init__(self, every):
+        self.every = every
+        self.read = 0
+        self.ticks = gevent.queue.Queue()
+
+    def counted(self, script):
+        for mode in script:
+            self.read += 1
+            if self.read % self.every == 0:
+                self.ticks.put(self.read)
+            yield mode
+
+
+def soak(total, hosts=20, batch=5000, share=0.01, restart_every=250, seed=1):
     """Send *total* requests through one pool to *hosts* fault servers that
-    misbehave *share* of the time and are restarted every *restart_every*
-    seconds; check each batch; return the figures."""
+    misbehave *share* of the time, one of them restarted after every
+    *restart_every* requests the servers read; check each batch; return the
+    figures.
+
+    The restarts follow the requests, not the clock: however fast the machine,
+    a batch larger than *restart_every* sees a server restarted while the rest
+    of it is in flight."""
     warm_up()
     fds_before, greenlets_before = open_fds(), alive_greenlets()
     objects_before = {cls: live(cls) for cls in (Request, Response, PendingRequest)}
     rng = random.Random(seed)
     # Faults that end quickly, plus a rare hang cut by the read timeout.
     quick = tuple(f for f in FAULTS if f not in ('drip', 'short', 'hang'))
-    servers = [FaultServer('ok', script=random_faults(random.Random(seed + n), share,
-                                                      quick * 20 + ('hang',)),
-                           huge_size=200000, history=False).start()
+    ticker = Ticker(restart_every)
+    servers = [FaultServer('ok', script=ticker.counted(
+                   random_faults(random.Random(seed + n), share, quick * 20 + ('hang',))),
+                   huge_size=200000, history=False).start()
                for n in range(hosts)]
     restarts = itertools.count()
 
     def restarter(servers):
-        while True:
-            gevent.sleep(restart_every)
+        for _ in ticker.ticks:
             rng.choice(servers).restart()
             next(restarts)
 
@@ -215,8 +240,8 @@ def long_soak(config):
 
 def test_soak_servers_restarted_memory_flat_nothing_lost(request):
     if long_soak(request.config):
-        total, batch, restart_every = 100000, 10000, 0.5
+        total, batch, restart_every = 100000, 10000, 1000
     else:
-        total, batch, restart_every = 5000, 1000, 0.2
+        total, batch, restart_every = 5000, 1000, 250
     figures = soak(total, batch=batch, restart_every=restart_every)
     check_soak(figures, total)
