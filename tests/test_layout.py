@@ -131,6 +131,36 @@ def test_no_library_module_over_400_lines():
     assert long == {}
 
 
+def long_functions(limit):
+    """``{'module:function': lines}`` of the library's functions over *limit*
+    lines (docstring included), in napix and napixd.client."""
+    long = {}
+    for module, path in modules().items():
+        if not module.startswith(('napix.', 'napixd.client')) and module != 'napix':
+            continue
+        with open(path, encoding='utf-8') as source:
+            tree = ast.parse(source.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    long['{0}:{1}'.format(module, node.name)] = lines
+    return long
+
+
+def test_no_library_function_over_60_lines():
+    # A function a reader cannot hold in one sitting is split into named steps.
+    assert long_functions(60) == {}
+
+
+def test_a_long_function_is_found(tmp_path, monkeypatch):
+    body = '\n'.join('    x = {0}'.format(n) for n in range(61))
+    (tmp_path / 'napix').mkdir()
+    (tmp_path / 'napix' / 'long.py').write_text('def f():\n' + body + '\n')
+    monkeypatch.setattr(sys.modules[__name__], 'ROOT', str(tmp_path))
+    assert long_functions(60) == {'napix.long:f': 62}
+
+
 if __name__ == '__main__':
     graph = import_graph()
     order, depth = layers(graph)
