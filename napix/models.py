@@ -311,17 +311,19 @@ class Response(object):
     A transport gives *headers* as :class:`Headers` (or any mapping, or the
     raw response head as text: then :class:`Headers` are made the first time
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
+    A response read from the head text (:func:`new_response`) finds its
+    ``reason`` there the first time it is read.
     """
 
-    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
+    __slots__ = ('status', '_reason', '_headers', 'content', 'request', 'body', 'elapsed',
                  '_content_type')
     # new_response() below sets each of them too: a slot added here goes there.
 
-    def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
+    def __init__(self, status: int, reason: Optional[str], headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,
                  elapsed: Optional[float] = None, content_type: Optional[str] = None) -> None:
         self.status = status
-        self.reason = reason
+        self._reason: Optional[str] = reason
         self._headers: Union[Headers, str] = (
             headers if type(headers) is str or type(headers) is Headers
             else Headers(headers))  # type: ignore[arg-type]
@@ -332,15 +334,30 @@ class Response(object):
         self._content_type = content_type
 
     @property
+    def reason(self) -> Optional[str]:
+        """The reason phrase of the status line (``'OK'``), ``''`` when it has none."""
+        reason = self._reason
+        if reason is None and type(self._headers) is str:
+            reason = self._reason = reason_phrase(self._headers)
+        return reason
+
+    @reason.setter
+    def reason(self, reason: Optional[str]) -> None:
+        self._reason = reason
+
+    @property
     def headers(self) -> Headers:
         """The response headers, case-insensitive."""
         headers = self._headers
         if type(headers) is str:
+            if self._reason is None:  # the head text is not kept once parsed
+                self._reason = reason_phrase(headers)
             headers = self._headers = Headers.from_head(headers)
         return headers  # type: ignore[return-value]
 
     @headers.setter
     def headers(self, headers: Headers) -> None:
+        self._reason = self.reason  # found in the head text it replaces
         self._headers = headers
         self._content_type = None
 
@@ -390,13 +407,14 @@ class Response(object):
         return '<Response {0} {1}>'.format(self.status, self.reason)
 
 
-def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
+def new_response(status: int, head: str, content: bytes, request: Request,
                  elapsed: float, content_type: str) -> Response:
     """:class:`Response` as a transport reads it: its headers as the response
-    *head* text, its *content_type* found, not decoded yet."""
+    *head* text, its *content_type* found, not decoded yet; its reason
+    phrase found in *head* when first read."""
     response = _new(Response)
     response.status = status
-    response.reason = reason
+    response._reason = None
     response._headers = head
     response.content = content
     response.request = request
@@ -404,6 +422,18 @@ def new_response(status: int, reason: str, head: str, content: bytes, request: R
     response.elapsed = elapsed
     response._content_type = content_type
     return response
+
+
+# A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).
+_STATUS_LINE = re.compile(r'(?P<version>[^ \r]*) (?P<status>[^ \r]*) ?(?P<reason>[^\r]*)')
+
+
+def reason_phrase(head: str) -> str:
+    """The reason phrase of *head*'s status line (``'OK'`` of ``HTTP/1.1 200
+    OK``), ``''`` when it has none; interned: a pool's 100,000 responses
+    share one ``'OK'``."""
+    status_line = _STATUS_LINE.match(head)
+    return intern(status_line['reason']) if status_line is not None else ''
 
 
 def _decode_text(content: bytes, ctype: str) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
 from napix.exceptions import HTTPError, Timeout
-from napix.models import Headers, Request, Response
+from napix.models import Headers, Request, Response, new_request, new_response
 from napixd.client import Client, ClientPool
 from napixd.testing import Reply
 
@@ -293,3 +293,17 @@ def test_the_stdlib_json_decoder_decodes_a_trailing_blank_body_once(monkeypatch)
     assert napix.models._stdlib_loads(b'{"a":[1,2]}\n') == {'a': [1, 2]}
     assert napix.models._stdlib_loads(b'[1] \r\n') == [1]
     assert calls == []
+
+
+def test_a_read_response_finds_its_reason_in_its_head_when_first_read():
+    head = 'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n'
+    request = new_request('GET', 'h', 'h', '/', None, None, None)
+    lazy = new_response(404, head, b'', request, 0.1, 'text/plain')
+    assert lazy._reason is None and lazy.reason == 'Not Found'
+    parsed = new_response(404, head, b'', request, 0.1, 'text/plain')
+    assert parsed.headers['content-type'] == 'text/plain'  # the head text is parsed first
+    assert parsed.reason == 'Not Found'
+    replaced = new_response(404, head, b'', request, 0.1, 'text/plain')
+    replaced.headers = Headers()
+    assert replaced.reason == 'Not Found'
+    assert Response(200, None, {}, b'').reason is None  # as given

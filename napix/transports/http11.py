@@ -35,7 +35,6 @@ import os
 import select
 import socket
 from abc import ABC, abstractmethod
-from sys import intern
 from time import perf_counter
 from typing import Any, Optional, Tuple, Union
 
@@ -47,7 +46,7 @@ from napix.models import Request, Response, new_response
 from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
                                        TimedOut, new_exchange)
 from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
-                                   content_type, delimited_by_close, final_head, reason_phrase,
+                                   content_type, delimited_by_close, final_head,
                                    response_too_large)
 
 __all__ = ['SocketConnection', 'PlainConnection', 'TLSConnection', 'HTTP11Connection',
@@ -241,14 +240,12 @@ class SocketConnection(ABC):
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
         if head is None:
             head = final_head(received, state.informational, limits)
-        # Interned: a pool's 100,000 responses share one 'OK'.
-        reason = intern(reason_phrase(head))
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return new_response(status, reason, head, body, request, elapsed, content_type(head))
+        return new_response(status, head, body, request, elapsed, content_type(head))
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or
