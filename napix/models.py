@@ -408,10 +408,12 @@ class Response(object):
 
 
 def new_response(status: int, head: str, content: bytes, request: Request,
-                 elapsed: float, content_type: str) -> Response:
-    """:class:`Response` as a transport reads it: its headers as the response
-    *head* text, its *content_type* found, not decoded yet; its reason
-    phrase found in *head* when first read."""
+                 elapsed: float) -> Response:
+    """:class:`Response` as a transport reads it, not decoded yet: its headers
+    as the response *head* text (status line and header lines, each with its
+    CRLF). Its Content-Type is found at once (decoding needs it: its values
+    joined when repeated, interned, as a pool's responses share a few); its
+    reason phrase and its :class:`Headers` when first read."""
     response = _new(Response)
     response.status = status
     response._reason = None
@@ -420,8 +422,13 @@ def new_response(status: int, head: str, content: bytes, request: Request,
     response.request = request
     response.body = None
     response.elapsed = elapsed
-    response._content_type = content_type
+    response._content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
     return response
+
+
+# Spelled out rather than re.I: the search then starts from its literal CRLF.
+_CONTENT_TYPE = re.compile(
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
 
 
 # A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).

@@ -298,12 +298,12 @@ def test_the_stdlib_json_decoder_decodes_a_trailing_blank_body_once(monkeypatch)
 def test_a_read_response_finds_its_reason_in_its_head_when_first_read():
     head = 'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n'
     request = new_request('GET', 'h', 'h', '/', None, None, None)
-    lazy = new_response(404, head, b'', request, 0.1, 'text/plain')
+    lazy = new_response(404, head, b'', request, 0.1)
     assert lazy._reason is None and lazy.reason == 'Not Found'
-    parsed = new_response(404, head, b'', request, 0.1, 'text/plain')
+    parsed = new_response(404, head, b'', request, 0.1)
     assert parsed.headers['content-type'] == 'text/plain'  # the head text is parsed first
     assert parsed.reason == 'Not Found'
-    replaced = new_response(404, head, b'', request, 0.1, 'text/plain')
+    replaced = new_response(404, head, b'', request, 0.1)
     replaced.headers = Headers()
     assert replaced.reason == 'Not Found'
     assert Response(200, None, {}, b'').reason is None  # as given

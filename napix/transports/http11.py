@@ -46,7 +46,7 @@ from napix.models import Request, Response, new_response
 from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
                                        TimedOut, new_exchange)
 from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
-                                   content_type, delimited_by_close, final_head,
+                                   delimited_by_close, final_head,
                                    response_too_large)
 
 __all__ = ['SocketConnection', 'PlainConnection', 'TLSConnection', 'HTTP11Connection',
@@ -245,7 +245,7 @@ class SocketConnection(ABC):
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return new_response(status, head, body, request, elapsed, content_type(head))
+        return new_response(status, head, body, request, elapsed)
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or
