@@ -63,7 +63,12 @@ else:
 
 def dumps(value: Any) -> bytes:
     """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused."""
-    return json.dumps(value, separators=(',', ':'), allow_nan=False).encode('utf-8')
+    return _json_encoder.encode(value).encode('utf-8')
+
+
+# One encoder for every body: json.dumps() with options makes one per call
+# (the encoder keeps no state between calls: each has its own markers).
+_json_encoder = json.JSONEncoder(separators=(',', ':'), allow_nan=False)
 
 
 _CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
