@@ -9,6 +9,7 @@ imports nothing of :mod:`napix` but the exceptions' siblings' constants.
 from __future__ import annotations
 
 import json
+import json.encoder
 import json.scanner
 import re
 from sys import intern
@@ -61,14 +62,27 @@ else:
     loads = orjson.loads
 
 
-def dumps(value: Any) -> bytes:
-    """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused."""
-    return _json_encoder.encode(value).encode('utf-8')
-
-
-# One encoder for every body: json.dumps() with options makes one per call
-# (the encoder keeps no state between calls: each has its own markers).
+# One encoder for every body: json.dumps() with options makes one per call.
 _json_encoder = json.JSONEncoder(separators=(',', ':'), allow_nan=False)
+# The standard library's C encoder, without JSONEncoder's Python layers (an
+# isinstance, a closure made per call): what JSONEncoder.encode() calls.
+_c_make_encoder: Any = getattr(json.encoder, 'c_make_encoder', None)
+
+
+def dumps(value: Any) -> bytes:
+    """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused
+    (``json.dumps(value, separators=(',', ':'), allow_nan=False)``: the same
+    text, the same errors)."""
+    # Markers of its own (circular references), as JSONEncoder.iterencode makes.
+    encode = _c_make_encoder({}, _json_encoder.default, json.encoder.encode_basestring_ascii,
+                             None, ':', ',', False, False, False)
+    return ''.join(encode(value, 0)).encode('utf-8')
+
+
+if _c_make_encoder is None:  # pragma: no cover - no C accelerator (PyPy)
+    def dumps(value: Any) -> bytes:  # noqa: F811
+        """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused."""
+        return _json_encoder.encode(value).encode('utf-8')
 
 
 _CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
