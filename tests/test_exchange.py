@@ -13,7 +13,8 @@ OK = b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'
 
 @pytest.fixture
 def exchange():
-    parser, state = new_exchange(gevent.get_hub().loop, 5.0)
+    state = new_exchange(gevent.get_hub().loop, 5.0)
+    parser = state.parser
     state.begin(False, 5.0)
     yield parser, state
     state.timer.close()
@@ -96,7 +97,7 @@ def test_begin_with_another_timeout_makes_another_timer(exchange):
 
 
 def test_begin_binds_the_current_greenlet():
-    parser, state = new_exchange(gevent.get_hub().loop, 5.0)
+    state = new_exchange(gevent.get_hub().loop, 5.0)
     try:
         seen = gevent.spawn(lambda: (state.begin(False, 5.0), state.greenlet)[1]).get()
         assert seen is not None and state.wake == seen.switch

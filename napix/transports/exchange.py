@@ -12,7 +12,7 @@ sockets keep none: the exchanges of finished requests wait in the thread's
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List
 
 from gevent import getcurrent
 from httptools import HttpResponseParser
@@ -170,14 +170,15 @@ class Spares(object):
     __slots__ = ('free',)
 
     def __init__(self) -> None:
-        self.free: List[Tuple[Any, Exchange]] = []  # (parser, state) pairs
+        self.free: List[Exchange] = []  # each with its parser
 
 
-def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
-    """A new (parser, state) pair, its timer on *loop* set to *timeout*."""
+def new_exchange(loop: Any, timeout: float) -> Exchange:
+    """A new exchange state with its parser (``parser``), its timer on *loop*
+    set to *timeout*."""
     state = Exchange(loop, timeout)
-    # The two refer to each other until the exchange is dropped (a spare's
-    # pair is never garbage: the thread's spares hold it); so do the state
-    # and its bound expire().
-    state.parser = parser = HttpResponseParser(state)
-    return parser, state
+    # The two refer to each other until the exchange is dropped (a spare is
+    # never garbage: the thread's spares hold it); so do the state and its
+    # bound expire().
+    state.parser = HttpResponseParser(state)
+    return state
