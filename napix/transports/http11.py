@@ -144,7 +144,7 @@ class SocketConnection(ABC):
                 sent_all = False  # the server may still have answered: read it
             try:
                 received = self._read_head(state, limits)
-                head = None if state.progress == COMPLETE else \
+                if state.progress != COMPLETE:
                     self._read_body(state, received, limits)
             except _CLOSED as error:
                 raise ServerClosed(state.size, 'the connection was reset ({0})'.format(
@@ -158,7 +158,7 @@ class SocketConnection(ABC):
         finally:
             state.timer.stop()
         elapsed = perf_counter() - started
-        return self._build_response(request, state, received, head, limits, sent_all, elapsed)
+        return self._build_response(request, state, received, limits, sent_all, elapsed)
 
     def _read_head(self, state: Exchange, limits: Limits) -> Union[bytes, bytearray]:
         """Read until the final head is complete (often the whole response):
@@ -185,23 +185,21 @@ class SocketConnection(ABC):
         return received
 
     def _read_body(self, state: Exchange, received: Union[bytes, bytearray],
-                   limits: Limits) -> Optional[str]:
-        """Read until the response is complete; its final head when it had to
-        be read here (a body that ends with the connection), else ``None``."""
+                   limits: Limits) -> None:
+        """Read until the response is complete (*received* holds its head:
+        whether a body may end with the connection is read there)."""
         while state.progress != COMPLETE:
             data = self.receive()
             if data is None:
                 continue
             if not data:
-                head = final_head(received, state.informational, limits)
-                if not delimited_by_close(head):
+                if not delimited_by_close(final_head(received, state.informational, limits)):
                     raise ServerClosed(state.size, 'the server closed the connection '
                                        'in the middle of the response')
                 state.keep_alive = False
                 state.progress = COMPLETE
-                return head
+                return
             self._feed(state, data, limits)
-        return None
 
     def _feed(self, state: Exchange, data: bytes, limits: Limits) -> None:
         """Parse *data*, within ``max_response_size``."""
@@ -221,8 +219,8 @@ class SocketConnection(ABC):
             self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def _build_response(self, request: Request, state: Exchange,
-                        received: Union[bytes, bytearray], head: Optional[str], limits: Limits,
-                        sent_all: bool, elapsed: float) -> Response:
+                        received: Union[bytes, bytearray], limits: Limits, sent_all: bool,
+                        elapsed: float) -> Response:
         """The :class:`~napix.models.Response` of a complete exchange; whether
         the socket may be kept (``keep_alive``) and its parser with it."""
         body = state.body
@@ -236,8 +234,7 @@ class SocketConnection(ABC):
         status = state.status
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
-        if head is None:
-            head = final_head(received, state.informational, limits)
+        head = final_head(received, state.informational, limits)
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''
