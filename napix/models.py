@@ -3,18 +3,19 @@
 :class:`Request` is what an authenticator signs and a transport sends;
 :class:`Response` is what a transport returns; :class:`Headers` is the
 case-insensitive mapping both carry. This module is below the transports: it
-imports nothing of :mod:`napix` but the exceptions' siblings' constants.
+imports nothing of :mod:`napix` but its JSON (:mod:`napix.jsoncodec`).
 """
 
 from __future__ import annotations
 
 import json
-import json.scanner
 import re
 from sys import intern
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
+from typing import Any, Dict, Iterable, Iterator, List, MutableMapping
 from typing import Optional, Tuple, Union
+
+from napix.jsoncodec import _stdlib_loads, dumps, loads  # noqa: F401 - the models' JSON
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
 
@@ -22,42 +23,6 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 #: fresh socket when a kept-alive one turns out closed, and a
 #: :class:`~napix.retry.Retry` retries them after a transport failure.
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
-
-# The standard library's scanner, without json.loads' Python layers (encoding
-# detection, decode, raw_decode, two whitespace matches); JSON's whitespace.
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-_JSON_BLANKS = ' \t\n\r'  # (str.isspace() and str.strip() take more)
-
-
-def _stdlib_loads(content: bytes) -> Any:
-    """``json.loads(content)``: the same value, or the same :exc:`ValueError`.
-    What servers send (an object or an array in UTF-8, blanks after it or
-    not) is decoded once and scanned; the rest goes through json.loads."""
-    if content[:1] in b'{[' and content[1:2] not in b'\0':  # UTF-8 (no BOM, no NUL)
-        try:
-            text = content.decode('utf-8', 'surrogatepass')
-            value, end = _scan_json(text, 0)
-            if end == len(text) or not text[end:].strip(_JSON_BLANKS):
-                return value
-        except (ValueError, StopIteration):
-            pass  # json.loads raises the error, with its message
-    return json.loads(content)
-
-
-#: Decode JSON from ``bytes``: orjson (a dependency on CPython), else the standard library.
-loads: Callable[[bytes], Any] = _stdlib_loads
-try:
-    import orjson
-except ImportError:  # pragma: no cover - not installed off CPython
-    pass
-else:
-    loads = orjson.loads
-
-
-def dumps(value: Any) -> bytes:
-    """Encode *value* as compact JSON, in UTF-8; NaN and infinities are refused."""
-    return json.dumps(value, separators=(',', ':'), allow_nan=False).encode('utf-8')
-
 
 _CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
 
@@ -304,17 +269,19 @@ class Response(object):
     A transport gives *headers* as :class:`Headers` (or any mapping, or the
     raw response head as text: then :class:`Headers` are made the first time
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
+    A response read from the head text (:func:`new_response`) finds its
+    ``reason`` there the first time it is read.
     """
 
-    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
+    __slots__ = ('status', '_reason', '_headers', 'content', 'request', 'body', 'elapsed',
                  '_content_type')
     # new_response() below sets each of them too: a slot added here goes there.
 
-    def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
+    def __init__(self, status: int, reason: Optional[str], headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,
                  elapsed: Optional[float] = None, content_type: Optional[str] = None) -> None:
         self.status = status
-        self.reason = reason
+        self._reason: Optional[str] = reason
         self._headers: Union[Headers, str] = (
             headers if type(headers) is str or type(headers) is Headers
             else Headers(headers))  # type: ignore[arg-type]
@@ -325,15 +292,30 @@ class Response(object):
         self._content_type = content_type
 
     @property
+    def reason(self) -> Optional[str]:
+        """The reason phrase of the status line (``'OK'``), ``''`` when it has none."""
+        reason = self._reason
+        if reason is None and type(self._headers) is str:
+            reason = self._reason = reason_phrase(self._headers)
+        return reason
+
+    @reason.setter
+    def reason(self, reason: Optional[str]) -> None:
+        self._reason = reason
+
+    @property
     def headers(self) -> Headers:
         """The response headers, case-insensitive."""
         headers = self._headers
         if type(headers) is str:
+            if self._reason is None:  # the head text is not kept once parsed
+                self._reason = reason_phrase(headers)
             headers = self._headers = Headers.from_head(headers)
         return headers  # type: ignore[return-value]
 
     @headers.setter
     def headers(self, headers: Headers) -> None:
+        self._reason = self.reason  # found in the head text it replaces
         self._headers = headers
         self._content_type = None
 
@@ -383,20 +365,40 @@ class Response(object):
         return '<Response {0} {1}>'.format(self.status, self.reason)
 
 
-def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
-                 elapsed: float, content_type: str) -> Response:
-    """:class:`Response` as a transport reads it: its headers as the response
-    *head* text, its *content_type* found, not decoded yet."""
+def new_response(status: int, head: str, content: bytes, request: Request,
+                 elapsed: float) -> Response:
+    """:class:`Response` as a transport reads it, not decoded yet: its headers
+    as the response *head* text (status line and header lines, each with its
+    CRLF). Its Content-Type is found at once (decoding needs it: its values
+    joined when repeated, interned, as a pool's responses share a few); its
+    reason phrase and its :class:`Headers` when first read."""
     response = _new(Response)
     response.status = status
-    response.reason = reason
+    response._reason = None
     response._headers = head
     response.content = content
     response.request = request
     response.body = None
     response.elapsed = elapsed
-    response._content_type = content_type
+    response._content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
     return response
+
+
+# Spelled out rather than re.I: the search then starts from its literal CRLF.
+_CONTENT_TYPE = re.compile(
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
+
+
+# A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).
+_STATUS_LINE = re.compile(r'(?P<version>[^ \r]*) (?P<status>[^ \r]*) ?(?P<reason>[^\r]*)')
+
+
+def reason_phrase(head: str) -> str:
+    """The reason phrase of *head*'s status line (``'OK'`` of ``HTTP/1.1 200
+    OK``), ``''`` when it has none; interned: a pool's 100,000 responses
+    share one ``'OK'``."""
+    status_line = _STATUS_LINE.match(head)
+    return intern(status_line['reason']) if status_line is not None else ''
 
 
 def _decode_text(content: bytes, ctype: str) -> str:

@@ -97,8 +97,7 @@ def made_by_new_request():
 
 
 def made_by_new_response():
-    return [models.new_response(200, 'OK', 'HTTP/1.1 200 OK\r\nA: b', b'{}', _request(), 0.1,
-                                'application/json')]
+    return [models.new_response(200, 'HTTP/1.1 200 OK\r\nA: b', b'{}', _request(), 0.1)]
 
 
 def made_by_from_head():

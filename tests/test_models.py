@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
 from napix.exceptions import HTTPError, Timeout
-from napix.models import Headers, Request, Response
+from napix.models import Headers, Request, Response, new_request, new_response
+from napix.models import dumps as models_dumps
 from napixd.client import Client, ClientPool
 from napixd.testing import Reply
 
@@ -305,3 +306,38 @@ def test_orjson_is_installed_with_the_library_on_cpython_and_fast_still_names_it
         import napix.models
         import orjson as installed
         assert napix.models.loads is installed.loads
+
+
+def test_a_read_response_finds_its_reason_in_its_head_when_first_read():
+    head = 'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n'
+    request = new_request('GET', 'h', 'h', '/', None, None, None)
+    lazy = new_response(404, head, b'', request, 0.1)
+    assert lazy._reason is None and lazy.reason == 'Not Found'
+    parsed = new_response(404, head, b'', request, 0.1)
+    assert parsed.headers['content-type'] == 'text/plain'  # the head text is parsed first
+    assert parsed.reason == 'Not Found'
+    replaced = new_response(404, head, b'', request, 0.1)
+    replaced.headers = Headers()
+    assert replaced.reason == 'Not Found'
+    assert Response(200, None, {}, b'').reason is None  # as given
+
+
+@pytest.mark.parametrize('value', [{'a': [1, 2.5, 'é', None, True]}, [], 'x"', {1: 2}, [1e300]])
+def test_dumps_is_compact_json_dumps(value):
+    assert models_dumps(value) == json.dumps(value, separators=(',', ':')).encode('utf-8')
+
+
+@pytest.mark.parametrize('value', [[float('nan')], [object()], {(1, 2): 3}])
+def test_dumps_refuses_what_json_dumps_refuses_with_its_error(value):
+    with pytest.raises((TypeError, ValueError)) as expected:
+        json.dumps(value, separators=(',', ':'), allow_nan=False)
+    with pytest.raises(expected.type, match=str(expected.value)[:20]):
+        models_dumps(value)
+
+
+def test_dumps_refuses_a_circular_value_and_stays_usable():
+    circular = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match='Circular reference'):
+        models_dumps(circular)
+    assert models_dumps([[1], [1]]) == b'[[1],[1]]'  # no marker left behind

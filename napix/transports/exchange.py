@@ -12,7 +12,7 @@ sockets keep none: the exchanges of finished requests wait in the thread's
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List
 
 from gevent import getcurrent
 from httptools import HttpResponseParser
@@ -58,10 +58,11 @@ class Exchange(object):
     (:meth:`~napix.transports.http11.SocketConnection.drop_exchange`
     breaks the cycle).
 
-    ``progress`` is a :class:`Progress`; ``status`` the final status once
-    the head is complete; ``informational`` how many 1xx heads came before
-    it; ``size`` the bytes received; ``keep_alive``, once complete, whether
-    the socket may carry another response.
+    ``progress`` is a :class:`Progress`; ``status`` the status of the last
+    head read (the final one once the head is complete); ``informational``
+    how many 1xx heads came before it; ``size`` the bytes received;
+    ``keep_alive``, once complete, whether the socket may carry another
+    response.
 
     ``greenlet`` is the greenlet its exchanges run in while the socket is
     busy (``None`` once idle), ``wake`` that greenlet's ``switch`` (what the
@@ -75,8 +76,6 @@ class Exchange(object):
                  'expire')
     # Set for each exchange by begin() (annotations only: no code on this path).
     progress: int
-    status: int
-    keep_alive: bool
     head_only: bool
     informational: int
     size: int
@@ -84,6 +83,8 @@ class Exchange(object):
     def __init__(self, loop: Any, timeout: float) -> None:
         self.parser: Any = None
         self.body: Any = None
+        self.status = 0  # then set by the parser's callbacks before they are read
+        self.keep_alive = False
         self.loop = loop  # the hub's, whose greenlets this exchange serves
         # Repeating, and started with again(): a libev timer stopped early
         # keeps only the time it had left, and start() would go on from
@@ -98,11 +99,13 @@ class Exchange(object):
 
     def begin(self, head_only: bool, timeout: float) -> None:
         """Start reading a new response (of a ``HEAD`` request: *head_only*)
-        in the current greenlet, its timer started for *timeout* seconds."""
-        self.body = None
+        in the current greenlet, its timer started for *timeout* seconds.
+
+        Only what a response changes is reset: ``body`` was taken with the
+        last response (or the exchange dropped), and ``status`` and
+        ``keep_alive`` are set before they are read."""
         self.progress = AWAITING_HEAD
-        self.status = self.informational = self.size = 0
-        self.keep_alive = False
+        self.informational = self.size = 0
         self.head_only = head_only
         timer = self.timer
         if self.timeout != timeout:
@@ -122,11 +125,13 @@ class Exchange(object):
     # call per header): the head is read from the bytes once complete.
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
-        self.progress = HEAD_COMPLETE
-        if self.head_only and (status >= 200 or status == 101 or status < 100):
-            # No body follows the head of a HEAD response: complete.
+        if status < 200 and status >= 100 and status != 101:
+            return  # a 1xx head: still awaiting the final one
+        if self.head_only:  # no body follows the head of a HEAD response
             self.keep_alive = self.parser.should_keep_alive()
             self.progress = COMPLETE
+        else:
+            self.progress = HEAD_COMPLETE
 
     def on_body(self, data: bytes) -> None:
         body = self.body
@@ -142,15 +147,13 @@ class Exchange(object):
             raise TrailingData()
 
     def on_message_complete(self) -> None:
-        status = self.status
-        if status < 200 and status >= 100 and status != 101:  # a 1xx: the real one follows
-            self.informational += 1
-            self.status = 0
-            self.progress = AWAITING_HEAD
-        elif self.progress != COMPLETE:
+        progress = self.progress
+        if progress == HEAD_COMPLETE:
             # Read it here: once feed_data() returns, the parser has reset.
             self.keep_alive = self.parser.should_keep_alive()
             self.progress = COMPLETE
+        elif progress == AWAITING_HEAD:  # the end of a 1xx: the final head follows
+            self.informational += 1
 
 
 class Spares(object):
@@ -167,14 +170,15 @@ class Spares(object):
     __slots__ = ('free',)
 
     def __init__(self) -> None:
-        self.free: List[Tuple[Any, Exchange]] = []  # (parser, state) pairs
+        self.free: List[Exchange] = []  # each with its parser
 
 
-def new_exchange(loop: Any, timeout: float) -> Tuple[Any, Exchange]:
-    """A new (parser, state) pair, its timer on *loop* set to *timeout*."""
+def new_exchange(loop: Any, timeout: float) -> Exchange:
+    """A new exchange state with its parser (``parser``), its timer on *loop*
+    set to *timeout*."""
     state = Exchange(loop, timeout)
-    # The two refer to each other until the exchange is dropped (a spare's
-    # pair is never garbage: the thread's spares hold it); so do the state
-    # and its bound expire().
-    state.parser = parser = HttpResponseParser(state)
-    return parser, state
+    # The two refer to each other until the exchange is dropped (a spare is
+    # never garbage: the thread's spares hold it); so do the state and its
+    # bound expire().
+    state.parser = HttpResponseParser(state)
+    return state

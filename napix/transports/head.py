@@ -11,18 +11,14 @@ search of its text, whether its body ends with the connection
 from __future__ import annotations
 
 import re
-from sys import intern
 from typing import Union
 
+from napix.models import reason_phrase  # the response finds its own, when first read
+
 __all__ = ['Limits', 'LimitExceeded', 'check_heads', 'final_head', 'bytes_after_head',
-           'skip_heads', 'delimited_by_close', 'reason_phrase', 'content_type',
+           'skip_heads', 'delimited_by_close', 'reason_phrase',
            'response_too_large']
 
-# Spelled out rather than re.I: the search then starts from its literal CRLF.
-_CONTENT_TYPE = re.compile(
-    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
-# A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).
-_STATUS_LINE = re.compile(r'(?P<version>[^ \r]*) (?P<status>[^ \r]*) ?(?P<reason>[^\r]*)')
 # The framing headers of a head, name and value.
 _FRAMING = re.compile(r'\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r]*)', re.I)
 
@@ -115,19 +111,6 @@ def response_too_large(limits: Limits) -> LimitExceeded:
     """The error of a response larger than ``max_response_size``."""
     return LimitExceeded('the response is larger than {0} bytes (max_response_size)'.format(
         limits.max_response_size))
-
-
-def reason_phrase(head: str) -> str:
-    """The reason phrase of *head*'s status line (``'OK'`` of ``HTTP/1.1 200
-    OK``), ``''`` when it has none."""
-    status_line = _STATUS_LINE.match(head)
-    return status_line['reason'] if status_line is not None else ''
-
-
-def content_type(head: str) -> str:
-    """The Content-Type of *head* (its values joined when repeated), interned:
-    a pool's responses share a few."""
-    return intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
 
 
 def _head_too_large(limits: Limits) -> None:

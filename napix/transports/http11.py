@@ -35,7 +35,6 @@ import os
 import select
 import socket
 from abc import ABC, abstractmethod
-from sys import intern
 from time import perf_counter
 from typing import Any, Optional, Tuple, Union
 
@@ -47,7 +46,7 @@ from napix.models import Request, Response, new_response
 from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
                                        TimedOut, new_exchange)
 from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
-                                   content_type, delimited_by_close, final_head, reason_phrase,
+                                   delimited_by_close, final_head,
                                    response_too_large)
 
 __all__ = ['SocketConnection', 'PlainConnection', 'TLSConnection', 'HTTP11Connection',
@@ -104,8 +103,8 @@ class SocketConnection(ABC):
         self.poller.register(self.fd, events)
         #: Whether the socket may carry another request (after an exchange).
         self.keep_alive = False
-        # While busy, the (parser, state) of its exchanges, from the spares.
-        self.busy: Optional[Tuple[Any, Exchange]] = None
+        # While busy, the state of its exchanges (with their parser), from the spares.
+        self.busy: Optional[Exchange] = None
 
     @abstractmethod
     def send(self, payload: bytes) -> bool:
@@ -132,11 +131,10 @@ class SocketConnection(ABC):
         sent to the last byte received. ``keep_alive`` then says whether the
         socket may carry another request.
         """
-        busy = self.busy
-        if busy is None:  # kept from its last exchange, or a spare
+        state = self.busy
+        if state is None:  # kept from its last exchange, or a spare
             free = self.spares.free
-            busy = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
-        parser, state = busy
+            state = self.busy = free.pop() if free else new_exchange(self.hub.loop, timeout)
         state.begin(head_only, timeout)
         started = perf_counter()
         try:
@@ -145,9 +143,9 @@ class SocketConnection(ABC):
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
             try:
-                received = self._read_head(parser, state, limits)
-                head = None if state.progress == COMPLETE else \
-                    self._read_body(parser, state, received, limits)
+                received = self._read_head(state, limits)
+                if state.progress != COMPLETE:
+                    self._read_body(state, received, limits)
             except _CLOSED as error:
                 raise ServerClosed(state.size, 'the connection was reset ({0})'.format(
                     error.strerror or type(error).__name__)) from None
@@ -160,10 +158,9 @@ class SocketConnection(ABC):
         finally:
             state.timer.stop()
         elapsed = perf_counter() - started
-        return self._build_response(request, state, received, head, limits, sent_all, elapsed)
+        return self._build_response(request, state, received, limits, sent_all, elapsed)
 
-    def _read_head(self, parser: Any, state: Exchange,
-                   limits: Limits) -> Union[bytes, bytearray]:
+    def _read_head(self, state: Exchange, limits: Limits) -> Union[bytes, bytearray]:
         """Read until the final head is complete (often the whole response):
         what came until then, its 1xx heads checked and dropped when over
         ``max_head_size``."""
@@ -184,35 +181,33 @@ class SocketConnection(ABC):
             if len(received) > limits.max_head_size:
                 received = check_heads(received, state.informational, limits)
                 state.informational = 0
-            self._feed(parser, state, data, limits)
+            self._feed(state, data, limits)
         return received
 
-    def _read_body(self, parser: Any, state: Exchange, received: Union[bytes, bytearray],
-                   limits: Limits) -> Optional[str]:
-        """Read until the response is complete; its final head when it had to
-        be read here (a body that ends with the connection), else ``None``."""
+    def _read_body(self, state: Exchange, received: Union[bytes, bytearray],
+                   limits: Limits) -> None:
+        """Read until the response is complete (*received* holds its head:
+        whether a body may end with the connection is read there)."""
         while state.progress != COMPLETE:
             data = self.receive()
             if data is None:
                 continue
             if not data:
-                head = final_head(received, state.informational, limits)
-                if not delimited_by_close(head):
+                if not delimited_by_close(final_head(received, state.informational, limits)):
                     raise ServerClosed(state.size, 'the server closed the connection '
                                        'in the middle of the response')
                 state.keep_alive = False
                 state.progress = COMPLETE
-                return head
-            self._feed(parser, state, data, limits)
-        return None
+                return
+            self._feed(state, data, limits)
 
-    def _feed(self, parser: Any, state: Exchange, data: bytes, limits: Limits) -> None:
+    def _feed(self, state: Exchange, data: bytes, limits: Limits) -> None:
         """Parse *data*, within ``max_response_size``."""
         state.size += len(data)
         if state.size > limits.max_response_size:
             raise response_too_large(limits)
         try:
-            parser.feed_data(data)
+            state.parser.feed_data(data)
         except HttpParserUpgrade:
             state.keep_alive = False  # a 101: complete, never reused
             state.progress = COMPLETE
@@ -224,8 +219,8 @@ class SocketConnection(ABC):
             self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def _build_response(self, request: Request, state: Exchange,
-                        received: Union[bytes, bytearray], head: Optional[str], limits: Limits,
-                        sent_all: bool, elapsed: float) -> Response:
+                        received: Union[bytes, bytearray], limits: Limits, sent_all: bool,
+                        elapsed: float) -> Response:
         """The :class:`~napix.models.Response` of a complete exchange; whether
         the socket may be kept (``keep_alive``) and its parser with it."""
         body = state.body
@@ -239,24 +234,20 @@ class SocketConnection(ABC):
         status = state.status
         if not 100 <= status <= 599:
             raise InvalidResponse('status {0} is outside 100-599'.format(status))
-        if head is None:
-            head = final_head(received, state.informational, limits)
-        # Interned: a pool's 100,000 responses share one 'OK'.
-        reason = intern(reason_phrase(head))
+        head = final_head(received, state.informational, limits)
         if head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return new_response(status, reason, head, body, request, elapsed, content_type(head))
+        return new_response(status, head, body, request, elapsed)
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or
         expecting a body that will never come)."""
-        busy = self.busy
-        if busy is not None:
+        state = self.busy
+        if state is not None:
             self.busy = None
-            state = busy[1]
             state.parser = state.expire = None  # no cycle left for the collector
             state.greenlet = state.wake = None
             state.timer.close()
@@ -264,14 +255,13 @@ class SocketConnection(ABC):
     def rest(self) -> None:
         """The connection goes idle: its parser and timer go back to the
         thread's spares, for any socket's next exchange."""
-        busy = self.busy
-        if busy is not None:
+        state = self.busy
+        if state is not None:
             self.busy = None
-            state = busy[1]
             # Nor the greenlet of its last exchange (a finished one keeps
             # its result): the next exchange binds its own.
             state.greenlet = state.wake = None
-            self.spares.free.append(busy)
+            self.spares.free.append(state)
 
     def close(self) -> None:
         self.drop_exchange()
@@ -320,7 +310,7 @@ class PlainConnection(SocketConnection):
         # The hub's wait() without its Waiter: the watcher switches back
         # here itself (a switch from elsewhere only means one more read).
         reader = self.reader
-        reader.start(self.busy[1].wake)  # type: ignore[index]
+        reader.start(self.busy.wake)  # type: ignore[union-attr]
         try:
             self.hub.switch()
         finally:
