@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 
 from functools import partial
+from time import perf_counter
 
 from gevent import get_hub
 
@@ -32,6 +33,7 @@ from napix.checks import (CHECKED_URLS, COMMON_METHODS, Body, Params, TimeoutArg
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.exceptions import HTTPError, RemoteProtocolError
+from napix.hooks import EventHooks, check_event_hooks
 from napix.hosts import parse_host, resolve, resolve_overrides
 from napix.models import (IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response,
                           new_request)
@@ -40,6 +42,7 @@ from napix.tls import Cert, Verify
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
 from napix.transports.sockets import socket_pool
+from napix.timings import next_attempt
 
 if TYPE_CHECKING:
     from napix.retry import Retry
@@ -98,11 +101,14 @@ class Connection(object):
         :class:`~napix.transports.gevent.GeventTransport`.
     :param retry: a :class:`napix.retry.Retry` policy, or ``None`` (the
         default) to send each request once.
+    :param event_hooks: ``{'request': [...], 'response': [...], 'error':
+        [...]}``, functions called with each attempt's request, response and
+        error (see :mod:`napix.hooks`); ``None``: none.
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
-                 '_handle', '_idle_timeout', '_resolve')
+                 '_handle', '_idle_timeout', '_resolve', 'hooks')
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -113,8 +119,10 @@ class Connection(object):
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cert: Cert = None,
                  max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
-                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS) -> None:
+                 max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS,
+                 event_hooks: Any = None) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
+        self.hooks: Optional[EventHooks] = check_event_hooks(event_hooks)
         self.host = host
         if authenticator is not None and not callable(authenticator):
             raise TypeError('authenticator must be a callable taking and returning a '
@@ -163,6 +171,7 @@ class Connection(object):
         conn.timeout = self.timeout
         conn.maxsize = self.maxsize
         conn.retry = self.retry
+        conn.hooks = self.hooks
         conn._resolve = self._resolve
         transport = self.transport
         if isinstance(transport, GeventTransport):
@@ -243,6 +252,7 @@ class Connection(object):
         With a ``retry`` policy, each attempt signs a copy of *request*, which
         stays unsigned.
         """
+        request.started = perf_counter()  # timings: its total and queued count from here
         slot = self.slot()
         slot.acquire()
         try:
@@ -256,6 +266,8 @@ class Connection(object):
         if self.retry is not None and not _attempt:
             result: Response = self.retry.call(partial(self._attempt_copy, slot), request)
             return result
+        if self.hooks is not None and not _attempt:  # event hooks: around each attempt
+            return self.hooks.send(partial(self.send_in, slot, _attempt=True), request)
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
@@ -277,7 +289,10 @@ class Connection(object):
 
     def _attempt_copy(self, slot: Slot, request: Request) -> Response:
         """One attempt of a retried request: a copy, signed anew."""
-        return self.send_in(slot, request.copy(), True)
+        attempt = next_attempt(request)
+        if self.hooks is not None:
+            return self.hooks.send(partial(self.send_in, slot, _attempt=True), attempt)
+        return self.send_in(slot, attempt, True)
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,

@@ -15,6 +15,8 @@ from sys import intern
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
 from typing import Optional, Tuple, Union
+from time import perf_counter
+from napix.timings import Stamped, Timed
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
 
@@ -197,7 +199,7 @@ class Headers(MutableMapping[str, str]):
 RequestHeaders = Headers
 
 
-class Request(object):
+class Request(Stamped):
     """A request about to be sent, or that was sent, to a Napix server.
 
     ``method``, ``url`` (path and query, percent-encoded, exactly as sent and
@@ -210,12 +212,12 @@ class Request(object):
     ``str(request)`` is the form used in ``remote_call``: ``GET
     server.napix.nx/abc``. It never contains credentials: the query parameters
     listed in ``secret_params`` (set by the authenticators that put a secret in
-    the URL) are removed from it.
+    the URL) are removed from it. ``started``, ``attempt``, ``context``: :mod:`napix.timings`.
     """
 
     __slots__ = ('method', 'host', 'authority', 'url', 'headers', 'body', 'secret_params',
-                 'timeout')
-    # new_request() below sets each of them too: a slot added here goes there.
+                 'timeout', 'started', 'attempt', 'context')
+    # new_request() below sets each too (not attempt, context): a slot added here goes there.
 
     def __init__(self, method: str, host: str, authority: str, url: str,
                  headers: HeadersInput = None, body: Optional[bytes] = None,
@@ -287,10 +289,11 @@ def new_request(method: str, host: str, authority: str, url: str,
     request.body = body
     request.secret_params = ()
     request.timeout = timeout
+    request.started = perf_counter()
     return request
 
 
-class Response(object):
+class Response(Timed):
     """The answer of a Napix server.
 
     ``status`` (``int``), ``reason`` (``str``), ``headers`` (case-insensitive
@@ -305,9 +308,9 @@ class Response(object):
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
     """
 
-    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
-                 '_content_type')
-    # new_response() below sets each of them too: a slot added here goes there.
+    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', '_elapsed',
+                 '_content_type', '_marks', '_opened', '_made')
+    # new_response() sets them too (not _elapsed, _opened, _made): a slot added here goes there.
 
     def __init__(self, status: int, reason: str, headers: Union[HeadersInput, str],
                  content: bytes, request: Optional[Request] = None, body: Any = None,
@@ -320,8 +323,9 @@ class Response(object):
         self.content = content
         self.request = request
         self.body = body
-        self.elapsed = elapsed
+        self._elapsed = elapsed
         self._content_type = content_type
+        self._made = perf_counter()  # _marks and _opened: the default transport's
 
     @property
     def headers(self) -> Headers:
@@ -383,7 +387,7 @@ class Response(object):
 
 
 def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
-                 elapsed: float, content_type: str) -> Response:
+                 marks: Tuple[float, float, float, float], content_type: str) -> Response:
     """:class:`Response` as a transport reads it: its headers as the response
     *head* text, its *content_type* found, not decoded yet."""
     response = _new(Response)
@@ -393,7 +397,7 @@ def new_response(status: int, reason: str, head: str, content: bytes, request: R
     response.content = content
     response.request = request
     response.body = None
-    response.elapsed = elapsed
+    response._marks = marks  # the exchange's, see napix.timings
     response._content_type = content_type
     return response
 

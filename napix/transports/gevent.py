@@ -15,6 +15,7 @@ import select
 import socket
 import ssl
 from sys import intern
+from time import perf_counter
 from typing import Any, Dict, Hashable, Optional, Tuple
 
 import gevent
@@ -184,6 +185,8 @@ class GeventTransport(object):
         try:
             response = conn.exchange(request, payload, self.limits, method == 'HEAD',
                                      timeout[1])
+            if not reused:
+                response._opened = conn.opened  # timings: how the socket was made
         except http11.ServerClosed as error:
             destination.discard(conn)
             if not (reused and error.received == 0 and method in IDEMPOTENT_METHODS):
@@ -192,6 +195,7 @@ class GeventTransport(object):
             try:
                 response = conn.exchange(request, payload, self.limits, method == 'HEAD',
                                          timeout[1])
+                response._opened = conn.opened
             except BaseException as error:
                 destination.discard(conn)
                 raise _translate(request, error, timeout[1], destination.key)
@@ -212,6 +216,7 @@ class GeventTransport(object):
         pool = destination.pool
         pool.reserve()
         sock = None
+        began = resolved = perf_counter()  # timings: (began, resolved, connected, secured)
         try:
             if family is not None and scheme == 'http':
                 # The common case, cheapest: no name to resolve, no TLS.
@@ -226,6 +231,8 @@ class GeventTransport(object):
                     conn.close()
                     sock = None
                     raise
+                connected = perf_counter()
+                conn.opened = (began, began, connected, connected)
                 return conn
             # A name to resolve, or a TLS handshake: the connect timeout
             # bounds the whole of it, however the server trickles its bytes.
@@ -234,16 +241,23 @@ class GeventTransport(object):
                     sock = gsocket.socket(family, socket.SOCK_STREAM)
                     sock.connect((address, port))
                 else:
-                    sock = gsocket.create_connection((address, port))
+                    addresses = gsocket.getaddrinfo(address, port, 0, socket.SOCK_STREAM)
+                    resolved = perf_counter()
+                    sock = _connect_first(addresses)
+                connected = perf_counter()
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if scheme == 'https':
                     # The key holds this transport's TLS settings: its context fits.
                     sock = self._tls[1].wrap_socket(sock, server_hostname=name.strip('[]'))
-                    return http11.TLSConnection(sock, pool.spares)
+                    tls_conn = http11.TLSConnection(sock, pool.spares)
+                    tls_conn.opened = (began, resolved, connected, perf_counter())
+                    return tls_conn
             family = sock.family
             sock = _RealSocket(family, socket.SOCK_STREAM, fileno=sock.detach())
             sock.setblocking(False)
-            return http11.HTTP11Connection(sock, pool.spares)
+            conn = http11.HTTP11Connection(sock, pool.spares)
+            conn.opened = (began, resolved, connected, connected)
+            return conn
         except BaseException as error:
             if sock is not None:
                 sock.close()
@@ -256,6 +270,22 @@ class GeventTransport(object):
     def __repr__(self) -> str:
         return '<GeventTransport {0}://{1}>'.format(self.scheme,
                                                  _target(self.address, self.connect_port))
+
+
+def _connect_first(addresses: Any) -> Any:
+    """A gevent socket connected to the first of *addresses* (from
+    ``getaddrinfo``) that accepts, as :func:`gevent.socket.create_connection`
+    does, but after a resolution of its own: timings tell it apart."""
+    error: Optional[OSError] = None
+    for family, kind, proto, _, where in addresses:
+        sock = gsocket.socket(family, kind, proto)
+        try:
+            sock.connect(where)
+            return sock
+        except OSError as failed:
+            sock.close()
+            error = failed
+    raise error if error is not None else OSError('getaddrinfo returned no address')
 
 
 def _target(address: str, port: int) -> str:

@@ -82,7 +82,7 @@ class HTTP11Connection(object):
     from the thread's :class:`~napix.transports.exchange.Spares`."""
 
     __slots__ = ('sock', 'fd', 'hub', 'reader', 'expires', 'spares', 'poller',
-                 'keep_alive', 'busy', '__weakref__')
+                 'keep_alive', 'busy', 'opened', '__weakref__')
     waits_itself = False  # a gevent socket (TLS) that waits by itself: no watcher
 
     def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
@@ -102,6 +102,9 @@ class HTTP11Connection(object):
         self.poller: Any = _poll()
         self.poller.register(fd, events)
         self.keep_alive = False
+        # How it was made: (began, resolved, connected, secured), perf_counter() marks
+        # set by whoever connects it (napix.timings); None when not measured.
+        self.opened: Optional[Tuple[float, float, float, float]] = None
         # While busy, the (parser, state) of its exchanges, from the spares.
         self.busy: Optional[Tuple[Any, Exchange]] = None
 
@@ -190,7 +193,8 @@ class HTTP11Connection(object):
         within *timeout* seconds: its :class:`~napix.models.Response`, its
         headers the final head as text (status line and headers), its
         Content-Type found, its ``elapsed`` the seconds from the first byte
-        sent to the last byte received. ``keep_alive`` then says whether the
+        sent to the last byte received (and its head read), its marks those of its timings
+        (:mod:`napix.timings`). ``keep_alive`` then says whether the
         socket may carry another request.
         """
         busy = self.busy
@@ -230,6 +234,7 @@ class HTTP11Connection(object):
                     sent_all = sent == len(payload) or self._send_rest(payload, sent)
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
+            written = perf_counter()  # timings: the last byte sent
             wake = state.wake
             while state.keep_alive is None:
                 try:
@@ -268,6 +273,7 @@ class HTTP11Connection(object):
                 if not state.status:
                     if not received:
                         received = data  # most heads come in one piece
+                        answered = perf_counter()  # timings: the first byte received
                     elif type(received) is bytes:
                         received = bytearray(received) + data
                     else:
@@ -295,7 +301,6 @@ class HTTP11Connection(object):
             timer.stop()
             body = state.body
             state.body = None  # the body is the response's, not the spare's
-        elapsed = perf_counter() - started
         keep_alive = self.keep_alive = state.keep_alive and sent_all
         if not keep_alive or head_only:
             # Only a parser that ended a response cleanly is ready for the
@@ -319,7 +324,9 @@ class HTTP11Connection(object):
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return new_response(status, reason, head, body, request, elapsed, content_type)
+        # The last mark taken here, with the head read: a local less on every request.
+        return new_response(status, reason, head, body, request,
+                            (started, written, answered, perf_counter()), content_type)
 
     def _send(self, payload: bytes) -> bool:
         """Send *payload* (TLS; a plain socket's is written by exchange() itself)."""
