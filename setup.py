@@ -29,6 +29,8 @@ setup(
     ],
     extras_require={
         'fast': ['orjson>=3.6,<4'],
+        # napix.opentelemetry: traces and metrics (docs/watching.rst)
+        'otel': ['opentelemetry-api>=1.20,<2'],
         'test': [
             'pytest>=7,<10',
             'pytest-timeout>=2,<3',
@@ -44,6 +46,8 @@ setup(
             'cheroot>=10,<12',
             'tornado>=6.4,<7',
             'aiohttp>=3.9,<4',
+            # tests/test_opentelemetry.py: the SDK's in-memory exporters
+            'opentelemetry-sdk>=1.20,<2',
         ],
         'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2'],
         'typing': ['mypy>=1.8,<2'],
