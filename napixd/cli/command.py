@@ -119,6 +119,8 @@ class Command(object):
         self.json: bool = args.json or not sys.stdout.isatty()
         self.tls = _tls_options(args)
         self.insecure: bool = args.insecure
+        self.timings: bool = args.timings  # issue 28: columns of timings,
+        self.verbose: bool = args.verbose  # and each exchange on stderr
 
     def make_pool(self) -> ClientPool:
         from napixd.client import ClientPool
@@ -126,6 +128,9 @@ class Command(object):
         options: Dict[str, Any] = dict(self.tls)
         if self.timeout is not None:
             options['timeout'] = self.timeout
+        if self.verbose:
+            from napixd.cli.verbose import Verbose
+            options['event_hooks'] = Verbose().hooks()
         return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous, **options)
 
 
@@ -244,7 +249,7 @@ def run_command(command: Command) -> int:
         from napixd.cli.render import make_console, outcome_table, summary_text
         console = make_console()
         if shown:
-            console.print(outcome_table(shown, width=console.width))
+            console.print(outcome_table(shown, width=console.width, timings=command.timings))
             console.print()
         else:
             console.print('No host answered.')

@@ -64,8 +64,9 @@ output:
   With --json, or when stdout is not a terminal: one JSON object per line,
   {"host", "status", "ok", "seconds", "body", "location"} or, on failure,
   {"host", "status", "ok", "seconds", "error", "error_type", "remote_call",
-  "remote_error", "credentials", "cancelled"}; status is null when no answer
-  came; docs/cli.rst tells each key. After Ctrl-C the hosts that had not
+  "remote_error", "credentials", "cancelled"}, both with "timings" when a
+  request was made; status is null when no answer came; docs/cli.rst tells
+  each key. After Ctrl-C the hosts that had not
   answered are listed too, with the status cancelled.
 
 exit status:
@@ -144,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='stop at the first host that answers below 400, cancel the rest')
     parser.add_argument('--json', action='store_true',
                         help='one JSON object per line, even on a terminal')
+    parser.add_argument('--timings', action='store_true',
+                        help="add each host's timings to the table: queued, connect (with "
+                             'resolve and tls), wait (the server), receive, total')
+    parser.add_argument('-v', '--verbose', action='store_true',
+                        help='print each request head (credentials hidden), its response '
+                             'head and its timings on stderr, as curl -v does')
     auth = parser.add_argument_group('auth options')
     auth.add_argument('--login', help='the login (with --key, or the key prompt)')
     auth.add_argument('--key', help='the key of the login')
