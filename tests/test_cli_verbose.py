@@ -4,12 +4,20 @@ exchange on stderr as curl -v does (napixd/cli/verbose.py), credentials hidden."
 
 import io
 
+import pytest
+
 from napix.authenticators import LoginAuthenticator
 from napix.exceptions import HTTPError
 from napixd.cli.fanout import Outcome
 from napixd.cli.render import make_console, outcome_table
 from napixd.client import Client
-from test_cli import SECRET_KEY, cli_env, napix  # noqa: F401 - cli_env: a fixture
+from test_cli import SECRET_KEY, napix, user_env
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    return user_env(tmp_path)
+
 
 PHASES = {'queued', 'resolve', 'connect', 'tls', 'send', 'wait', 'receive', 'total'}
 
