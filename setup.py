@@ -49,7 +49,7 @@ setup(
             # tests/test_opentelemetry.py: the SDK's in-memory exporters
             'opentelemetry-sdk>=1.20,<2',
         ],
-        'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2'],
+        'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2', 'opentelemetry-sdk>=1.20,<2'],
         'typing': ['mypy>=1.8,<2'],
         'packaging': ['build>=1,<2', 'twine>=5,<8'],
         'lint': ['ruff>=0.5'],

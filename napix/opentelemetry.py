@@ -36,7 +36,7 @@ conventions:
 
 Nothing is paid when not instrumented: :meth:`NapixInstrumentor.instrument`
 wraps ``Connection.send_in`` (each attempt) and the ``new_request`` that
-:func:`napix.connection.build_request` makes requests with (the context),
+``napix.connection.build_request()`` makes requests with (the context),
 and :meth:`~NapixInstrumentor.uninstrument` puts them back.
 """
 
