@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 
+from copy import copy
 from functools import partial
 from time import perf_counter
 
@@ -296,7 +297,7 @@ class Connection(object):
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
-                timeout: Optional[TimeoutArg] = None) -> Response:
+                timeout: Optional[TimeoutArg] = None, event_hooks: Any = None) -> Response:
         """Send a request and return its :class:`Response`.
 
         :param method: ``'GET'``, ``'POST'``, ...
@@ -309,9 +310,23 @@ class Connection(object):
         :param params: a query string to append, as a mapping or ``(name,
             value)`` pairs; it is percent-encoded once and signed as sent.
         :param timeout: this request's timeout, as for the connection.
+        :param event_hooks: this request's hooks, called after the
+            connection's (see :meth:`with_hooks`).
         :raises napix.exceptions.HTTPError: status >= 400, or no response.
         """
-        return self.send(self.build_request(method, url, body, headers, params, timeout))
+        conn = self if event_hooks is None else self.with_hooks(event_hooks)
+        return conn.send(self.build_request(method, url, body, headers, params, timeout))
+
+    def with_hooks(self, event_hooks: Any) -> 'Connection':
+        """This connection (its places and sockets) with *event_hooks*
+        called after its own: what a request's ``event_hooks=`` sends
+        through. Checked as the constructor checks them."""
+        extra = check_event_hooks(event_hooks)
+        if extra is None:
+            return self
+        conn = copy(self)
+        conn.hooks = extra if self.hooks is None else self.hooks + extra
+        return conn
 
     def close(self) -> None:
         """Close the idle sockets to the server; requests in flight finish first."""

@@ -10,8 +10,10 @@ httpx has them.
 
 ``event_hooks`` is accepted by :class:`~napix.connection.Connection`,
 :class:`~napixd.client.Client` and :class:`~napixd.client.ClientPool` (for
-every host): a mapping of ``'request'``, ``'response'`` and ``'error'`` to
-lists of callables, each called with one argument, in order:
+every host), and by ``Connection.request()``, ``Client.request()`` and
+``Client.send()`` for one request (after the connection's): a mapping of
+``'request'``, ``'response'`` and ``'error'`` to lists of callables, each
+called with one argument, in order:
 
 * a ``request`` hook gets the :class:`~napix.models.Request` before it is
   signed, once per attempt (a retried request is a new copy each time), and
@@ -83,6 +85,11 @@ class EventHooks(object):
                 for hook in self.response:
                     _call(hook, response, request, 'response')
         return response
+
+    def __add__(self, other: 'EventHooks') -> 'EventHooks':
+        """These hooks, then *other*'s, for each event."""
+        return EventHooks(self.request + other.request, self.response + other.response,
+                          self.error + other.error)
 
     def __bool__(self) -> bool:
         return bool(self.request or self.response or self.error)

@@ -146,3 +146,21 @@ def test_event_hooks_are_checked():
     hooks = EventHooks(request=[print])
     assert check_event_hooks(hooks) is hooks
     assert Connection('h', event_hooks=hooks).for_host('g').hooks is hooks
+
+
+def test_a_requests_own_hooks_run_after_the_clients(napix_server):
+    order = []
+    client = Client(napix_server.host, AUTH,
+                    event_hooks={'request': [lambda r: order.append('client')]})
+    answer = client.request('GET', '/vm/1',
+                            event_hooks={'request': [lambda r: order.append('request')],
+                                         'response': [lambda r: order.append(r.status)]})
+    assert answer.status == 200
+    assert order == ['client', 'request', 200]
+    client.request('GET', '/vm/2')  # the client's alone again
+    assert order == ['client', 'request', 200, 'client']
+    conn = Connection(napix_server.host, AUTH)
+    conn.request('GET', '/vm/3', event_hooks={'response': [lambda r: order.append('conn')]})
+    assert order[-1] == 'conn' and conn.hooks is None
+    with pytest.raises(TypeError, match='event_hooks'):
+        client.request('GET', '/vm/4', event_hooks=['nope'])
