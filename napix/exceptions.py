@@ -69,6 +69,7 @@ class HTTPError(NapixError):
         self.message = message or self._describe()
         super().__init__(self.message)
         self._made = perf_counter()  # timings: when the request ended, without a response
+        self._opened: Any = None  # and how far a failed connect went (napix.timings)
 
     @property
     def timings(self) -> Optional[Timings]:

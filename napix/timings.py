@@ -112,7 +112,10 @@ class Timings(object):
         elif elapsed is not None:
             timings.wait = elapsed
         first = made if made is not None else queue_start if queue_start is not None else work
-        timings.total = ended - first if first is not None else 0.0
+        total = ended - first if first is not None else 0.0
+        # The phases are differences of the same marks: only rounding could
+        # make their sum pass the total, by a few units in the last place.
+        timings.total = max(total, sum([getattr(timings, phase) for phase in _PHASES]))
         return timings
 
     @classmethod

@@ -14,7 +14,7 @@ import trustme
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
-from napix.exceptions import HTTPError, Timeout
+from napix.exceptions import ConnectError, HTTPError, Timeout
 from napix.retry import Retry
 from napix.timings import Timings
 from napixd.client import Client, ClientPool
@@ -183,4 +183,13 @@ def test_another_transport_has_its_elapsed_as_wait(make_napix_server):
     timings = answer.timings
     assert timings.wait == (answer.elapsed or 0.0)
     assert timings.total > 0
+    assert_adds_up(timings)
+
+
+def test_a_refused_connect_is_timed_as_a_connect(refused_host):
+    with pytest.raises(ConnectError) as caught:
+        Client(refused_host, AUTH).request('GET', '/')
+    timings = caught.value.timings
+    assert timings.connect > 0 and not timings.reused
+    assert (timings.send, timings.wait, timings.receive) == (0.0, 0.0, 0.0)
     assert_adds_up(timings)

@@ -25,7 +25,8 @@ from napix import __version__
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.checks import check_positive_int
-from napix.exceptions import ConnectError, RemoteProtocolError, ResponseTooLarge, Timeout
+from napix.exceptions import (ConnectError, HTTPError, RemoteProtocolError, ResponseTooLarge,
+                              Timeout)
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key
 from napix.tls import Verify as Verify  # importable from here, as before
@@ -262,7 +263,10 @@ class GeventTransport(object):
             if sock is not None:
                 sock.close()
             pool.release()
-            raise _connect_error(request, error, timeout, address, port)
+            failure = _connect_error(request, error, timeout, address, port)
+            if isinstance(failure, HTTPError):  # timings: how far the connect went
+                failure._opened = (began, resolved, failure._made, failure._made)
+            raise failure
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""
         socket_pool().close_idle(self.key)
