@@ -183,3 +183,28 @@ def test_uninstrument_puts_the_library_back(napix_server):
     assert telemetry.finished() == [] and telemetry.points() == []
     assert 'traceparent' not in answer.request.headers
     assert getattr(answer.request, 'context', None) is None
+
+
+def test_the_library_works_without_opentelemetry(napix_server):
+    """Without the otel extra: every module but napix.opentelemetry imports and works."""
+    import sys
+
+    import gevent.subprocess
+    code = '''
+import sys
+sys.modules['opentelemetry'] = None  # as if not installed
+from napix.authenticators import LoginAuthenticator
+from napixd.client import ClientPool
+import napixd.cli.command
+pool = ClientPool(LoginAuthenticator('root', 'toor'))
+pool.request(sys.argv[1], 'GET', '/vm/1')
+[answer] = pool.wait()
+print(answer.status, answer.timings.total > 0)
+try:
+    import napix.opentelemetry
+except ImportError:
+    print('no instrumentation')
+'''
+    done = gevent.subprocess.run([sys.executable, '-c', code, napix_server.host],
+                                 capture_output=True, text=True, timeout=60)
+    assert done.stdout.split('\n')[:2] == ['200 True', 'no instrumentation'], done.stderr
