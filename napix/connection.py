@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Tuple
 
 from copy import copy
 from functools import partial
-from time import perf_counter
 
 from gevent import get_hub
 
@@ -43,7 +42,7 @@ from napix.tls import Cert, Verify
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
 from napix.transports.sockets import socket_pool
-from napix.timings import next_attempt
+from napix.timings import next_attempt, restart
 
 if TYPE_CHECKING:
     from napix.retry import Retry
@@ -253,7 +252,7 @@ class Connection(object):
         With a ``retry`` policy, each attempt signs a copy of *request*, which
         stays unsigned.
         """
-        request.started = perf_counter()  # timings: its total and queued count from here
+        restart(request)  # timings: its total and queued count from here
         slot = self.slot()
         slot.acquire()
         try:

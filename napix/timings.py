@@ -31,7 +31,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any, Optional, Tuple
 
-__all__ = ['Timings', 'Timed', 'Stamped', 'Attempt', 'next_attempt']
+__all__ = ['Timings', 'Timed', 'Stamped', 'Attempt', 'next_attempt', 'restart']
 
 #: A retried attempt: its number (2 for the first retry) and when it began.
 Attempt = Tuple[int, float]
@@ -165,7 +165,7 @@ class Stamped(object):
 
     __slots__ = ()
     started: Optional[float]
-    attempt: Attempt
+    attempt: Optional[Attempt]
     context: Any
 
 
@@ -191,6 +191,13 @@ class Timed(object):
     def timings(self) -> Timings:
         """Where the time of the request went: its :class:`Timings`."""
         return Timings.of_response(self)
+
+
+def restart(request: Any) -> None:
+    """*request* is handed to be sent now: its ``total`` counts from here,
+    its attempts from one (a request sent again is timed anew)."""
+    request.started = perf_counter()
+    request.attempt = None
 
 
 def next_attempt(request: Any) -> Any:

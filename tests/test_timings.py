@@ -193,3 +193,11 @@ def test_a_refused_connect_is_timed_as_a_connect(refused_host):
     assert timings.connect > 0 and not timings.reused
     assert (timings.send, timings.wait, timings.receive) == (0.0, 0.0, 0.0)
     assert_adds_up(timings)
+
+
+def test_a_request_sent_again_is_timed_anew(fault_server):
+    server = fault_server('ok', script=['503'], retry_after=None)
+    conn = Connection(server.host, AUTH, retry=Retry(total=3, backoff=0.0))
+    request = conn.build_request('GET', '/')
+    assert conn.send(request).timings.attempts == 2
+    assert conn.send(request).timings.attempts == 1
