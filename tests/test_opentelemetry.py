@@ -208,3 +208,18 @@ except ImportError:
     done = gevent.subprocess.run([sys.executable, '-c', code, napix_server.host],
                                  capture_output=True, text=True, timeout=60)
     assert done.stdout.split('\n')[:2] == ['200 True', 'no instrumentation'], done.stderr
+
+
+def test_a_token_in_the_url_stays_out_of_spans_and_hooks(napix_server, telemetry):
+    from napix.authenticators import NonSecureAuthenticator
+    seen = []
+    client = Client(napix_server.host, NonSecureAuthenticator('root', KEY),
+                    event_hooks={'response': [lambda r: seen.append(r.request.url)]})
+    answer = client.request('GET', '/vm/1?full=1')
+    assert answer.body == {'id': '1', 'by': 'root'}  # the server read the token
+    token = answer.request.url.partition('token=')[2]
+    assert token
+    [span] = telemetry.finished()
+    assert span.attributes['url.full'].endswith('/vm/1?full=1')
+    assert seen == ['/vm/1?full=1']
+    assert token not in repr(span.to_json())
