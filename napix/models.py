@@ -3,7 +3,7 @@
 :class:`Request` is what an authenticator signs and a transport sends;
 :class:`Response` is what a transport returns; :class:`Headers` is the
 case-insensitive mapping both carry. This module is below the transports: it
-imports nothing of :mod:`napix` but the exceptions' siblings' constants.
+imports nothing of :mod:`napix` but :mod:`napix.timings` (which imports none).
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ class Response(Timed):
 def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
                  marks: Tuple[float, float, float, float], content_type: str) -> Response:
     """:class:`Response` as a transport reads it: its headers as the response
-    *head* text, its *content_type* found, not decoded yet."""
+    *head* text, its *content_type* found, not decoded yet (*marks*: napix.timings)."""
     response = _new(Response)
     response.status = status
     response.reason = reason
