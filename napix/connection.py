@@ -103,12 +103,15 @@ class Connection(object):
         default) to send each request once.
     :param event_hooks: ``{'request': [...], 'response': [...], 'error':
         [...]}``, functions called with each attempt's request, response and
-        error (see :mod:`napix.hooks`); ``None``: none.
+        error (see :mod:`napix.hooks`); ``None``: none. They are the
+        connection's ``hooks`` from then on (:meth:`with_hooks` makes a
+        connection with more).
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'authenticator', 'timeout',
                  'maxsize', 'transport', 'retry', '_key', '_own_budget', '_bound',
                  '_handle', '_idle_timeout', '_resolve', 'hooks')
+    hooks: Optional[EventHooks]  # set by _set_hooks(), with the class
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, maxsize: int = 10,
@@ -122,7 +125,7 @@ class Connection(object):
                  max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS,
                  event_hooks: Any = None) -> None:
         self.scheme, self.name, self.port, self.authority = parse_host(host)
-        self.hooks: Optional[EventHooks] = check_event_hooks(event_hooks)
+        _set_hooks(self, check_event_hooks(event_hooks))
         self.host = host
         if authenticator is not None and not callable(authenticator):
             raise TypeError('authenticator must be a callable taking and returning a '
@@ -171,7 +174,7 @@ class Connection(object):
         conn.timeout = self.timeout
         conn.maxsize = self.maxsize
         conn.retry = self.retry
-        conn.hooks = self.hooks
+        _set_hooks(conn, self.hooks)
         conn._resolve = self._resolve
         transport = self.transport
         if isinstance(transport, GeventTransport):
@@ -266,8 +269,6 @@ class Connection(object):
         if self.retry is not None and not _attempt:
             result: Response = self.retry.call(partial(self._attempt_copy, slot), request)
             return result
-        if self.hooks is not None and not _attempt:  # event hooks: around each attempt
-            return self.hooks.send(partial(self.send_in, slot, _attempt=True), request)
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
@@ -289,10 +290,7 @@ class Connection(object):
 
     def _attempt_copy(self, slot: Slot, request: Request) -> Response:
         """One attempt of a retried request: a copy, signed anew."""
-        attempt = next_attempt(request)
-        if self.hooks is not None:
-            return self.hooks.send(partial(self.send_in, slot, _attempt=True), attempt)
-        return self.send_in(slot, attempt, True)
+        return self.send_in(slot, next_attempt(request), True)
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
@@ -324,7 +322,7 @@ class Connection(object):
         if extra is None:
             return self
         conn = copy(self)
-        conn.hooks = extra if self.hooks is None else self.hooks + extra
+        _set_hooks(conn, extra if self.hooks is None else self.hooks + extra)
         return conn
 
     def close(self) -> None:
@@ -341,6 +339,31 @@ class Connection(object):
 
     def __repr__(self) -> str:
         return '<Connection {0}>'.format(self.host)
+
+
+class _HookedConnection(Connection):
+    """A :class:`Connection` with event hooks (:mod:`napix.hooks`), run
+    around each attempt: a connection without hooks is a plain
+    :class:`Connection`, which pays nothing for them."""
+
+    __slots__ = ()
+    hooks: EventHooks
+
+    def send_in(self, slot: Slot, request: Request, _attempt: bool = False) -> Response:
+        if _attempt or self.retry is not None:  # one attempt, or the retries' (_attempt_copy)
+            return Connection.send_in(self, slot, request, _attempt)
+        return self.hooks.send(partial(Connection.send_in, self, slot, _attempt=True), request)
+
+    def _attempt_copy(self, slot: Slot, request: Request) -> Response:
+        return self.hooks.send(partial(Connection.send_in, self, slot, _attempt=True),
+                               next_attempt(request))
+
+
+def _set_hooks(conn: Connection, hooks: Optional[EventHooks]) -> None:
+    """Give *conn* its *hooks*, and the class that runs them (or not)."""
+    conn.hooks = hooks
+    if type(conn) is Connection or type(conn) is _HookedConnection:
+        conn.__class__ = Connection if hooks is None else _HookedConnection
 
 
 def build_request(host: str, authority: str, method: str, url: str, body: Body = None,

@@ -30,8 +30,9 @@ error with a copy of the request in place of the signed one while it runs.
 
 A hook that raises makes that request fail with a :exc:`HookError` whose
 ``__cause__`` is the hook's exception (the hooks after it are not called); in
-a pool, the other requests go on. Without hooks, a connection pays one test
-per request.
+a pool, the other requests go on. A connection without hooks pays nothing
+for them: one with hooks is of a subclass of its own, whose ``send_in`` runs
+them (``Connection.with_hooks()`` gives one more).
 """
 
 from __future__ import annotations

@@ -164,3 +164,14 @@ def test_a_requests_own_hooks_run_after_the_clients(napix_server):
     assert order[-1] == 'conn' and conn.hooks is None
     with pytest.raises(TypeError, match='event_hooks'):
         client.request('GET', '/vm/4', event_hooks=['nope'])
+
+
+def test_a_connection_without_hooks_pays_nothing_for_them():
+    plain = Connection('h')
+    assert type(plain) is Connection and plain.hooks is None
+    assert type(plain.for_host('g')) is Connection
+    hooked = Connection('h', event_hooks={'error': [print]})
+    assert type(hooked) is not Connection and isinstance(hooked, Connection)
+    assert type(hooked.for_host('g')) is type(hooked)
+    assert type(plain.with_hooks({'error': [print]})) is type(hooked)
+    assert type(Connection('h', event_hooks={'error': []})) is Connection
