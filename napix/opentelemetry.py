@@ -115,7 +115,7 @@ class _Instrumentation(object):
         self.send_in: Callable[..., Response] = Connection.send_in
         self.new_request: Callable[..., Request] = getattr(_connection, _MAKER)
         # The requests whose attempt is being traced (their id): an attempt
-        # that goes through send_in() again (event hooks) is one span.
+        # that goes through send_in() again (a subclass's) is one span.
         self.active: Set[int] = set()
 
     def install(self) -> None:
