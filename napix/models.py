@@ -3,7 +3,7 @@
 :class:`Request` is what an authenticator signs and a transport sends;
 :class:`Response` is what a transport returns; :class:`Headers` is the
 case-insensitive mapping both carry. This module is below the transports: it
-imports nothing of :mod:`napix` but the exceptions' siblings' constants.
+imports nothing of :mod:`napix` but :mod:`napix.timings` (which imports none).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from sys import intern
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Iterator, List, MutableMapping
 from typing import Optional, Tuple, Union
+from time import perf_counter
+from napix.timings import Marks, Measured, Stamped, Timed, stamped_as
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
 
@@ -198,7 +200,7 @@ class Headers(MutableMapping[str, str]):
 RequestHeaders = Headers
 
 
-class Request(object):
+class Request(Stamped):
     """A request about to be sent, or that was sent, to a Napix server.
 
     ``method``, ``url`` (path and query, percent-encoded, exactly as sent and
@@ -211,11 +213,11 @@ class Request(object):
     ``str(request)`` is the form used in ``remote_call``: ``GET
     server.napix.nx/abc``. It never contains credentials: the query parameters
     listed in ``secret_params`` (set by the authenticators that put a secret in
-    the URL) are removed from it.
+    the URL) are removed from it. ``started`` and ``attempt``: :mod:`napix.timings`.
     """
 
     __slots__ = ('method', 'host', 'authority', 'url', 'headers', 'body', 'secret_params',
-                 'timeout')
+                 'timeout', 'started', 'attempt')
     # new_request() below sets each of them too: a slot added here goes there.
 
     def __init__(self, method: str, host: str, authority: str, url: str,
@@ -229,6 +231,7 @@ class Request(object):
         self.body = body
         self.secret_params: Tuple[str, ...] = ()
         self.timeout = timeout
+        self.started, self.attempt = perf_counter(), None
 
     @property
     def path(self) -> str:
@@ -245,9 +248,9 @@ class Request(object):
         return path + ('?' + '&'.join(kept) if kept else '')
 
     def copy(self) -> 'Request':
-        """An unsigned copy with its own headers (what a retry signs again)."""
-        return Request(self.method, self.host, self.authority, self.url,
-                       self.headers.copy(), self.body, self.timeout)
+        """An unsigned copy with its own headers (what a retry signs again), timed as this one."""
+        return stamped_as(self, Request(self.method, self.host, self.authority, self.url,
+                                        self.headers.copy(), self.body, self.timeout))
 
     def __str__(self) -> str:
         return '{0} {1}{2}'.format(self.method, self.authority, self.public_url())
@@ -288,25 +291,26 @@ def new_request(method: str, host: str, authority: str, url: str,
     request.body = body
     request.secret_params = ()
     request.timeout = timeout
+    request.started = perf_counter()
+    request.attempt = None
     return request
 
 
-class Response(object):
+class Response(Timed):
     """The answer of a Napix server.
 
     ``status`` (``int``), ``reason`` (``str``), ``headers`` (case-insensitive
     :class:`Headers`), ``content`` (the raw body, ``bytes``), ``body`` (the
     decoded JSON value for a JSON content type, the text otherwise, ``None``
-    when empty), ``request`` (the :class:`Request` it answers) and
-    ``elapsed`` (seconds from sending the request to its last byte, or
-    ``None`` when the transport does not measure it).
+    when empty), ``request`` (the :class:`Request` it answers), ``elapsed``
+    and ``timings`` (:mod:`napix.timings`: seconds, as the transport measured them).
 
     A transport gives *headers* as :class:`Headers` (or any mapping, or the
     raw response head as text: then :class:`Headers` are made the first time
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
     """
 
-    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', 'elapsed',
+    __slots__ = ('status', 'reason', '_headers', 'content', 'request', 'body', '_marks',
                  '_content_type')
     # new_response() below sets each of them too: a slot added here goes there.
 
@@ -321,7 +325,7 @@ class Response(object):
         self.content = content
         self.request = request
         self.body = body
-        self.elapsed = elapsed
+        self._marks: Union[Marks, Measured] = Measured(elapsed, perf_counter())
         self._content_type = content_type
 
     @property
@@ -384,9 +388,9 @@ class Response(object):
 
 
 def new_response(status: int, reason: str, head: str, content: bytes, request: Request,
-                 elapsed: float, content_type: str) -> Response:
+                 marks: Marks, content_type: str) -> Response:
     """:class:`Response` as a transport reads it: its headers as the response
-    *head* text, its *content_type* found, not decoded yet."""
+    *head* text, its *content_type* found, not decoded yet (*marks*: napix.timings)."""
     response = _new(Response)
     response.status = status
     response.reason = reason
@@ -394,7 +398,7 @@ def new_response(status: int, reason: str, head: str, content: bytes, request: R
     response.content = content
     response.request = request
     response.body = None
-    response.elapsed = elapsed
+    response._marks = marks  # the exchange's, see napix.timings
     response._content_type = content_type
     return response
 

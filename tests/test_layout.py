@@ -116,7 +116,8 @@ def test_transports_and_models_stay_below_the_connection():
                 'napix.authenticators', 'napix.weakvalues', 'napix.defaults'):
             assert 'napix.connection' not in targets, module
             assert not any(t.startswith('napixd') for t in targets), module
-    assert graph['napix.models'] <= {'napix'}, graph['napix.models']
+    assert graph['napix.models'] <= {'napix', 'napix.timings'}, graph['napix.models']
+    assert graph['napix.timings'] == set(), graph['napix.timings']
     assert not any(t.startswith('napixd') for m, ts in graph.items()
                    if m.startswith('napix.') for t in ts)
 
