@@ -35,7 +35,7 @@ from napix.hosts import parse_host, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
 from napix.options import Authenticator, ConnectionOptions, Place
 from napix.retry import napixd_busy, unsigned_copy
-from napix.timings import next_attempt, restart
+from napix.timings import next_attempt, resent, restart
 from napix.transports import Transport
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
@@ -239,7 +239,7 @@ class Connection(object):
         if response.status >= 400:
             if self.resend_busy and not _resent and napixd_busy(response):
                 sleep(DEFAULT_BUSY_WAIT)
-                return self.send_in(slot, unsigned_copy(request), True, True)
+                return self.send_in(slot, resent(unsigned_copy(request)), True, True)
             raise HTTPError(request, response)
         return response
 

@@ -35,7 +35,7 @@ from time import perf_counter
 from typing import Any, NamedTuple, Optional, Tuple, TypeVar, Union
 
 __all__ = ['Timings', 'Timed', 'Stamped', 'Attempt', 'Measured', 'Marks', 'next_attempt',
-           'restart', 'stamped_as']
+           'restart', 'resent', 'stamped_as']
 
 #: :func:`time.perf_counter` readings: a fresh socket's four ``(began,
 #: resolved, connected, secured)``; an exchange's four ``(started, written,
@@ -235,6 +235,16 @@ def stamped_as(request: Stamped, copy: _S) -> _S:
     (:meth:`~napix.models.Request.copy`) is timed as its request."""
     copy.started, copy.attempt = request.started, request.attempt
     return copy
+
+
+def resent(request: Any) -> Any:
+    """*request*, a copy sent again within its attempt (napixd's busy
+    resend), its ``queued`` time counting from now: its timings are those of
+    the exchange that answered, its ``total`` counts both."""
+    attempt: Optional[Attempt] = request.attempt
+    request.attempt = Attempt(1 if attempt is None else attempt.number, perf_counter(),
+                              None if attempt is None else attempt.context)
+    return request
 
 
 def next_attempt(request: Any, number: int) -> Any:

@@ -4,8 +4,9 @@ a Client or a ClientPool."""
 import pytest
 
 from napix.authenticators import LoginAuthenticator
+from napix.breaker import Breaker
 from napix.connection import Connection
-from napix.exceptions import HTTPError
+from napix.exceptions import CircuitOpen, ConnectError, HTTPError
 from napix.hooks import EventHooks, HookError, check_event_hooks
 from napix.retry import Retry
 from napixd.client import Client, ClientPool
@@ -175,3 +176,25 @@ def test_a_connection_without_hooks_pays_nothing_for_them():
     assert type(hooked.for_host('g')) is type(hooked)
     assert type(plain.with_hooks({'error': [print]})) is type(hooked)
     assert type(Connection('h', event_hooks={'error': []})) is Connection
+
+
+def test_hooks_run_for_the_attempts_the_breaker_lets_through(refused_host):
+    requests, errors = [], []
+    client = Client(refused_host, AUTH, breaker=Breaker(failures=1, reset=30),
+                    event_hooks={'request': [requests.append], 'error': [errors.append]})
+    with pytest.raises(ConnectError) as refused:
+        client.request('GET', '/')
+    with pytest.raises(CircuitOpen):  # refused by the breaker: no attempt, no hook
+        client.request('GET', '/')
+    assert len(requests) == 1 and errors == [refused.value]
+
+
+def test_napixd_busy_resend_is_within_its_attempt(fault_server):
+    server = fault_server('ok', script=['429'])
+    requests, responses, errors = [], [], []
+    client = Client(server.host, AUTH, event_hooks={
+        'request': [requests.append], 'response': [responses.append], 'error': [errors.append]})
+    answer = client.request('GET', '/vm')
+    assert answer.status == 200 and len(server.requests) == 2  # sent again once
+    assert len(requests) == 1 and len(responses) == 1 and errors == []
+    assert responses[0] is answer

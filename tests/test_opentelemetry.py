@@ -14,8 +14,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
 from napix.authenticators import LoginAuthenticator  # noqa: E402
+from napix.breaker import Breaker  # noqa: E402
 from napix.connection import Connection  # noqa: E402
-from napix.exceptions import ConnectError, HTTPError  # noqa: E402
+from napix.exceptions import CircuitOpen, ConnectError, HTTPError  # noqa: E402
 from napix.opentelemetry import DURATION, NapixInstrumentor  # noqa: E402
 from napix.retry import Retry  # noqa: E402
 from napixd.client import Client, ClientPool  # noqa: E402
@@ -223,3 +224,20 @@ def test_a_token_in_the_url_stays_out_of_spans_and_hooks(napix_server, telemetry
     assert span.attributes['url.full'].endswith('/vm/1?full=1')
     assert seen == ['/vm/1?full=1']
     assert token not in repr(span.to_json())
+
+
+def test_a_span_per_attempt_the_breaker_lets_through(refused_host, telemetry):
+    client = Client(refused_host, AUTH, breaker=Breaker(failures=1, reset=30))
+    with pytest.raises(ConnectError):
+        client.request('GET', '/')
+    with pytest.raises(CircuitOpen):  # nothing sent: no span
+        client.request('GET', '/')
+    assert [span.attributes['error.type'] for span in telemetry.finished()] == ['ConnectError']
+
+
+def test_napixd_busy_resend_is_within_the_span_of_its_attempt(fault_server, telemetry):
+    server = fault_server('ok', script=['429'])
+    assert Client(server.host, AUTH).request('GET', '/vm').status == 200
+    assert len(server.requests) == 2
+    [span] = telemetry.finished()
+    assert span.attributes['http.response.status_code'] == 200

@@ -14,6 +14,7 @@ import trustme
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection
+from napix.defaults import DEFAULT_BUSY_WAIT
 from napix.exceptions import ConnectError, HTTPError, Timeout
 from napix.retry import Retry
 from napix.timings import Timings
@@ -201,3 +202,22 @@ def test_a_request_sent_again_is_timed_anew(fault_server):
     request = conn.build_request('GET', '/')
     assert conn.send(request).timings.attempts == 2
     assert conn.send(request).timings.attempts == 1
+
+
+def test_attempts_are_numbered_under_a_deadline_too(fault_server):
+    # Each attempt within a deadline is a copy with its own timeout: still counted.
+    server = fault_server('ok', script=['503', '503'], retry_after=None)
+    client = Client(server.host, AUTH, retry=Retry(total=3, backoff=0.0, deadline=60))
+    timings = client.request('GET', '/').timings
+    assert timings.attempts == 3
+    assert_adds_up(timings)
+
+
+def test_napixd_busy_resend_counts_in_the_total_not_in_queued(fault_server):
+    server = fault_server('ok', script=['429'])
+    timings = Client(server.host, AUTH).request('GET', '/vm').timings
+    assert len(server.requests) == 2 and timings.attempts == 1
+    # The resend waited DEFAULT_BUSY_WAIT: in the total, not in its queued time.
+    assert timings.total >= DEFAULT_BUSY_WAIT
+    assert timings.queued < timings.total - DEFAULT_BUSY_WAIT * 0.95
+    assert_adds_up(timings)
