@@ -2,8 +2,9 @@
 """bench/cost.py's count of bytecodes per request, with watching turned on.
 
     python bench/cost_watching.py             # nothing set, hooks, instrumented
+    python bench/cost_watching.py --workloads nginx --simultaneous 10
 
-The workload and the counting are cost.py's (its child, run as is); before
+The workloads and the counting are cost.py's (its child, run as is); before
 it starts, the child of this script sets, for the work tree:
 
 * ``hooks``: every pool's connections get one request hook (reading a
@@ -81,33 +82,43 @@ def main():
     parser.add_argument('--warmup', type=int, default=1000)
     parser.add_argument('--json', choices=['stdlib', 'auto'], default='stdlib')
     parser.add_argument('--settings', nargs='+', choices=SETTINGS, default=list(SETTINGS))
-    parser.add_argument('--child', nargs=8, help=argparse.SUPPRESS)
+    parser.add_argument('--workloads', nargs='+', choices=list(cost.WORKLOADS),
+                        default=['synthetic'], metavar='NAME',
+                        help="cost.py's workloads (default: synthetic)")
+    parser.add_argument('--child', nargs=9, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        setting, tree, host, simultaneous, mode, lengths, warmup, json_mode = args.child
+        setting, tree, host, workload, simultaneous, mode, lengths, warmup, json_mode = \
+            args.child
         if json_mode == 'stdlib':
             sys.modules['orjson'] = None
         prepare(tree, setting)
-        return cost.child(tree, host, int(simultaneous), mode,
+        return cost.child(tree, host, workload, int(simultaneous), mode,
                           [int(n) for n in lengths.split(',')], int(warmup), json_mode)
     server = cost.Server()
     try:
-        for value in args.simultaneous:
-            print('simultaneous={0}'.format(value))
-            for setting in args.settings:
-                argv = [sys.executable, os.path.abspath(__file__), '--child', setting,
-                        cost.ROOT, server.host, str(value), 'trace',
-                        ','.join(str(n) for n in args.lengths), str(args.warmup), args.json]
-                done = subprocess.run(argv, capture_output=True, text=True,
-                                      env=cost.child_env())
-                if done.returncode:
-                    raise SystemExit('{0} failed:\n{1}'.format(setting, done.stderr[-3000:]))
-                result = cost.json.loads(done.stdout.strip().splitlines()[-1])
-                print('  {0:6} {1:10,.1f} bytecodes/request {2:7,.2f} calls/request'.format(
-                    setting, result['bytecodes'], result['calls']))
+        for workload in args.workloads:
+            for value in args.simultaneous:
+                print('{0}, simultaneous={1}'.format(workload, value))
+                for setting in args.settings:
+                    print('  {0:6} {1}'.format(setting, _count(args, server, setting,
+                                                                 workload, value)))
     finally:
         server.stop()
     return 0
+
+
+def _count(args, server, setting, workload, simultaneous):
+    """One child of cost.py counting *workload* with *setting* on."""
+    argv = [sys.executable, os.path.abspath(__file__), '--child', setting, cost.ROOT,
+            server.host, workload, str(simultaneous), 'trace',
+            ','.join(str(n) for n in args.lengths), str(args.warmup), args.json]
+    done = subprocess.run(argv, capture_output=True, text=True, env=cost.child_env())
+    if done.returncode:
+        raise SystemExit('{0} failed:\n{1}'.format(setting, done.stderr[-3000:]))
+    result = cost.json.loads(done.stdout.strip().splitlines()[-1])
+    return '{0:10,.1f} bytecodes/request {1:7,.2f} calls/request'.format(
+        result['bytecodes'], result['calls'])
 
 
 if __name__ == '__main__':
