@@ -177,8 +177,6 @@ class GeventTransport(object):
             try:
                 response = conn.exchange(request, payload, self.limits, request.method == 'HEAD',
                                          timeout[1])
-                if not reused:  # timings: how the socket was made, after the exchange's
-                    response._marks += conn.opened  # type: ignore[operator,assignment]
                 break
             except BaseException as error:
                 destination.discard(conn)  # closed first, then its place given back
@@ -188,6 +186,8 @@ class GeventTransport(object):
                 raise self._exchange_failure(request, error, timeout[1],
                                              destination.key,  # type: ignore[arg-type]
                                              fresh=not reused)
+        if not reused:  # timings: how the socket was made, after the exchange's marks
+            response._marks += conn.opened  # type: ignore[operator,assignment]
         if conn.keep_alive and slot.idle_timeout:
             slot.conn = conn  # checked in when the slot is released
         else:
@@ -330,7 +330,8 @@ def _connect_plain(key: SocketKey, family: int, spares: Any, timeout: float,
 def _connect_first(addresses: Any) -> Any:
     """A gevent socket connected to the first of *addresses* (from
     ``getaddrinfo``) that accepts, as :func:`gevent.socket.create_connection`
-    does after resolving: resolved apart, the timings tell the two apart."""
+    does once it resolved the name: resolved apart, the timings tell
+    resolving from connecting."""
     error: Optional[OSError] = None
     for family, kind, proto, _, where in addresses:
         sock = gsocket.socket(family, kind, proto)
