@@ -16,8 +16,10 @@ every host), and by ``Connection.request()``, ``Client.request()`` and
 called with one argument, in order:
 
 * a ``request`` hook gets the :class:`~napix.models.Request` before it is
-  signed, once per attempt (a retried request is a new copy each time), and
-  may change it (add headers: the signature covers the method, host and path);
+  signed, once per attempt (a retried request is a new copy each time; an
+  attempt is what goes to the server: none when a breaker's open circuit
+  refuses it, one for napixd's busy ``429`` and its resend), and may change
+  it (add headers: the signature covers the method, host and path);
 * a ``response`` hook gets the :class:`~napix.models.Response` of a status
   below 400, decoded;
 * an ``error`` hook gets the :exc:`~napix.exceptions.HTTPError` of an attempt
