@@ -36,6 +36,8 @@ setup(
         # The former opt-in to orjson, kept so that '.[fast]' still installs:
         # the same requirement as the default one.
         'fast': [ORJSON],
+        # napix.opentelemetry: traces and metrics (docs/watching.rst)
+        'otel': ['opentelemetry-api>=1.20,<2'],
         'test': [
             'pytest>=7,<10',
             'pytest-timeout>=2,<3',
@@ -51,9 +53,11 @@ setup(
             'cheroot>=10,<12',
             'tornado>=6.4,<7',
             'aiohttp>=3.9,<4',
+            # tests/test_opentelemetry.py: the SDK's in-memory exporters
+            'opentelemetry-sdk>=1.20,<2',
         ],
-        'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2'],
-        'typing': ['mypy>=1.8,<2'],
+        'docs': ['sphinx>=7,<10', 'trustme>=1.0,<2', 'opentelemetry-sdk>=1.20,<2'],
+        'typing': ['mypy>=1.8,<2', 'opentelemetry-api>=1.20,<2'],
         'packaging': ['build>=1,<2', 'twine>=5,<8'],
         'lint': ['ruff>=0.5'],
         'bench': ['orjson>=3.6,<4', 'trustme>=1.0,<2', 'grequests>=0.7', 'geventhttpclient>=2',

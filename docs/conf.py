@@ -53,7 +53,7 @@ nitpick_ignore_regex = [
     (r'py:class', r'(Environ|Request|TimeoutArg|Verify|WSGIApplication|WSGIEnvironment)'),
     # The standard library (intersphinx is off).
     (r'py:.*', r'(TracebackType|(socket|ssl|os|time|weakref|typing|pathlib)\..*|'
-               r'collections\.abc\..*)'),
+               r'(collections\.)?abc\..*|str\..*)'),
 ]
 # 0.1's names stay documented in napix.connection, beside napix.models: an
 # annotation that says Request may resolve to either, both the same class.

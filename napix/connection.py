@@ -20,18 +20,22 @@ The models and helpers it uses stay importable from here, as in 0.1:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import copy
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Optional
+from itertools import count
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, NamedTuple, Optional
 
 from gevent import get_hub, sleep
 
 from napix.checks import Body, Params, TimeoutArg, build_request
 from napix.defaults import DEFAULT_BUSY_WAIT, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from napix.exceptions import HTTPError, RemoteProtocolError
+from napix.hooks import EventHooks, check_event_hooks
 from napix.hosts import parse_host, resolve_overrides
 from napix.models import IDEMPOTENT_METHODS, Headers, Request, RequestHeaders, Response
 from napix.options import Authenticator, ConnectionOptions, Place
 from napix.retry import napixd_busy, unsigned_copy
+from napix.timings import next_attempt, resent, restart
 from napix.transports import Transport
 from napix.transports.destination import Budget, Destination, Slot
 from napix.transports.gevent import GeventTransport
@@ -65,18 +69,21 @@ class Connection(object):
         address goes in brackets: ``[::1]:8002``.
 
     The other arguments are the options (*authenticator*, *timeout*,
-    *simultaneous*, ...), as :class:`ConnectionOptions` takes them and in
+    *simultaneous*, ...), as :class:`~napix.options.ConnectionOptions` takes them and in
     the same order: a bad one raises here.
 
-    The options are checked once, as a :class:`ConnectionOptions`
+    The options are checked once, as a :class:`~napix.options.ConnectionOptions`
     (``connection.options``), which makes the connections of other hosts
-    (:meth:`for_host`).
+    (:meth:`for_host`). Its ``hooks`` are its options' ``event_hooks``
+    (:mod:`napix.hooks`), ``None`` without any; :meth:`with_hooks` makes a
+    connection with more.
     """
 
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'options', 'authenticator',
                  'timeout', 'simultaneous', 'transport', 'retry', 'breaker', 'resend_busy',
                  '_key', '_own_budget',
-                 '_bound', '_handle', '_idle_timeout')
+                 '_bound', '_handle', '_idle_timeout', 'hooks')
+    hooks: Optional[EventHooks]  # set by _set_hooks(), with the class
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
                  *args: Any, **options: Any) -> None:
@@ -88,7 +95,7 @@ class Connection(object):
     def with_options(cls, host: str, options: ConnectionOptions,
                      place: Optional[Place] = None) -> 'Connection':
         """A connection to *host* (at *place*, from
-        :meth:`ConnectionOptions.place`, when given) with *options*, checked
+        :meth:`napix.options.ConnectionOptions.place`, when given) with *options*, checked
         already: what a pool makes for its hosts."""
         connection = cls.__new__(cls)
         connection._start(host, options, place or options.place(host))
@@ -106,6 +113,7 @@ class Connection(object):
         self.retry = options.retry
         self.breaker = options.breaker
         self.resend_busy = options.resend_busy
+        _set_hooks(self, options.event_hooks)
         self.transport: Transport = options.new_transport(place)
         self._own_budget: Optional[Budget] = (None if options.share_limit
                                               else Budget(options.simultaneous))
@@ -117,7 +125,7 @@ class Connection(object):
         return self.simultaneous
 
     def place(self, host: str) -> Place:
-        """:meth:`ConnectionOptions.place` of this connection's options."""
+        """:meth:`napix.options.ConnectionOptions.place` of this connection's options."""
         return self.options.place(host)
 
     def for_host(self, host: str, place: Optional[Place] = None) -> 'Connection':
@@ -197,6 +205,7 @@ class Connection(object):
         With a ``retry`` policy, each attempt signs a copy of *request*, which
         stays unsigned.
         """
+        restart(request)  # timings: its total and queued time count from here
         slot = self.slot()
         slot.acquire()
         try:
@@ -230,7 +239,7 @@ class Connection(object):
         if response.status >= 400:
             if self.resend_busy and not _resent and napixd_busy(response):
                 sleep(DEFAULT_BUSY_WAIT)
-                return self.send_in(slot, unsigned_copy(request), True, True)
+                return self.send_in(slot, resent(unsigned_copy(request)), True, True)
             raise HTTPError(request, response)
         return response
 
@@ -239,13 +248,14 @@ class Connection(object):
         the budget of the destination, and never into an open circuit."""
         key = slot.destination.key
         check = None if self.breaker is None else partial(self.breaker.check, key)
-        result: Response = retry.call(partial(self._attempt_copy, slot), request, key,
-                                      self.timeout, check)
+        result: Response = retry.call(partial(self._attempt_copy, slot, count(1)), request,
+                                      key, self.timeout, check)
         return result
 
-    def _attempt_copy(self, slot: Slot, request: Request) -> Response:
-        """One attempt of a retried request: a copy, signed anew."""
-        return self._through_breaker(slot, request.copy())
+    def _attempt_copy(self, slot: Slot, numbers: Iterator[int], request: Request) -> Response:
+        """One attempt of a retried request: a copy, signed anew, numbered
+        from *numbers* (its timings')."""
+        return self._through_breaker(slot, next_attempt(request, next(numbers)))
 
     def _through_breaker(self, slot: Slot, request: Request) -> Response:
         """Send *request* once, through the breaker's circuit of the
@@ -257,7 +267,7 @@ class Connection(object):
 
     def request(self, method: str, url: str, body: Body = None,
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
-                timeout: Optional[TimeoutArg] = None) -> Response:
+                timeout: Optional[TimeoutArg] = None, event_hooks: Any = None) -> Response:
         """Send a request and return its :class:`Response`.
 
         :param method: ``'GET'``, ``'POST'``, ...
@@ -270,9 +280,23 @@ class Connection(object):
         :param params: a query string to append, as a mapping or ``(name,
             value)`` pairs; it is percent-encoded once and signed as sent.
         :param timeout: this request's timeout, as for the connection.
+        :param event_hooks: this request's hooks, called after the
+            connection's (see :meth:`with_hooks`).
         :raises napix.exceptions.HTTPError: status >= 400, or no response.
         """
-        return self.send(self.build_request(method, url, body, headers, params, timeout))
+        conn = self if event_hooks is None else self.with_hooks(event_hooks)
+        return conn.send(self.build_request(method, url, body, headers, params, timeout))
+
+    def with_hooks(self, event_hooks: Any) -> 'Connection':
+        """This connection (its places and sockets) with *event_hooks*
+        called after its own: what a request's ``event_hooks=`` sends
+        through. Checked as the options check them."""
+        extra = check_event_hooks(event_hooks)
+        if extra is None:
+            return self
+        conn = copy(self)
+        _set_hooks(conn, extra if self.hooks is None else self.hooks + extra)
+        return conn
 
     def close(self) -> None:
         """Close the idle sockets to the server; requests in flight finish first."""
@@ -288,6 +312,30 @@ class Connection(object):
 
     def __repr__(self) -> str:
         return '<Connection {0}>'.format(self.host)
+
+
+class _HookedConnection(Connection):
+    """A :class:`Connection` with event hooks (:mod:`napix.hooks`), run
+    around each attempt: a connection without hooks is a plain
+    :class:`Connection`, which pays nothing for them."""
+
+    __slots__ = ()
+    hooks: EventHooks
+
+    def send_in(self, slot: Slot, request: Request, _attempt: bool = False,
+                _resent: bool = False) -> Response:
+        if _resent or not (_attempt or (self.retry is None and self.breaker is None)):
+            # The retries' or the breaker's way to each attempt (which comes
+            # back here), or napixd's busy resend (within its attempt).
+            return Connection.send_in(self, slot, request, _attempt, _resent)
+        return self.hooks.send(partial(Connection.send_in, self, slot, _attempt=True), request)
+
+
+def _set_hooks(conn: Connection, hooks: Optional[EventHooks]) -> None:
+    """Give *conn* its *hooks*, and the class that runs them (or not)."""
+    conn.hooks = hooks
+    if type(conn) is Connection or type(conn) is _HookedConnection:
+        conn.__class__ = Connection if hooks is None else _HookedConnection
 
 
 def _without_slot(handle: Callable[[Request], Response], request: Request,

@@ -23,7 +23,10 @@ None of them ever holds a key, a signature or a token.
 from __future__ import annotations
 
 import json
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type, TypeVar
+
+from napix.timings import Timings
 
 if TYPE_CHECKING:
     from napix.models import Request, Response
@@ -66,6 +69,14 @@ class HTTPError(NapixError):
             self.remote_error = response.error_text()
         self.message = message or self._describe()
         super().__init__(self.message)
+        self._made = perf_counter()  # timings: when the request ended, without a response
+        self._opened: Any = None  # and how far a failed connect went (napix.timings)
+
+    @property
+    def timings(self) -> Optional[Timings]:
+        """Where the time of the request went (:class:`~napix.timings.Timings`):
+        its response's, or without one until this error; ``None`` without a request."""
+        return Timings.of_error(self)
 
     @property
     def remote_call(self) -> Optional[str]:

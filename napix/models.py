@@ -3,7 +3,8 @@
 :class:`Request` is what an authenticator signs and a transport sends;
 :class:`Response` is what a transport returns; :class:`Headers` is the
 case-insensitive mapping both carry. This module is below the transports: it
-imports nothing of :mod:`napix` but its JSON (:mod:`napix.jsoncodec`).
+imports nothing of :mod:`napix` but its headers (``napix.headers``), its
+JSON (``napix.jsoncodec``) and :mod:`napix.timings` (which import none).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 from sys import intern
-from collections.abc import Mapping
-from typing import Any, Dict, Iterable, Iterator, List, MutableMapping
+from typing import Any
 from typing import Optional, Tuple, Union
+from time import perf_counter
+from napix.timings import Marks, Measured, Stamped, Timed, stamped_as
 
+from napix.headers import _CREDENTIAL_HEADERS, Headers, HeadersInput
 from napix.jsoncodec import _stdlib_loads, dumps, loads  # noqa: F401 - the models' JSON
 
 __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dumps']
@@ -24,146 +27,11 @@ __all__ = ['Headers', 'Request', 'Response', 'IDEMPOTENT_METHODS', 'loads', 'dum
 #: :class:`~napix.retry.Retry` retries them after a transport failure.
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 
-_CREDENTIAL_HEADERS = frozenset(['authorization', 'proxy-authorization', 'cookie'])
-
-# A header line of a response head: its name, and its value (leading blanks
-# removed, trailing ones kept, as httptools gives them).
-_HEADER_LINES = re.compile(r'\r\n([^:\r\n]*):[ \t]*([^\r]*)')
-
-HeadersInput = Union['Headers', Mapping[str, str], Iterable[Tuple[str, str]], None]
-
-
-class Headers(MutableMapping[str, str]):
-    """A case-insensitive mapping of HTTP header names to values.
-
-    Lookups, ``in``, assignment, deletion, ``update`` and ``setdefault``
-    ignore the case of names; iteration yields each name as it was first
-    given (that is what goes on the wire). Repeated response headers are
-    joined with ``', '``. Its ``repr`` hides the credentials
-    (``Authorization``, ``Proxy-Authorization``, ``Cookie``), so printing or
-    logging headers leaks no signature or token.
-
-    :meth:`from_head` makes one from a raw response head, in time linear in
-    its size whatever repeats.
-    """
-
-    __slots__ = ('_store',)
-
-    # Each header is kept as its wire line, ``'Name: value'``, under its
-    # lower-cased name: a dict of strings is not tracked by the garbage
-    # collector, as one of (name, value) tuples is, and a transport writes
-    # the lines as they are. A name holds no ':', so the first one ends it.
-
-    def __init__(self, headers: HeadersInput = None, **kwargs: str) -> None:
-        self._store: Dict[str, str] = {}
-        if headers is not None:
-            self.update(headers)
-        if kwargs:
-            self.update(kwargs)
-
-    @classmethod
-    def from_head(cls, head: str) -> 'Headers':
-        """The headers of a response head: its status line, then header lines
-        separated by CRLF, as an HTTP parser accepted them."""
-        store: Dict[str, str] = {}
-        repeated: Dict[str, List[str]] = {}  # joined once at the end: linear time
-        for match in _HEADER_LINES.finditer(head):  # one line at a time: no list of them
-            name = match[1]
-            key = name.lower()
-            if key not in store:
-                store[intern(key)] = name + ': ' + match[2]
-            elif key in repeated:
-                repeated[key].append(match[2])
-            else:
-                repeated[key] = [store[key], match[2]]
-        for key, values in repeated.items():
-            store[key] = ', '.join(values)
-        headers = cls.__new__(cls)
-        headers._store = store
-        return headers
-
-    def get(self, key: str, default: Any = None) -> Any:
-        line = self._store.get(key.lower())
-        return default if line is None else line[line.index(':') + 2:]
-
-    def __getitem__(self, key: str) -> str:
-        line = self._store[key.lower()]
-        return line[line.index(':') + 2:]
-
-    def __setitem__(self, key: str, value: str) -> None:
-        store = self._store
-        lower = intern(key.lower())  # stored: one 'authorization' for all requests
-        line = store.get(lower)
-        store[lower] = (key if line is None else line[:line.index(':')]) + ': ' + value
-
-    def put(self, lower: str, line: str) -> None:
-        """Set a header from its lower-cased name and its whole line,
-        ``'Name: value'``, replacing any: what an authenticator that signs
-        every request does (the caller vouches for both)."""
-        self._store[lower] = line
-
-    def __delitem__(self, key: str) -> None:
-        del self._store[key.lower()]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._store
-
-    def __iter__(self) -> Iterator[str]:
-        return (line[:line.index(':')] for line in list(self._store.values()))
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def update(self, other: Any = (), **kwargs: str) -> None:  # type: ignore[override]
-        """Set every header of *other* (a mapping or pairs), ignoring case."""
-        items = other.items() if hasattr(other, 'items') else other
-        for name, value in items:
-            self[name] = value
-        for name, value in kwargs.items():
-            self[name] = value
-
-    def raw_items(self) -> List[Tuple[str, str]]:
-        """``(name, value)`` pairs, names as given: what a transport writes."""
-        return [(line[:line.index(':')], line[line.index(':') + 2:])
-                for line in self._store.values()]
-
-    def wire(self, defaults: Dict[str, str], default_block: str) -> str:
-        """The header lines as a transport writes them, each ended by CRLF:
-        first the lines of *defaults* (``{lower-cased name: line}``, all of
-        them *default_block*) whose names are absent here, then these."""
-        store = self._store
-        if not store:
-            return default_block
-        if defaults.keys().isdisjoint(store):
-            return default_block + '\r\n'.join(store.values()) + '\r\n'
-        lines = [line for name, line in defaults.items() if name not in store]
-        lines.extend(store.values())
-        lines.append('')
-        return '\r\n'.join(lines)
-
-    def copy(self) -> 'Headers':
-        return Headers(self.raw_items())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            mine = {key: line[line.index(':') + 2:] for key, line in self._store.items()}
-            return mine == {str(k).lower(): v for k, v in other.items()}
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr({name: '<hidden>' if name.lower() in _CREDENTIAL_HEADERS else value
-                     for name, value in self.raw_items()})
-
-    __str__ = __repr__
-
-
 #: Kept for code written against 0.1: request headers are :class:`Headers`.
 RequestHeaders = Headers
 
 
-class Request(object):
+class Request(Stamped):
     """A request about to be sent, or that was sent, to a Napix server.
 
     ``method``, ``url`` (path and query, percent-encoded, exactly as sent and
@@ -176,11 +44,11 @@ class Request(object):
     ``str(request)`` is the form used in ``remote_call``: ``GET
     server.napix.nx/abc``. It never contains credentials: the query parameters
     listed in ``secret_params`` (set by the authenticators that put a secret in
-    the URL) are removed from it.
+    the URL) are removed from it. ``started`` and ``attempt``: :mod:`napix.timings`.
     """
 
     __slots__ = ('method', 'host', 'authority', 'url', 'headers', 'body', 'secret_params',
-                 'timeout')
+                 'timeout', 'started', 'attempt')
     # new_request() below sets each of them too: a slot added here goes there.
 
     def __init__(self, method: str, host: str, authority: str, url: str,
@@ -194,6 +62,7 @@ class Request(object):
         self.body = body
         self.secret_params: Tuple[str, ...] = ()
         self.timeout = timeout
+        self.started, self.attempt = perf_counter(), None
 
     @property
     def path(self) -> str:
@@ -210,9 +79,9 @@ class Request(object):
         return path + ('?' + '&'.join(kept) if kept else '')
 
     def copy(self) -> 'Request':
-        """An unsigned copy with its own headers (what a retry signs again)."""
-        return Request(self.method, self.host, self.authority, self.url,
-                       self.headers.copy(), self.body, self.timeout)
+        """An unsigned copy with its own headers (what a retry signs again), timed as this one."""
+        return stamped_as(self, Request(self.method, self.host, self.authority, self.url,
+                                        self.headers.copy(), self.body, self.timeout))
 
     def __str__(self) -> str:
         return '{0} {1}{2}'.format(self.method, self.authority, self.public_url())
@@ -253,27 +122,28 @@ def new_request(method: str, host: str, authority: str, url: str,
     request.body = body
     request.secret_params = ()
     request.timeout = timeout
+    request.started = perf_counter()
+    request.attempt = None
     return request
 
 
-class Response(object):
+class Response(Timed):
     """The answer of a Napix server.
 
     ``status`` (``int``), ``reason`` (``str``), ``headers`` (case-insensitive
     :class:`Headers`), ``content`` (the raw body, ``bytes``), ``body`` (the
     decoded JSON value for a JSON content type, the text otherwise, ``None``
-    when empty), ``request`` (the :class:`Request` it answers) and
-    ``elapsed`` (seconds from sending the request to its last byte, or
-    ``None`` when the transport does not measure it).
+    when empty), ``request`` (the :class:`Request` it answers), ``elapsed``
+    and ``timings`` (:mod:`napix.timings`: seconds, as the transport measured them).
 
     A transport gives *headers* as :class:`Headers` (or any mapping, or the
     raw response head as text: then :class:`Headers` are made the first time
     ``headers`` is read, and only the ``Content-Type`` is looked up before).
-    A response read from the head text (:func:`new_response`) finds its
+    A response read from the head text (``new_response()``) finds its
     ``reason`` there the first time it is read.
     """
 
-    __slots__ = ('status', '_reason', '_headers', 'content', 'request', 'body', 'elapsed',
+    __slots__ = ('status', '_reason', '_headers', 'content', 'request', 'body', '_marks',
                  '_content_type')
     # new_response() below sets each of them too: a slot added here goes there.
 
@@ -288,7 +158,7 @@ class Response(object):
         self.content = content
         self.request = request
         self.body = body
-        self.elapsed = elapsed
+        self._marks: Union[Marks, Measured] = Measured(elapsed, perf_counter())
         self._content_type = content_type
 
     @property
@@ -366,12 +236,13 @@ class Response(object):
 
 
 def new_response(status: int, head: str, content: bytes, request: Request,
-                 elapsed: float) -> Response:
+                 marks: Marks) -> Response:
     """:class:`Response` as a transport reads it, not decoded yet: its headers
     as the response *head* text (status line and header lines, each with its
     CRLF). Its Content-Type is found at once (decoding needs it: its values
     joined when repeated, interned, as a pool's responses share a few); its
-    reason phrase and its :class:`Headers` when first read."""
+    reason phrase and its :class:`Headers` when first read (*marks*:
+    :mod:`napix.timings`)."""
     response = _new(Response)
     response.status = status
     response._reason = None
@@ -379,7 +250,7 @@ def new_response(status: int, head: str, content: bytes, request: Request,
     response.content = content
     response.request = request
     response.body = None
-    response.elapsed = elapsed
+    response._marks = marks  # the exchange's, see napix.timings
     response._content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
     return response
 

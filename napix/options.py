@@ -17,6 +17,7 @@ from napix.checks import TimeoutArg, check_limit, check_positive_int, check_seco
 from napix.defaults import (DEFAULT_CONNECTION_SIMULTANEOUS, DEFAULT_IDLE_TIMEOUT,
                             DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
+from napix.hooks import EventHooks, check_event_hooks
 from napix.hosts import parse_host, resolve
 from napix.models import Request
 from napix.tls import Cert, Verify, client_context
@@ -46,16 +47,17 @@ class Place(NamedTuple):
 
 class ConnectionOptions(object):
     """The options of connections, checked once, for any host: what a
-    :class:`Connection` is made with, and what a pool keeps to make one for
-    each host (:meth:`Connection.with_options`). A bad one raises here (:exc:`TypeError`
-    for a wrong type, :exc:`ValueError` for a wrong value), TLS files included.
+    :class:`~napix.connection.Connection` is made with, and what a pool keeps
+    to make one for each host (:meth:`napix.connection.Connection.with_options`).
+    A bad one raises here (:exc:`TypeError` for a wrong type, :exc:`ValueError`
+    for a wrong value), TLS files included.
 
     :param authenticator: a callable that takes a :class:`Request` and returns
         it signed (see :mod:`napix.authenticators`), or ``None`` to send no
         credentials.
     :param timeout: seconds; a number for both, or a ``(connect, read)`` pair.
         *read* bounds the whole exchange once connected. Default
-        :data:`DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
+        :data:`~napix.defaults.DEFAULT_TIMEOUT`. A request's own ``timeout=`` overrides it.
     :param simultaneous: the most requests in flight to the destination at
         once (default 10: :data:`~napix.defaults.DEFAULT_CONNECTION_SIMULTANEOUS`);
         more wait their turn. Every connection of the thread to the same
@@ -73,7 +75,7 @@ class ConnectionOptions(object):
         pair of paths. A file that cannot be read or used raises
         :exc:`ValueError` naming it, here.
     :param resolve: ``{'name[:port]': 'address[:port]'}``, where to connect
-        instead of resolving the name (see :data:`resolve_overrides`).
+        instead of resolving the name (see :data:`~napix.hosts.resolve_overrides`).
     :param max_response_size: responses larger than this many bytes raise
         :exc:`~napix.exceptions.ResponseTooLarge`.
     :param max_head_size: bytes of a response head (status line to blank
@@ -97,10 +99,14 @@ class ConnectionOptions(object):
         napixd answered ``429 Too many concurrent connections``, whatever its
         method (napixd answers so before it runs anything; see
         :mod:`napix.retry`). Default ``True``.
+    :param event_hooks: ``{'request': [...], 'response': [...], 'error':
+        [...]}``, functions called with each attempt's request, response and
+        error (see :mod:`napix.hooks`); ``None`` (the default): none.
     """
 
     __slots__ = ('authenticator', 'timeout', 'simultaneous', 'share_limit', 'retry',
-                 'breaker', 'resend_busy', 'resolve', 'transport', 'transport_options')
+                 'breaker', 'resend_busy', 'resolve', 'transport', 'transport_options',
+                 'event_hooks')
 
     def __init__(self, authenticator: Optional[Authenticator] = None,
                  timeout: TimeoutArg = DEFAULT_TIMEOUT, simultaneous: Optional[int] = None,
@@ -112,8 +118,8 @@ class ConnectionOptions(object):
                  max_head_size: int = DEFAULT_MAX_HEAD_SIZE,
                  max_header_line: int = DEFAULT_MAX_HEADER_LINE,
                  max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS,
-                 breaker: Optional[Breaker] = None, resend_busy: bool = True, *,
-                 maxsize: Optional[int] = None) -> None:
+                 breaker: Optional[Breaker] = None, resend_busy: bool = True,
+                 event_hooks: Any = None, *, maxsize: Optional[int] = None) -> None:
         if authenticator is not None and not callable(authenticator):
             raise TypeError('authenticator must be a callable taking and returning a '
                             'Request (see napix.authenticators), not {0}'.format(
@@ -128,6 +134,7 @@ class ConnectionOptions(object):
                 type(retry).__name__))
         self.retry = retry
         self.breaker, self.resend_busy = _check_breaker(breaker, resend_busy)
+        self.event_hooks: Optional[EventHooks] = check_event_hooks(event_hooks)
         if resolve is not None and not isinstance(resolve, Mapping):
             raise TypeError('resolve must be a mapping of host names to addresses, not {0}'
                             .format(type(resolve).__name__))

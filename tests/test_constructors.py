@@ -128,7 +128,7 @@ def made_by_for_server():
 COVERED = {
     'napix.models:new_request': made_by_new_request,
     'napix.models:new_response': made_by_new_response,
-    'napix.models:Headers.from_head': made_by_from_head,
+    'napix.headers:Headers.from_head': made_by_from_head,
     'napix.connection:Connection.with_options': made_by_with_options,
     'napixd.client.client:PlainClient.with_connection': made_by_with_connection,
     'napix.transports.gevent:GeventTransport.for_server': made_by_for_server,

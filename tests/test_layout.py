@@ -116,8 +116,11 @@ def test_transports_and_models_stay_below_the_connection():
                 'napix.authenticators', 'napix.weakvalues', 'napix.defaults'):
             assert 'napix.connection' not in targets, module
             assert not any(t.startswith('napixd') for t in targets), module
-    assert graph['napix.models'] <= {'napix', 'napix.jsoncodec'}, graph['napix.models']
-    assert graph['napix.jsoncodec'] <= {'napix'}, graph['napix.jsoncodec']
+    assert graph['napix.models'] <= {'napix', 'napix.headers', 'napix.jsoncodec',
+                                     'napix.timings'}, graph['napix.models']
+    for below in ('napix.headers', 'napix.jsoncodec'):
+        assert graph[below] <= {'napix'}, graph[below]
+    assert graph['napix.timings'] == set(), graph['napix.timings']
     assert not any(t.startswith('napixd') for m, ts in graph.items()
                    if m.startswith('napix.') for t in ts)
 

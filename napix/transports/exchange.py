@@ -73,12 +73,15 @@ class Exchange(object):
 
     __slots__ = ('parser', 'body', 'progress', 'status', 'keep_alive', 'head_only',
                  'informational', 'size', 'loop', 'timer', 'timeout', 'greenlet', 'wake',
-                 'expire')
+                 'expire', 'answered')
     # Set for each exchange by begin() (annotations only: no code on this path).
     progress: int
     head_only: bool
     informational: int
     size: int
+    # The perf_counter() time of its first byte received (napix.timings), set
+    # by SocketConnection._read_head as it takes it.
+    answered: float
 
     def __init__(self, loop: Any, timeout: float) -> None:
         self.parser: Any = None

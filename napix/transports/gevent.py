@@ -13,6 +13,7 @@ import _socket
 import select
 import socket
 from sys import intern
+from time import perf_counter
 from typing import Any, Dict, Hashable, NamedTuple, Optional, Tuple
 
 import gevent
@@ -21,6 +22,7 @@ import gevent.socket as gsocket
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
 from napix.checks import check_positive_int
+from napix.exceptions import HTTPError
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key, has_client_cert
 from napix.tls import Verify as Verify  # importable from here, as before
@@ -184,6 +186,8 @@ class GeventTransport(object):
                 raise self._exchange_failure(request, error, timeout[1],
                                              destination.key,  # type: ignore[arg-type]
                                              fresh=not reused)
+        if not reused:  # timings: how the socket was made, after the exchange's marks
+            response._marks += conn.opened  # type: ignore[operator,assignment]
         if conn.keep_alive and slot.idle_timeout:
             slot.conn = conn  # checked in when the slot is released
         else:
@@ -206,43 +210,56 @@ class GeventTransport(object):
         key: SocketKey = destination.key  # type: ignore[assignment]
         sockets = destination.sockets
         sockets.reserve()
+        began = perf_counter()  # timings: the first of the socket's opened marks
         try:
             family = _numeric_family(key.address)
             if family is not None and key.scheme == 'http':
-                return _connect_plain(key, family, sockets.spares, timeout)
+                return _connect_plain(key, family, sockets.spares, timeout, began)
             # A name to resolve, or a TLS handshake: the connect timeout
             # bounds the whole of it, however the server trickles its bytes.
             with gevent.Timeout(timeout, socket.timeout):
-                return self._connect_cooperative(key, family, sockets.spares)
+                return self._connect_cooperative(key, family, sockets.spares, began)
         except BaseException as error:
             sockets.release()
-            raise connect_failure(request, error, key.address, key.port, timeout,
-                                  has_client_cert(key.tls))
+            failure = connect_failure(request, error, key.address, key.port, timeout,
+                                      has_client_cert(key.tls))
+            if isinstance(failure, HTTPError):  # timings: a failed connect is all connect
+                failure._opened = (began, began, failure._made, failure._made)
+            raise failure
 
     def _connect_cooperative(self, key: SocketKey, family: Optional[int],
-                             spares: Any) -> SocketConnection:
+                             spares: Any, began: float) -> SocketConnection:
         """A socket connected by gevent (the name resolved, the TLS handshake
         made, if need be): a :class:`~napix.transports.http11.TLSConnection`
-        for https, else its descriptor as a plain one's."""
+        for https, else its descriptor as a plain one's; its ``opened``
+        marks (:mod:`napix.timings`) from *began*."""
         sock = None
+        resolved = began
         try:
             if family is not None:
                 sock = gsocket.socket(family, socket.SOCK_STREAM)
                 sock.connect((key.address, key.port))
             else:
-                sock = gsocket.create_connection((key.address, key.port))
+                addresses = gsocket.getaddrinfo(key.address, key.port, 0, socket.SOCK_STREAM)
+                resolved = perf_counter()
+                sock = _connect_first(addresses)
+            connected = perf_counter()
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if key.scheme == 'https':
                 # The key holds this transport's TLS settings: its context fits.
                 sock = self._tls[1].wrap_socket(sock, server_hostname=key.name.strip('[]'))
-                return TLSConnection(sock, spares)
+                conn: SocketConnection = TLSConnection(sock, spares)
+                conn.opened = (began, resolved, connected, perf_counter())
+                return conn
         except BaseException:
             if sock is not None:
                 sock.close()
             raise
         plain = _RealSocket(sock.family, socket.SOCK_STREAM, fileno=sock.detach())
         plain.setblocking(False)
-        return PlainConnection(plain, spares)
+        conn = PlainConnection(plain, spares)
+        conn.opened = (began, resolved, connected, connected)
+        return conn
 
     def close(self) -> None:
         """Close the idle sockets to this transport's destination."""
@@ -287,9 +304,10 @@ def _stale(error: BaseException, method: str) -> bool:
             and method in IDEMPOTENT_METHODS)
 
 
-def _connect_plain(key: SocketKey, family: int, spares: Any,
-                   timeout: float) -> PlainConnection:
-    """The common case, cheapest: no name to resolve, no TLS."""
+def _connect_plain(key: SocketKey, family: int, spares: Any, timeout: float,
+                   began: float) -> PlainConnection:
+    """The common case, cheapest: no name to resolve, no TLS (its
+    ``opened`` marks from *began*: nothing resolved, no handshake)."""
     sock = _RealSocket(family, _NONBLOCKING_STREAM)
     try:
         if not _SOCK_NONBLOCK:
@@ -304,7 +322,26 @@ def _connect_plain(key: SocketKey, family: int, spares: Any,
     except BaseException:
         conn.close()
         raise
+    connected = perf_counter()
+    conn.opened = (began, began, connected, connected)
     return conn
+
+
+def _connect_first(addresses: Any) -> Any:
+    """A gevent socket connected to the first of *addresses* (from
+    ``getaddrinfo``) that accepts, as :func:`gevent.socket.create_connection`
+    does once it resolved the name: resolved apart, the timings tell
+    resolving from connecting."""
+    error: Optional[OSError] = None
+    for family, kind, proto, _, where in addresses:
+        sock = gsocket.socket(family, kind, proto)
+        try:
+            sock.connect(where)
+            return sock
+        except OSError as failed:
+            sock.close()
+            error = failed
+    raise error if error is not None else OSError('getaddrinfo returned no address')
 
 
 # The system's socket, even in a monkey-patched process (the connection waits

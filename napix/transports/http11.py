@@ -43,6 +43,7 @@ from gevent.monkey import get_original
 from httptools import HttpParserError, HttpParserUpgrade
 
 from napix.models import Request, Response, new_response
+from napix.timings import Marks
 from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
                                        TimedOut, new_exchange)
 from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
@@ -89,7 +90,7 @@ class SocketConnection(ABC):
     :class:`TLSConnection`)."""
 
     __slots__ = ('sock', 'fd', 'hub', 'expires', 'spares', 'poller', 'keep_alive', 'busy',
-                 '__weakref__')
+                 'opened', '__weakref__')
 
     def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
         self.sock = sock
@@ -103,6 +104,9 @@ class SocketConnection(ABC):
         self.poller.register(self.fd, events)
         #: Whether the socket may carry another request (after an exchange).
         self.keep_alive = False
+        #: How it was made: ``(began, resolved, connected, secured)``, the
+        #: :func:`~time.perf_counter` marks of whoever connected it (:mod:`napix.timings`).
+        self.opened: Optional[Marks] = None  # (set before its first exchange)
         # While busy, the state of its exchanges (with their parser), from the spares.
         self.busy: Optional[Exchange] = None
 
@@ -127,9 +131,9 @@ class SocketConnection(ABC):
         """Send *payload* (*request* serialized) and read one response
         within *timeout* seconds: its :class:`~napix.models.Response`, its
         headers the final head as text (status line and headers), its
-        Content-Type found, its ``elapsed`` the seconds from the first byte
-        sent to the last byte received. ``keep_alive`` then says whether the
-        socket may carry another request.
+        Content-Type found, its marks those of its timings (:mod:`napix.timings`:
+        its first byte sent, its last, the first byte received, the last).
+        ``keep_alive`` then says whether the socket may carry another request.
         """
         state = self.busy
         if state is None:  # kept from its last exchange, or a spare
@@ -142,6 +146,7 @@ class SocketConnection(ABC):
                 sent_all = self.send(payload)
             except _CLOSED:
                 sent_all = False  # the server may still have answered: read it
+            written = perf_counter()  # timings: the last byte sent
             try:
                 received = self._read_head(state, limits)
                 if state.progress != COMPLETE:
@@ -157,8 +162,8 @@ class SocketConnection(ABC):
             raise
         finally:
             state.timer.stop()
-        elapsed = perf_counter() - started
-        return self._build_response(request, state, received, limits, sent_all, elapsed)
+        return self._build_response(request, state, received, limits, sent_all, started,
+                                    written)
 
     def _read_head(self, state: Exchange, limits: Limits) -> Union[bytes, bytearray]:
         """Read until the final head is complete (often the whole response):
@@ -174,6 +179,7 @@ class SocketConnection(ABC):
                     'before answering' if not state.size else 'in the middle of the response'))
             if not received:
                 received = data  # most heads come in one piece
+                state.answered = perf_counter()  # timings: the first byte received
             elif type(received) is bytes:
                 received = bytearray(received) + data
             else:
@@ -220,9 +226,10 @@ class SocketConnection(ABC):
 
     def _build_response(self, request: Request, state: Exchange,
                         received: Union[bytes, bytearray], limits: Limits, sent_all: bool,
-                        elapsed: float) -> Response:
-        """The :class:`~napix.models.Response` of a complete exchange; whether
-        the socket may be kept (``keep_alive``) and its parser with it."""
+                        started: float, written: float) -> Response:
+        """The :class:`~napix.models.Response` of a complete exchange (sent
+        from *started* to *written*); whether the socket may be kept
+        (``keep_alive``) and its parser with it."""
         body = state.body
         state.body = None  # the response's, not the spare's
         keep_alive = self.keep_alive = state.keep_alive and sent_all
@@ -240,7 +247,9 @@ class SocketConnection(ABC):
             body = b''
         elif type(body) is not bytes:
             body = b'' if body is None else bytes(body)
-        return new_response(status, head, body, request, elapsed)
+        # Its marks (napix.timings) end with the head read.
+        return new_response(status, head, body, request,
+                            (started, written, state.answered, perf_counter()))
 
     def drop_exchange(self) -> None:
         """Forget the parser and timer (in the middle of a response, or

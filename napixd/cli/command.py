@@ -179,6 +179,8 @@ class Command(object):
         self.plan = Plan(batch=args.batch, max_fail=args.max_fail, window=IN_FLIGHT)
         self.tls = _tls_options(args)
         self.insecure: bool = args.insecure
+        self.timings: bool = args.timings  # issue 28: columns of timings,
+        self.verbose: bool = args.verbose  # and each exchange on stderr
 
     def make_pool(self) -> ClientPool:
         from napixd.client import ClientPool
@@ -189,6 +191,9 @@ class Command(object):
         if self.retry:
             from napix.retry import Retry
             options['retry'] = Retry(total=self.retry)
+        if self.verbose:
+            from napixd.cli.verbose import Verbose
+            options['event_hooks'] = Verbose().hooks()
         return ClientPool(self.credentials.authenticator, simultaneous=self.simultaneous,
                           max_in_flight=IN_FLIGHT, **options)
 
@@ -268,7 +273,7 @@ def run_command(command: Command) -> int:
     if command.failed is not None:
         write_failed(command.failed, outcomes)
     print_report(fanout, outcomes, as_json=command.json, gather=command.gather,
-                 diff=command.diff, unordered=command.unordered)
+                 diff=command.diff, unordered=command.unordered, timings=command.timings)
     if fanout.interrupted:
         return EXIT_INTERRUPTED
     if command.first:

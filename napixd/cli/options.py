@@ -92,8 +92,10 @@ output:
   written as soon as the hosts before it are settled (at once with
   --unordered): {"host", "status", "ok", "seconds", "body", "location"} or,
   on failure, {"host", "status", "ok", "seconds", "error", "error_type",
-  "remote_call", "remote_error", "credentials", "cancelled", "skipped"};
-  status is null when no answer came; docs/cli.rst tells each key. With
+  "remote_call", "remote_error", "credentials", "cancelled", "skipped"},
+  both with "timings" when a request was made (--timings: their columns in
+  the table; -v: each exchange on stderr, as curl -v shows it); status is
+  null when no answer came; docs/cli.rst tells each key. With
   --gather, one object per group: {"hosts", "count", "nodeset", "status",
   "ok", "body" or "error", "diff"}. Every host is reported, the cancelled
   and skipped ones too (after Ctrl-C, --first or --max-fail).
@@ -233,6 +235,12 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
                         help='stop at the first host that answers below 400, cancel the rest')
     parser.add_argument('--json', action='store_true',
                         help='one JSON object per line, even on a terminal')
+    parser.add_argument('--timings', action='store_true',
+                        help="add each host's timings to the table: queued, connect (with "
+                             'resolve and tls), wait (the server), receive, total')
+    parser.add_argument('-v', '--verbose', action='store_true',
+                        help='print each request head (credentials hidden), its response '
+                             'head and its timings on stderr, as curl -v does')
 
 
 def _fleet_options(fleet: argparse._ArgumentGroup) -> None:

@@ -18,6 +18,7 @@ from napix.exceptions import Cancelled, HTTPError, TransportError
 
 if TYPE_CHECKING:
     from napix.models import Response
+    from napix.timings import Timings
 
 __all__ = ['Outcome', 'Skipped', 'describe_error', 'describe_body', 'describe_remote_error']
 
@@ -78,6 +79,13 @@ class Outcome(object):
         return self.status in (401, 403)
 
     @property
+    def timings(self) -> Optional[Timings]:
+        """Where the request's time went (:class:`~napix.timings.Timings`), or
+        ``None`` (a request cancelled before it was made, an error of no request)."""
+        timings: Optional[Timings] = getattr(self.response or self.error, 'timings', None)
+        return timings
+
+    @property
     def status(self) -> Optional[int]:
         """The HTTP status, or ``None`` when no response came."""
         if self.response is not None:
@@ -120,6 +128,9 @@ class Outcome(object):
         """A ``dict`` ready for :func:`json.dumps`, one per line of ``--json`` output."""
         data: Dict[str, Any] = {'host': self.host, 'status': self.status, 'ok': self.ok,
                 'seconds': round(self.seconds, 4)}
+        timings = self.timings
+        if timings is not None:
+            data['timings'] = timings.as_dict()
         if self.error is None:
             response = cast('Response', self.response)
             data['body'] = response.body

@@ -68,8 +68,9 @@ def write_failed(path: str, outcomes: Sequence[Outcome]) -> int:
 
 
 def print_report(fanout: FanOut, outcomes: Sequence[Outcome], as_json: bool, gather: bool,
-                 diff: bool, unordered: bool) -> None:
-    """Print what the JSON lines did not: the table or the groups, and the summary."""
+                 diff: bool, unordered: bool, timings: bool = False) -> None:
+    """Print what the JSON lines did not: the table (with the columns of
+    the *timings*) or the groups, and the summary."""
     if gather:
         from napixd.cli.gather import gather as group
         groups = group(outcomes, diff=diff)
@@ -88,6 +89,6 @@ def print_report(fanout: FanOut, outcomes: Sequence[Outcome], as_json: bool, gat
         print_groups(console, groups)
     else:
         shown = sorted(outcomes, key=lambda o: o.seconds) if unordered else outcomes
-        console.print(outcome_table(shown, width=console.width))
+        console.print(outcome_table(shown, width=console.width, timings=timings))
         console.print()
     console.print(summary_text(fanout))

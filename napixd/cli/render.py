@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from napixd.cli.gather import Group
     from napixd.cli.outcome import Outcome
 
-__all__ = ['ProgressDisplay', 'progress_line', 'outcome_table', 'summary_text',
+__all__ = ['ProgressDisplay', 'progress_line', 'outcome_table', 'timing_cells', 'summary_text',
            'format_seconds', 'make_console', 'print_groups']
 
 REFRESH = 0.1
@@ -214,12 +214,13 @@ def _answer(outcome: Outcome) -> Text:
 
 
 def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[int] = None,
-                  title: Optional[str] = None) -> Table:
+                  title: Optional[str] = None, timings: bool = False) -> Table:
     """A table of *outcomes*: host, status, time, answer, at most *width*
     columns wide. No cell is cut: an answer or an error wraps on as many lines
     as it needs (between words, or inside a word longer than its column), a
     host folds; when the terminal is narrow a status keeps its code alone
-    (``503``) rather than wrap its reason phrase.
+    (``503``) rather than wrap its reason phrase. With *timings*, the columns
+    of :func:`timing_cells` follow (the answer gets the rest of the width).
 
     With *limit*, a longer list is shortened for reading: every failure is
     kept, and the successes beyond what fits become one line saying how many
@@ -248,6 +249,8 @@ def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[
                      Text(', '.join(statuses), 'green'),
                      Text('≤ ' + format_seconds(slowest), 'dim'),
                      Text('(successes not shown)', 'dim')))
+    if timings:  # issue 28: the timings' columns take their room from the answer's
+        width -= sum(len(name) + 2 for name in _TIMING_COLUMNS)
     widths = _widths(rows, width)
     if any(row[1].cell_len > widths[1] for row in rows):
         # Too narrow for '503 Service Unavailable': keep the code alone.
@@ -258,9 +261,27 @@ def outcome_table(outcomes: Iterable[Outcome], width: int = 80, limit: Optional[
     for number, name in enumerate(('host', 'status', 'time', 'answer')):
         table.add_column(name, no_wrap=name == 'time', width=widths[number], overflow='fold',
                          justify='right' if name == 'time' else 'left')
-    for row in rows:
-        table.add_row(*row)
+    if timings:
+        for name in _TIMING_COLUMNS:
+            table.add_column(name, no_wrap=True, justify='right')
+    for number, row in enumerate(rows):
+        extra = timing_cells(shown[number] if number < len(shown) else None) if timings else ()
+        table.add_row(*row, *extra)
     return table
+
+
+# The timings' columns: connect counts the name's resolution and the TLS handshake.
+_TIMING_COLUMNS = ('queued', 'connect', 'wait', 'receive', 'total')
+
+
+def timing_cells(outcome: Optional[Outcome]) -> Tuple[Text, ...]:
+    """The cells of *outcome*'s timings in milliseconds (blank when none)."""
+    timings = outcome.timings if outcome is not None else None
+    if timings is None:
+        return tuple(Text('') for _ in _TIMING_COLUMNS)
+    values = (timings.queued, timings.resolve + timings.connect + timings.tls, timings.wait,
+              timings.receive, timings.total)
+    return tuple(Text('{0:.1f}'.format(value * 1000), 'dim') for value in values)
 
 
 def summary_text(fanout: FanOut) -> Text:

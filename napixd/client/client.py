@@ -78,25 +78,31 @@ class PlainClient(object):
 
     def request(self, method: str, url: str, body: Body = '',
                 headers: Optional[Mapping[str, str]] = None, params: Params = None,
-                timeout: Optional[TimeoutArg] = None) -> Response:
+                timeout: Optional[TimeoutArg] = None, event_hooks: Any = None) -> Response:
         """Send a request; return the :class:`napix.models.Response`.
 
         :param params: a query string to append: a mapping or ``(name, value)``
             pairs, percent-encoded once and signed as sent.
         :param timeout: seconds, or ``(connect, read)``, for this request only.
+        :param event_hooks: hooks for this request only, after the client's
+            (see :mod:`napix.hooks`).
         :raises napix.exceptions.HTTPError: the server answered 400 or more, or
             did not answer (``status`` is then ``None``). The failure is logged
             at INFO on the ``Napix.Client`` logger, without credentials.
         :raises ValueError, TypeError: a bad method, url, header, body, params
             or timeout, before anything is sent.
         """
-        return self.send(self.connection.build_request(method, url, body, headers, params,
-                                                       timeout))
+        request = self.connection.build_request(method, url, body, headers, params, timeout)
+        return self.send(request, event_hooks)
 
-    def send(self, request: Request) -> Response:
-        """Sign and send a request made by ``connection.build_request``."""
+    def send(self, request: Request, event_hooks: Any = None) -> Response:
+        """Sign and send a request made by ``connection.build_request``
+        (with *event_hooks* of its own, after the client's)."""
+        connection = self.connection
+        if event_hooks is not None:
+            connection = connection.with_hooks(event_hooks)
         try:
-            return self.connection.send(request)
+            return connection.send(request)
         except HTTPError as error:
             logger.info('%s', error)
             raise
