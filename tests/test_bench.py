@@ -57,17 +57,18 @@ def test_the_check_names_the_workload_over_its_ceiling(tmp_path):
     assert 'FAIL: workload synthetic' not in done.stdout
 
 
-def test_every_workload_has_a_fixed_ceiling_and_nginx_the_issues():
+def test_every_workload_has_a_fixed_ceiling_and_a_raised_one_says_why():
     budget = json.load(open(cost.BUDGET))
     assert budget['json'] == 'stdlib' and budget['reference'] == 'd3ab06e'
     for version, ceilings in budget['python'].items():
         assert set(ceilings) == set(cost.WORKLOADS), version
         for name, ceiling in ceilings.items():
             reference = ceiling['reference_bytecodes']
-            if name == 'nginx':
-                assert ceiling['bytecodes'] <= 1000, version
-            else:  # at most 2% above the reference revision
-                assert ceiling['bytecodes'] <= reference * 1.02 + 1, (version, name)
+            # At most 2% above the reference revision (nginx: 1,000), or
+            # raised by a decision that says when and why.
+            bar = 1000 if name == 'nginx' else reference * 1.02 + 1
+            if ceiling['bytecodes'] > bar:
+                assert 'raised at ' in ceiling.get('why', ''), (version, name)
 
 
 def test_the_pywsgi_workload_has_the_head_napixd_testing_sends():
