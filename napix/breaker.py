@@ -42,7 +42,6 @@ failure, never credentials.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import OrderedDict
 from typing import (Any, Callable, FrozenSet, Hashable, Iterable, NamedTuple, Optional,
@@ -50,6 +49,7 @@ from typing import (Any, Callable, FrozenSet, Hashable, Iterable, NamedTuple, Op
 
 from gevent.monkey import get_original
 
+from napix.checks import check_positive_int, check_seconds
 from napix.exceptions import (Cancelled, CircuitOpen, ConnectError, HTTPError,
                               RemoteProtocolError, ResponseTooLarge, Timeout, TransportError)
 from napix.hosts import parse_host
@@ -171,13 +171,8 @@ class Breaker(object):
                  errors: Iterable[Type[TransportError]] = (ConnectError, Timeout,
                                                            RemoteProtocolError),
                  clock: Optional[Callable[[], float]] = None) -> None:
-        if isinstance(failures, bool) or not isinstance(failures, int):
-            raise TypeError('failures must be an int >= 1, not {0}'.format(
-                type(failures).__name__))
-        if failures < 1:
-            raise ValueError('failures must be an int >= 1, not {0!r}'.format(failures))
-        self.failures = failures
-        self.reset = _positive_seconds('reset', reset)
+        self.failures = check_positive_int('failures', failures)
+        self.reset = check_seconds('reset', reset)
         self.statuses = _server_statuses(statuses)
         self.errors = _failure_errors(errors)
         if clock is not None and not callable(clock):
@@ -337,15 +332,6 @@ class Breaker(object):
 
 def _clock_time(wall: float) -> str:
     return time.strftime('%H:%M:%S', time.localtime(wall))
-
-
-def _positive_seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError('{0} must be a number of seconds > 0, not {1}'.format(
-            name, type(value).__name__))
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError('{0} must be a number of seconds > 0, not {1!r}'.format(name, value))
-    return float(value)
 
 
 def _server_statuses(statuses: Iterable[int]) -> FrozenSet[int]:

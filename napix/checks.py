@@ -242,7 +242,7 @@ def check_seconds(name: str, value: float, *, zero_ok: bool = False) -> float:
     expected = '{0} must be a number of seconds {1}'.format(name, '>= 0' if zero_ok else '> 0')
     if not _is_number(value):
         raise TypeError('{0}, not {1}'.format(expected, type(value).__name__))
-    if not (value >= 0 if zero_ok else value > 0):  # NaN fails both
+    if not (value >= 0 if zero_ok else value > 0) or value == float('inf'):  # NaN fails
         raise ValueError('{0}, not {1!r}'.format(expected, value))
     return float(value)
 

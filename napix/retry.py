@@ -42,6 +42,7 @@ import gevent
 from gevent.monkey import get_original
 
 from napix.breaker import remember
+from napix.checks import check_count, check_seconds
 from napix.defaults import DEFAULT_TIMEOUT
 from napix.exceptions import (Cancelled, CircuitOpen, ConnectError, HTTPError,
                               RemoteProtocolError, ResponseTooLarge, TransportError)
@@ -138,11 +139,7 @@ class Retry(object):
                  deadline: Optional[float] = None, jitter: Union[bool, random.Random] = False,
                  budget: Optional[float] = None, min_retry_rate: float = 1.0,
                  clock: Optional[Callable[[], float]] = None) -> None:
-        if isinstance(total, bool) or not isinstance(total, int):
-            raise TypeError('total must be an int >= 0, not {0}'.format(type(total).__name__))
-        if total < 0:
-            raise ValueError('total must be an int >= 0, not {0!r}'.format(total))
-        self.total = total
+        self.total = check_count('total', total)
         try:
             self.statuses: FrozenSet[int] = frozenset(int(s) for s in statuses)
         except (TypeError, ValueError):
@@ -152,14 +149,14 @@ class Retry(object):
             raise TypeError('methods must be an iterable of method names, not a str')
         self.methods = frozenset(str(m).upper() for m in methods)
         self.errors = _retried_errors(errors)
-        self.backoff = _seconds('backoff', backoff)
-        self.max_backoff = _seconds('max_backoff', max_backoff)
+        self.backoff = check_seconds('backoff', backoff, zero_ok=True)
+        self.max_backoff = check_seconds('max_backoff', max_backoff, zero_ok=True)
         self.respect_retry_after = bool(respect_retry_after)
         self.sleep: Callable[[float], object] = sleep if sleep is not None else gevent.sleep
-        self.deadline = None if deadline is None else _seconds('deadline', deadline, True)
+        self.deadline = None if deadline is None else check_seconds('deadline', deadline)
         self.jitter = _random_source(jitter)
         self.budget = None if budget is None else _share('budget', budget)
-        self.min_retry_rate = _seconds('min_retry_rate', min_retry_rate)
+        self.min_retry_rate = check_seconds('min_retry_rate', min_retry_rate, zero_ok=True)
         if clock is not None and not callable(clock):
             raise TypeError('clock must be a callable returning seconds, not {0}'.format(
                 type(clock).__name__))
@@ -355,17 +352,6 @@ def retry_after(value: Optional[str]) -> Optional[float]:
     if date is None:
         return None
     return max(0.0, date.timestamp() - time.time())
-
-
-def _seconds(name: str, value: float, positive: bool = False) -> float:
-    expected = '> 0' if positive else '>= 0'
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError('{0} must be a number of seconds {1}, not {2}'.format(
-            name, expected, type(value).__name__))
-    if not (value > 0 if positive else value >= 0) or not math.isfinite(value):
-        raise ValueError('{0} must be a number of seconds {1}, not {2!r}'.format(
-            name, expected, value))
-    return float(value)
 
 
 def _share(name: str, value: float) -> float:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Dict, Hashable, Optional, Tuple, Union
+from typing import Any, Hashable, Optional, Tuple, Union
 
 import gevent.ssl as gssl
+
+from napix.cache import BoundedCache
 
 __all__ = ['Verify', 'Cert', 'TLSConfigError', 'client_context', 'context_key', 'has_client_cert']
 
@@ -82,7 +84,9 @@ def context_key(verify: Verify = True, cert: Cert = None) -> Hashable:
 
 
 _DEFAULT_KEY: Hashable = (True, None)
-_contexts: Dict[Hashable, Any] = {}
+# The contexts made, by context_key(): a few (each costs its files' reading).
+_contexts: BoundedCache[Hashable, Any] = BoundedCache(lambda key: _new_context(key),
+                                                     maxsize=16, longest=None)
 
 
 def client_context(verify: Verify = True, cert: Cert = None) -> Any:
@@ -97,13 +101,7 @@ def client_context(verify: Verify = True, cert: Cert = None) -> Any:
     key = context_key(verify, cert)
     if isinstance(verify, ssl.SSLContext):
         return verify if isinstance(verify, gssl.SSLContext) else _Cooperative(verify)
-    context = _contexts.get(key)
-    if context is not None:
-        return context
-    context = _new_context(key)
-    if len(_contexts) < 16:
-        _contexts[key] = context
-    return context
+    return _contexts[key]
 
 
 def _new_context(key: Any) -> Any:

@@ -270,8 +270,9 @@ def test_set_max_sockets(monkeypatch):
     assert max_sockets() == 5
     set_max_sockets(None)
     assert max_sockets() >= 16
-    for wrong in (0, -1, True, 1.5, '3'):
-        with pytest.raises(ValueError):
+    for wrong, error in ((0, ValueError), (-1, ValueError), (True, TypeError),
+                         (1.5, TypeError), ('3', TypeError)):
+        with pytest.raises(error, match='max_sockets'):
             set_max_sockets(wrong)
 
 

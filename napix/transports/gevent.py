@@ -14,14 +14,15 @@ import select
 import socket
 from sys import intern
 from time import perf_counter
-from typing import Any, Dict, Hashable, NamedTuple, Optional, Tuple
+from typing import Any, Hashable, NamedTuple, Optional, Tuple
 
 import gevent
 import gevent.socket as gsocket
 
 from napix.defaults import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_FIELDS,
                             DEFAULT_MAX_HEADER_LINE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT)
-from napix.checks import check_positive_int
+from napix.cache import BoundedCache
+from napix.checks import check_positive_int, check_seconds
 from napix.exceptions import HTTPError
 from napix.models import IDEMPOTENT_METHODS, Request, Response
 from napix.tls import Cert, client_context, context_key, has_client_cert
@@ -107,11 +108,7 @@ class GeventTransport(object):
             check_positive_int('max_head_size', max_head_size),
             check_positive_int('max_header_line', max_header_line),
             check_positive_int('max_header_fields', max_header_fields))
-        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) \
-                or idle_timeout < 0:
-            raise ValueError('idle_timeout must be a number of seconds >= 0, not {0!r}'.format(
-                idle_timeout))
-        self.idle_timeout = float(idle_timeout)
+        self.idle_timeout = check_seconds('idle_timeout', idle_timeout, zero_ok=True)
         self._tls = (context_key(verify, cert), client_context(verify, cert))
         self._place(scheme, name, port, address, connect_port)
 
@@ -355,23 +352,18 @@ _NONBLOCKING_STREAM = socket.SOCK_STREAM | _SOCK_NONBLOCK
 _CONNECTING = select.POLLOUT | select.POLLIN
 
 
-_families: Dict[str, Optional[int]] = {}  # a fan-out's hosts share a few addresses
-
-
-def _numeric_family(address: str) -> Optional[int]:
+def _find_family(address: str) -> Optional[int]:
     """The address family of a numeric address, ``None`` for a name."""
-    if address in _families:
-        return _families[address]
-    found = None
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, address)
         except (OSError, ValueError):
             continue
-        found = family
-        break
-    if len(_families) >= 4096:
-        _families.clear()
-    _families[address] = found
-    return found
+        return family
+    return None
+
+
+# A fan-out's hosts share a few addresses: each one's family found once.
+_families: BoundedCache[str, Optional[int]] = BoundedCache(_find_family, longest=None)
+_numeric_family = _families.__getitem__
 

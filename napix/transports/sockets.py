@@ -33,6 +33,7 @@ from gevent import get_hub
 from gevent.lock import Semaphore
 from gevent.monkey import get_original
 
+from napix.checks import check_positive_int
 from napix.transports.destination import Destination
 from napix.transports.exchange import Spares
 from napix.weakvalues import WeakValues
@@ -67,10 +68,7 @@ def set_max_sockets(value: Optional[int]) -> None:
     """Set :func:`max_sockets` for the pools made from now on (``None``: the
     default, 3/4 of the descriptor limit). Pools already made keep theirs."""
     global _max_sockets
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 1):
-        raise ValueError('max_sockets must be an int >= 1 or None, not {0!r}'.format(value))
-    _max_sockets = value
+    _max_sockets = None if value is None else check_positive_int('max_sockets', value)
 
 
 def socket_pool() -> 'SocketPool':
