@@ -34,6 +34,7 @@ import threading
 import gevent
 import pytest
 
+from handmade import Clock, Peers
 from napixd.faults import FaultServer
 from napixd.testing import NapixServer, Reply
 
@@ -213,3 +214,17 @@ def pki(tmp_path_factory):
     trustme.CA().issue_cert('intruder@napix.nx').private_key_and_cert_chain_pem \
         .write_to_path(str(root / 'other.pem'))
     return root
+
+
+@pytest.fixture
+def clock():
+    """A clock that moves only when the test says (``clock.advance(seconds)``)."""
+    return Clock()
+
+
+@pytest.fixture
+def peers():
+    """Connections made as the transport makes them, the other end of each kept."""
+    made = Peers()
+    yield made
+    made.close()

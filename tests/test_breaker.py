@@ -15,6 +15,8 @@ import gevent
 import pytest
 from gevent.event import Event
 
+from handmade import Clock
+
 from napix.authenticators import LoginAuthenticator
 from napix.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, Outage, remember
 from napix.connection import Connection
@@ -26,19 +28,6 @@ from napixd.client.gevent import Client as GeventClient
 
 AUTH = LoginAuthenticator('root', 'toor')
 TIMEOUT = (1, 1.5)
-
-
-class Clock(object):
-    """A clock that moves only when told (one per test: its breakers' own)."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 def failing(client, count, error=HTTPError):

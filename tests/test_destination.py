@@ -19,81 +19,10 @@ from napix.transports.sockets import SocketPool
 pytestmark = pytest.mark.timeout(20)
 
 
-class Clock(object):
-    """The pool's clock, advanced by hand."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
-
-
-class Peers(object):
-    """Makes connections as the transport does (a place reserved in the
-    pool, a non-blocking socket), and keeps the other end of each."""
-
-    def __init__(self):
-        self.peers = {}
-        self.conns = []
-        self.pools = []
-
-    def connect(self, pool):
-        if pool not in self.pools:
-            self.pools.append(pool)
-        pool.reserve()
-        mine, theirs = socket.socketpair()
-        mine.setblocking(False)  # as GeventTransport._connect makes it
-        conn = HTTP11Connection(mine, pool.spares)
-        self.peers[conn] = theirs
-        self.conns.append(conn)
-        return conn
-
-    def peer(self, conn):
-        return self.peers[conn]
-
-    def closed(self, conn):
-        """Whether the peer sees the connection closed (end of file)."""
-        peer = self.peers[conn]
-        peer.setblocking(False)
-        try:
-            return peer.recv(1) == b''
-        except BlockingIOError:
-            return False
-
-    def close(self):
-        for pool in self.pools:
-            pool.close_idle()  # and its sweep timer stopped
-        self.pools = []
-        for conn in self.conns:
-            conn.close()
-        for peer in self.peers.values():
-            peer.close()
-        self.conns = []
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def peers():
-    made = Peers()
-    yield made
-    made.close()
-
-
 def make_slot(destination, budget, idle_timeout=0.0):
     return Slot(destination, budget, idle_timeout)
 
 
-def active_watchers():
-    """The watchers active on the hub's loop (the pool's sweep timer is one)."""
-    return gevent.get_hub().loop.activecnt
 
 
 # Idle sockets: last in, first out, each until it expires

@@ -9,7 +9,7 @@ import weakref
 
 import gevent
 import pytest
-from test_destination import Clock, Peers, active_watchers
+from handmade import active_watchers
 
 from napix.transports import sockets
 from napix.transports.destination import Destination, Slot
@@ -19,16 +19,6 @@ from napix.transports.sockets import SocketPool, max_sockets, set_max_sockets
 pytestmark = pytest.mark.timeout(20)
 
 
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def peers():
-    made = Peers()
-    yield made
-    made.close()
 
 
 # The bound on the pool's sockets
