@@ -15,9 +15,9 @@ import httptools
 
 from napix.authenticators import LoginAuthenticator
 from napix.connection import Connection, Headers, Response
-from napix.transports import gevent as transport
 from napix.transports.destination import Budget
 from napix.transports.head import Limits, final_head
+from napix.transports.wire import DEFAULT_BLOCK, DEFAULT_LINES
 from napixd.client.pool import PendingRequest
 
 HEAD = (b'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 28 Nov 2026 23:28:11 GMT\r\n'
@@ -74,8 +74,8 @@ def measure(body, number=20000, repeat=7):
          lambda: conn.build_request('GET', '/data.json')),
         ('its PendingRequest', pending),
         ('sign it (LoginAuthenticator: HMAC-SHA256, nonce)', sign),
-        ('serialize its header lines', lambda: request.headers.wire(
-            transport._DEFAULT_HEADERS, transport._DEFAULT_BLOCK)),
+        ('serialize its header lines', lambda: request.headers.wire(DEFAULT_LINES,
+                                                                    DEFAULT_BLOCK)),
         ('parse the response (httptools)', lambda: parser.feed_data(HEAD + body)),
         ('read the status line and headers', lambda: final_head(HEAD, 0, limits)),
         ('Response and JSON decoding', decode),

@@ -36,11 +36,6 @@ from napix.transports.wire import BODY_METHODS, DEFAULT_BLOCK, DEFAULT_LINES
 
 __all__ = ['GeventTransport', 'SocketKey']
 
-# The old names of wire.DEFAULT_LINES and DEFAULT_BLOCK, which bench/layers.py
-# still reads (until it imports them from napix.transports.wire).
-_DEFAULT_HEADERS = DEFAULT_LINES
-_DEFAULT_BLOCK = DEFAULT_BLOCK
-
 
 class SocketKey(NamedTuple):
     """Where a socket connects, and with what (:meth:`GeventTransport.key_at`):
