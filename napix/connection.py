@@ -82,7 +82,7 @@ class Connection(object):
     __slots__ = ('scheme', 'name', 'port', 'authority', 'host', 'options', 'authenticator',
                  'timeout', 'simultaneous', 'transport', 'retry', 'breaker', 'resend_busy',
                  '_key', '_own_budget',
-                 '_bound', '_handle', '_idle_timeout', 'hooks')
+                 '_bound', '_handle', '_idle_timeout', 'hooks', '_guarded')
     hooks: Optional[EventHooks]  # set by _set_hooks(), with the class
 
     def __init__(self, host: str, authenticator: Optional[Authenticator] = None,
@@ -113,6 +113,9 @@ class Connection(object):
         self.retry = options.retry
         self.breaker = options.breaker
         self.resend_busy = options.resend_busy
+        # Decided once: whether each request goes through the retry policy or
+        # the breaker (the options are fixed with the connection).
+        self._guarded = options.retry is not None or options.breaker is not None
         _set_hooks(self, options.event_hooks)
         self.transport: Transport = options.new_transport(place)
         self._own_budget: Optional[Budget] = (None if options.share_limit
@@ -217,9 +220,9 @@ class Connection(object):
                 _resent: bool = False) -> Response:
         """:meth:`send` in *slot*, a :meth:`slot` acquired by the caller (a
         pool's worker holds one for all the requests it sends in a row)."""
-        if self.retry is not None and not _attempt:
-            return self._retried(self.retry, slot, request)
-        if self.breaker is not None and not _attempt:
+        if self._guarded and not _attempt:
+            if self.retry is not None:
+                return self._retried(self.retry, slot, request)
             return self._through_breaker(slot, request)
         authenticator = self.authenticator
         if authenticator is not None:
@@ -324,7 +327,7 @@ class _HookedConnection(Connection):
 
     def send_in(self, slot: Slot, request: Request, _attempt: bool = False,
                 _resent: bool = False) -> Response:
-        if _resent or not (_attempt or (self.retry is None and self.breaker is None)):
+        if _resent or not (_attempt or not self._guarded):
             # The retries' or the breaker's way to each attempt (which comes
             # back here), or napixd's busy resend (within its attempt).
             return Connection.send_in(self, slot, request, _attempt, _resent)
