@@ -297,7 +297,7 @@ def test_a_dropped_pool_destination_slot_and_connection_are_freed(clock, no_gc):
         conn = HTTP11Connection(mine, pool.spares)
         theirs.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
         _exchange_once(conn)
-        assert conn.readable() is False
+        assert not conn.readable()
         conn.rest()  # its parser to the spares
         slot.release()
         destination.discard(conn)

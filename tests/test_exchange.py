@@ -6,7 +6,7 @@ import pytest
 from httptools import HttpParserError
 
 from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, HEAD_COMPLETE, Progress,
-                                       Spares, TrailingData, new_exchange)
+                                       Spares, TimedOut, TrailingData, new_exchange)
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'
 
@@ -18,7 +18,7 @@ def exchange():
     state.begin(False, 5.0)
     yield parser, state
     state.timer.close()
-    state.parser = state.expire = None
+    state.parser = None
 
 
 def test_progress_is_named_and_ordered():
@@ -96,14 +96,31 @@ def test_begin_with_another_timeout_makes_another_timer(exchange):
     state.timer.stop()
 
 
-def test_begin_binds_the_current_greenlet():
-    state = new_exchange(gevent.get_hub().loop, 5.0)
+def test_the_timer_throws_into_the_greenlet_that_began_the_exchange():
+    state = new_exchange(gevent.get_hub().loop, 0.05)
+
+    def wait_for_the_answer():
+        state.begin(False, 0.05)
+        gevent.sleep(5)
+
     try:
-        seen = gevent.spawn(lambda: (state.begin(False, 5.0), state.greenlet)[1]).get()
-        assert seen is not None and state.wake == seen.switch
+        waiting = gevent.spawn(wait_for_the_answer)
+        waiting.join(timeout=5)
+        assert isinstance(waiting.exception, TimedOut)
     finally:
         state.timer.close()
-        state.parser = state.expire = None
+        state.parser = None
+
+
+def test_a_stopped_timer_holds_no_greenlet():
+    state = new_exchange(gevent.get_hub().loop, 5.0)
+    try:
+        gevent.spawn(state.begin, False, 5.0).join()
+        state.timer.stop()
+        assert state.timer.callback is None and state.timer.args is None
+    finally:
+        state.timer.close()
+        state.parser = None
 
 
 def test_spares_start_empty():

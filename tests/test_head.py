@@ -101,8 +101,16 @@ def test_check_heads_does_not_count_the_first_bytes_of_the_end_of_a_head(tail):
 
 
 def test_skip_heads_says_where_the_next_head_starts():
-    assert skip_heads(CONTINUE * 3 + OK_HEAD, 3) == len(CONTINUE) * 3
-    assert skip_heads(OK_HEAD, 0) == 0
+    limits = Limits(1 << 20, 8192, 8192, 100)
+    assert skip_heads(CONTINUE * 3 + OK_HEAD, 3, limits) == len(CONTINUE) * 3
+    assert skip_heads(OK_HEAD, 0, limits) == 0
+
+
+def test_skip_heads_checks_the_heads_it_skips():
+    long_continue = b'HTTP/1.1 100 Continue\r\nX: ' + b'v' * 300 + b'\r\n\r\n'
+    with pytest.raises(LimitExceeded) as raised:
+        skip_heads(long_continue + OK_HEAD, 1, Limits(1 << 20, 200, 8192, 100))
+    assert 'max_head_size' in str(raised.value)
 
 
 # bytes_after_head

@@ -18,7 +18,7 @@ from gevent import getcurrent
 from httptools import HttpResponseParser
 
 __all__ = ['Progress', 'AWAITING_HEAD', 'HEAD_COMPLETE', 'COMPLETE', 'Exchange', 'Spares',
-           'TrailingData', 'TimedOut', 'new_exchange']
+           'InvalidResponse', 'TrailingData', 'TimedOut', 'new_exchange']
 
 
 class Progress(object):
@@ -37,6 +37,10 @@ class Progress(object):
 AWAITING_HEAD = Progress.AWAITING_HEAD
 HEAD_COMPLETE = Progress.HEAD_COMPLETE
 COMPLETE = Progress.COMPLETE
+
+
+class InvalidResponse(Exception):
+    """The bytes received are not a valid HTTP/1.1 response."""
 
 
 class TrailingData(Exception):
@@ -64,16 +68,13 @@ class Exchange(object):
     ``keep_alive``, once complete, whether the socket may carry another
     response.
 
-    ``greenlet`` is the greenlet its exchanges run in while the socket is
-    busy (``None`` once idle), ``wake`` that greenlet's ``switch`` (what the
-    socket's watcher calls), and ``expire`` the timer's callback (it throws
-    :exc:`TimedOut` into ``greenlet``): bound once for the requests a slot
-    sends in a row, not for each of them.
+    Its timer throws :exc:`TimedOut` into the greenlet that began the
+    exchange (bound for each exchange, so that a socket may go from one
+    greenlet to another between two); a stopped timer holds no greenlet.
     """
 
     __slots__ = ('parser', 'body', 'progress', 'status', 'keep_alive', 'head_only',
-                 'informational', 'size', 'loop', 'timer', 'timeout', 'greenlet', 'wake',
-                 'expire', 'answered')
+                 'informational', 'size', 'loop', 'timer', 'timeout', 'answered')
     # Set for each exchange by begin() (annotations only: no code on this path).
     progress: int
     head_only: bool
@@ -94,11 +95,6 @@ class Exchange(object):
         # there; again() counts the whole timeout anew each time.
         self.timer = loop.timer(timeout, timeout)
         self.timeout = timeout
-        self.greenlet: Any = None
-        self.wake: Any = None
-        # Refers to this state, as the parser does: dropping the exchange
-        # (SocketConnection.drop_exchange) breaks both cycles.
-        self.expire: Any = self._expire
 
     def begin(self, head_only: bool, timeout: float) -> None:
         """Start reading a new response (of a ``HEAD`` request: *head_only*)
@@ -115,21 +111,17 @@ class Exchange(object):
             timer.close()
             timer = self.timer = self.loop.timer(timeout, timeout)
             self.timeout = timeout
-        me = getcurrent()
-        if self.greenlet is not me:
-            self.greenlet = me
-            self.wake = me.switch
-        timer.again(self.expire, update=True)
-
-    def _expire(self) -> None:
-        self.greenlet.throw(TimedOut)
+        timer.again(getcurrent().throw, TimedOut, update=True)
 
     # The status line and headers are not taken from callbacks (one Python
     # call per header): the head is read from the bytes once complete.
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
-        if status < 200 and status >= 100 and status != 101:
-            return  # a 1xx head: still awaiting the final one
+        if status < 200 or status > 599:
+            if status < 100 or status > 599:
+                raise InvalidResponse('status {0} is outside 100-599'.format(status))
+            if status != 101:
+                return  # a 1xx head: still awaiting the final one
         if self.head_only:  # no body follows the head of a HEAD response
             self.keep_alive = self.parser.should_keep_alive()
             self.progress = COMPLETE
@@ -181,7 +173,6 @@ def new_exchange(loop: Any, timeout: float) -> Exchange:
     set to *timeout*."""
     state = Exchange(loop, timeout)
     # The two refer to each other until the exchange is dropped (a spare is
-    # never garbage: the thread's spares hold it); so do the state and its
-    # bound expire().
+    # never garbage: the thread's spares hold it).
     state.parser = HttpResponseParser(state)
     return state

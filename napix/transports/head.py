@@ -55,11 +55,16 @@ class Limits(object):
                                                 self.max_header_line, self.max_header_fields))
 
 
-def skip_heads(data: Union[bytes, bytearray], count: int) -> int:
-    """Where the head after the first *count* heads of *data* starts."""
+def skip_heads(data: Union[bytes, bytearray], count: int, limits: Limits) -> int:
+    """Where the head after the first *count* heads of *data* starts;
+    :exc:`LimitExceeded` when one of them is over ``max_head_size`` (1xx
+    heads that came with the next one were not checked as they arrived)."""
     start = 0
     for _ in range(count):
-        start = data.index(b'\r\n\r\n', start) + 4
+        end = data.index(b'\r\n\r\n', start)
+        if end - start > limits.max_head_size:
+            _head_too_large(limits)
+        start = end + 4
     return start
 
 
@@ -71,7 +76,7 @@ def check_heads(received: Union[bytes, bytearray], informational: int,
     ``max_head_size``."""
     data = bytearray(received)
     if informational:
-        del data[:skip_heads(data, informational)]
+        del data[:skip_heads(data, informational, limits)]
     start = 0
     while True:
         end = data.find(b'\r\n\r\n', start)
@@ -89,8 +94,8 @@ def check_heads(received: Union[bytes, bytearray], informational: int,
 def final_head(received: Union[bytes, bytearray], informational: int, limits: Limits) -> str:
     """The final response head in *received* as text (the *informational*
     1xx heads before it skipped), each line with its CRLF;
-    :exc:`LimitExceeded` when it breaks a limit."""
-    start = skip_heads(received, informational) if informational else 0
+    :exc:`LimitExceeded` when it, or one of the 1xx heads, breaks a limit."""
+    start = skip_heads(received, informational, limits) if informational else 0
     end = received.find(b'\r\n\r\n', start)
     if end < 0:
         end = len(received)

@@ -35,6 +35,7 @@ import os
 import select
 import socket
 from abc import ABC, abstractmethod
+from functools import partial
 from time import perf_counter
 from typing import Any, Optional, Tuple, Union
 
@@ -44,8 +45,8 @@ from httptools import HttpParserError, HttpParserUpgrade
 
 from napix.models import Request, Response, new_response
 from napix.timings import Marks
-from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, Spares,
-                                       TimedOut, new_exchange)
+from napix.transports.exchange import (AWAITING_HEAD, COMPLETE, Exchange, InvalidResponse,
+                                       Spares, TimedOut, new_exchange)
 from napix.transports.head import (LimitExceeded, Limits, bytes_after_head, check_heads,
                                    delimited_by_close, final_head,
                                    response_too_large)
@@ -57,9 +58,7 @@ _RECV_SIZE = 65536
 # libev's event masks, for the hub's io watchers (EV_READ, EV_WRITE).
 READ = 1
 WRITE = 2
-# Linux: acknowledge at once while a response is incomplete, so that a server
-# that writes head and body in two sends without TCP_NODELAY (gevent's pywsgi,
-# napixd's server) is not held back ~40 ms by our delayed ACK.
+# Linux: acknowledge at once (SocketConnection._acknowledge_at_once).
 _QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 _CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -76,10 +75,6 @@ class ServerClosed(Exception):
     def __init__(self, received: int, cause: str) -> None:
         Exception.__init__(self, cause)
         self.received = received
-
-
-class InvalidResponse(Exception):
-    """The bytes received are not a valid HTTP/1.1 response."""
 
 
 class SocketConnection(ABC):
@@ -120,11 +115,10 @@ class SocketConnection(ABC):
         """What came next (``b''``: the end of the stream; ``None``: nothing
         after all, wait again), once there is something."""
 
-    def readable(self) -> bool:
-        """True when the server closed the socket or sent something (one
-        ``poll``, which takes descriptors of any number): an idle socket is
-        reused only when this is False."""
-        return bool(self.poller.poll(0))
+    @abstractmethod
+    def readable(self) -> Any:
+        """True (a true value) when the server closed the socket or sent
+        something: an idle socket is reused only when this is false."""
 
     def exchange(self, request: Request, payload: bytes, limits: Limits, head_only: bool,
                  timeout: float) -> Response:
@@ -170,7 +164,7 @@ class SocketConnection(ABC):
         what came until then, its 1xx heads checked and dropped when over
         ``max_head_size``."""
         received: Union[bytes, bytearray] = b''
-        while state.progress == AWAITING_HEAD:
+        while True:
             data = self.receive()
             if data is None:
                 continue
@@ -184,17 +178,20 @@ class SocketConnection(ABC):
                 received = bytearray(received) + data
             else:
                 received += data
+            self._feed(state, data, limits)
+            if state.progress != AWAITING_HEAD:
+                return received
             if len(received) > limits.max_head_size:
                 received = check_heads(received, state.informational, limits)
                 state.informational = 0
-            self._feed(state, data, limits)
-        return received
+            self._acknowledge_at_once()
 
     def _read_body(self, state: Exchange, received: Union[bytes, bytearray],
                    limits: Limits) -> None:
         """Read until the response is complete (*received* holds its head:
         whether a body may end with the connection is read there)."""
         while state.progress != COMPLETE:
+            self._acknowledge_at_once()
             data = self.receive()
             if data is None:
                 continue
@@ -219,9 +216,18 @@ class SocketConnection(ABC):
             state.progress = COMPLETE
         except HttpParserError as error:
             if state.progress != COMPLETE:
-                raise InvalidResponse(str(error)) from None
+                # The parser's, or a callback's (its context): a status out of range.
+                found = error.__context__
+                raise (found if isinstance(found, InvalidResponse)
+                       else InvalidResponse(str(error))) from None
             state.keep_alive = False  # TrailingData: bytes after the response
-        if state.progress != COMPLETE and _QUICKACK is not None:
+
+    def _acknowledge_at_once(self) -> None:
+        """Before waiting for more of a response (Linux): acknowledge what
+        came at once, so that a server that writes head and body in two sends
+        without TCP_NODELAY (gevent's pywsgi, napixd's server) is not held
+        back ~40 ms by our delayed ACK."""
+        if _QUICKACK is not None:
             self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     def _build_response(self, request: Request, state: Exchange,
@@ -233,22 +239,18 @@ class SocketConnection(ABC):
         body = state.body
         state.body = None  # the response's, not the spare's
         keep_alive = self.keep_alive = state.keep_alive and sent_all
-        head_only = state.head_only
-        if not keep_alive or head_only:
-            # Only a parser that ended a response cleanly is ready for the
-            # next one (a HEAD response's still expects the body it announced).
-            self.drop_exchange()
-        status = state.status
-        if not 100 <= status <= 599:
-            raise InvalidResponse('status {0} is outside 100-599'.format(status))
         head = final_head(received, state.informational, limits)
-        if head_only:  # bytes after the head: its framing is unknown
+        if state.head_only:  # bytes after the head: its framing is unknown
             self.keep_alive = keep_alive and not bytes_after_head(received)
             body = b''
-        elif type(body) is not bytes:
+            # Its parser still expects the body the head announced.
+            self.drop_exchange()
+        elif not keep_alive:  # only a parser that ended a response cleanly is kept
+            self.drop_exchange()
+        if type(body) is not bytes:
             body = b'' if body is None else bytes(body)
         # Its marks (napix.timings) end with the head read.
-        return new_response(status, head, body, request,
+        return new_response(state.status, head, body, request,
                             (started, written, state.answered, perf_counter()))
 
     def drop_exchange(self) -> None:
@@ -257,8 +259,7 @@ class SocketConnection(ABC):
         state = self.busy
         if state is not None:
             self.busy = None
-            state.parser = state.expire = None  # no cycle left for the collector
-            state.greenlet = state.wake = None
+            state.parser = None  # no cycle left for the collector
             state.timer.close()
 
     def rest(self) -> None:
@@ -267,9 +268,6 @@ class SocketConnection(ABC):
         state = self.busy
         if state is not None:
             self.busy = None
-            # Nor the greenlet of its last exchange (a finished one keeps
-            # its result): the next exchange binds its own.
-            state.greenlet = state.wake = None
             self.spares.free.append(state)
 
     def close(self) -> None:
@@ -282,11 +280,14 @@ class PlainConnection(SocketConnection):
     :func:`os.write` (the same system calls as the socket's ``recv`` and
     ``send``, for less argument parsing), waited on through the hub's watchers."""
 
-    __slots__ = ('reader',)
+    __slots__ = ('reader', 'readable')
 
     def __init__(self, sock: Any, spares: Spares, events: int = select.POLLIN) -> None:
         SocketConnection.__init__(self, sock, spares, events)
         self.reader: Any = self.hub.loop.io(self.fd, READ)
+        # The socket's poll (which takes descriptors of any number), called
+        # as is: the events waiting, a list, empty when none.
+        self.readable = partial(self.poller.poll, 0)
 
     def send(self, payload: bytes) -> bool:
         # One attempt first: a request fits the socket's buffer.
@@ -319,7 +320,7 @@ class PlainConnection(SocketConnection):
         # The hub's wait() without its Waiter: the watcher switches back
         # here itself (a switch from elsewhere only means one more read).
         reader = self.reader
-        reader.start(self.busy.wake)  # type: ignore[union-attr]
+        reader.start(getcurrent().switch)
         try:
             self.hub.switch()
         finally:
