@@ -23,9 +23,10 @@ def _stdlib_loads(content: bytes) -> Any:
     :exc:`ValueError` for invalid. What servers send (an object or an array
     in UTF-8, perhaps followed by blanks, as Flask's newline) is decoded once
     and scanned straight away; anything else goes through :func:`json.loads`."""
-    # A first byte of '{' or '[' and a second that is not NUL: json.loads
-    # would detect UTF-8 too (no BOM, not UTF-16 or UTF-32).
-    if content[:1] in b'{[' and content[1:2] not in b'\0':
+    # A first byte of '{' or '[': no BOM, and json.loads would detect UTF-8
+    # unless the second byte is NUL (UTF-16 or UTF-32), which no JSON text
+    # scanned as UTF-8 has there: it fails, and json.loads decodes it.
+    if content[:1] in b'{[':
         try:
             text = content.decode('utf-8', 'surrogatepass')
             value, end = _scan_json(text, 0)

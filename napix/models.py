@@ -251,13 +251,14 @@ def new_response(status: int, head: str, content: bytes, request: Request,
     response.request = request
     response.body = None
     response._marks = marks  # the exchange's, see napix.timings
-    response._content_type = intern(', '.join(_CONTENT_TYPE.findall(head)).rstrip(' \t'))
+    response._content_type = intern(', '.join(_content_types(head)))
     return response
 
 
-# Spelled out rather than re.I: the search then starts from its literal CRLF.
-_CONTENT_TYPE = re.compile(
-    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*)')
+# The Content-Type values of a head, without the blanks around them. Spelled
+# out rather than re.I: the search then starts from its literal CRLF.
+_content_types = re.compile(
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*?)[ \t]*(?=\r)').findall
 
 
 # A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).

@@ -341,3 +341,23 @@ def test_dumps_refuses_a_circular_value_and_stays_usable():
     with pytest.raises(ValueError, match='Circular reference'):
         models_dumps(circular)
     assert models_dumps([[1], [1]]) == b'[[1],[1]]'  # no marker left behind
+
+
+@pytest.mark.parametrize('line, found', [
+    ('Content-Type: application/json', 'application/json'),
+    ('content-type:application/json \t', 'application/json'),
+    ('CONTENT-TYPE: \t text/plain; charset=utf-8  ', 'text/plain; charset=utf-8'),
+    ('Content-Type:', ''),
+    ('Content-Type:   ', ''),
+    ('X-Content-Type: text/html', ''),
+])
+def test_a_read_response_finds_its_content_type_without_the_blanks_around_it(line, found):
+    head = 'HTTP/1.1 200 OK\r\nServer: x\r\n{0}\r\n'.format(line)
+    request = new_request('GET', 'h', 'h', '/', None, None, None)
+    assert new_response(200, head, b'', request, 0.1).content_type() == found
+
+
+def test_repeated_content_types_are_joined():
+    head = 'HTTP/1.1 200 OK\r\nContent-Type: a \r\ncontent-type: b\r\n'
+    request = new_request('GET', 'h', 'h', '/', None, None, None)
+    assert new_response(200, head, b'', request, 0.1).content_type() == 'a, b'

@@ -39,6 +39,11 @@ HEAD_COMPLETE = Progress.HEAD_COMPLETE
 COMPLETE = Progress.COMPLETE
 
 
+#: The statuses a response may have, and those of a final response (not 1xx).
+STATUSES = range(100, 600)
+FINAL_STATUSES = range(200, 600)
+
+
 class InvalidResponse(Exception):
     """The bytes received are not a valid HTTP/1.1 response."""
 
@@ -117,8 +122,8 @@ class Exchange(object):
     # call per header): the head is read from the bytes once complete.
     def on_headers_complete(self) -> None:
         self.status = status = self.parser.get_status_code()
-        if status < 200 or status > 599:
-            if status < 100 or status > 599:
+        if status not in FINAL_STATUSES:
+            if status not in STATUSES:
                 raise InvalidResponse('status {0} is outside 100-599'.format(status))
             if status != 101:
                 return  # a 1xx head: still awaiting the final one

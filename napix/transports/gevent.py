@@ -161,7 +161,16 @@ class GeventTransport(object):
         destination = slot.destination
         payload = serialize(request)
         timeout = request.timeout or self.timeout
-        conn = _kept_or_idle(slot)
+        # The socket kept from the slot's last request while it is clean,
+        # else the destination's most recently used clean idle one, or none.
+        conn = slot.conn
+        if conn is None:
+            conn = destination.checkout()
+        else:
+            slot.conn = None
+            if conn.readable():  # closed by the server, or stray bytes
+                destination.discard(conn)
+                conn = destination.checkout()
         while True:  # a second attempt only when a kept-alive socket was stale
             reused = conn is not None
             if conn is None:
@@ -274,19 +283,6 @@ def serialize(request: Request) -> bytes:
     if method in BODY_METHODS:
         return (head + 'Content-Length: 0\r\n\r\n').encode()
     return (head + '\r\n').encode()
-
-
-def _kept_or_idle(slot: Slot) -> Optional[SocketConnection]:
-    """The socket *slot* kept from its last request when it is still clean,
-    else the destination's most recently used clean idle one, or ``None``."""
-    conn = slot.conn
-    if conn is None:
-        return slot.destination.checkout()
-    slot.conn = None
-    if conn.readable():  # closed by the server, or stray bytes
-        slot.destination.discard(conn)
-        return slot.destination.checkout()
-    return conn
 
 
 def _stale(error: BaseException, method: str) -> bool:

@@ -210,8 +210,9 @@ class HostQueue(object):
         else:
             self.authority = client.connection.authority
         clients.hosts.add(host)
-        # The oldest request, then the others: most hosts of a fan-out get
-        # one request, and a deque costs ~600 bytes.
+        # A lone request in head; once a second comes, all of them in rest,
+        # oldest first: most hosts of a fan-out get one request, and a deque
+        # costs ~600 bytes. Never both.
         self.head: Optional[Handle] = None
         self.rest: Optional[Deque[Handle]] = None
         self.working = 0  # the workers draining it: at most *simultaneous*
@@ -250,21 +251,19 @@ class HostQueue(object):
         elif self.head is None:
             self.head = handle
         else:
-            self.rest = deque((handle,))
+            self.rest = deque((self.head, handle))
+            self.head = None
         if self.working < self.simultaneous:
             self.workers.offer(self)
 
     def pop(self) -> Optional[Handle]:
         """The oldest request queued, taken out; ``None`` when there is none."""
-        handle = self.head
-        if handle is not None:
-            self.head = None
-            return handle
         rest = self.rest
         if rest:
             return rest.popleft()
-        self.rest = None
-        return None
+        handle = self.head
+        self.head = self.rest = None  # an empty deque is not kept
+        return handle
 
     def empty(self) -> bool:
         """Whether no request is queued (some may be in flight)."""
@@ -334,8 +333,8 @@ def _drain(queue: HostQueue, me: Any) -> None:
     budget: Any = slot.budget  # a connection's slot always has one
     slot.acquire()
     try:
-        handle = queue.pop()  # again after each request: a request may bring a new one
-        while handle is not None:
+        # Popped after each request (one may bring a new one), until none is left.
+        for handle in iter(queue.pop, None):
             handle._worker = me
             try:
                 response = connection.send_in(slot, handle.request)
@@ -348,7 +347,6 @@ def _drain(queue: HostQueue, me: Any) -> None:
                 settle(handle, response, None)
             if budget.line is not None:  # others may wait for a place: they go first
                 slot.let_others_go_first()
-            handle = queue.pop()
     finally:
         slot.release()
 
@@ -367,9 +365,8 @@ def settle(handle: Handle, response: Optional[Response],
         handle.set(response)
     else:
         _set_error(handle, error)
-    listeners = queue.workers.listeners
-    if listeners:
-        for listener in listeners:
+    if queue.workers.listeners:
+        for listener in queue.workers.listeners:
             listener(handle)
 
 
