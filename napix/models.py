@@ -258,7 +258,7 @@ def new_response(status: int, head: str, content: bytes, request: Request,
 # The Content-Type values of a head, without the blanks around them. Spelled
 # out rather than re.I: the search then starts from its literal CRLF.
 _content_types = re.compile(
-    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*([^\r]*?)[ \t]*(?=\r)').findall
+    r'\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee][ \t]*:[ \t]*((?:[^\r]*[^\r \t])?)').findall
 
 
 # A status line by its fields: 'HTTP/1.1 200 OK' (the reason may be empty).

@@ -317,14 +317,7 @@ class PlainConnection(SocketConnection):
         return True
 
     def receive(self) -> Optional[bytes]:
-        # The hub's wait() without its Waiter: the watcher switches back
-        # here itself (a switch from elsewhere only means one more read).
-        reader = self.reader
-        reader.start(getcurrent().switch)
-        try:
-            self.hub.switch()
-        finally:
-            reader.stop()
+        self.hub.wait(self.reader)
         try:
             return _read(self.fd, _RECV_SIZE)
         except BlockingIOError:
