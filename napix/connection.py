@@ -227,10 +227,11 @@ class Connection(object):
         authenticator = self.authenticator
         if authenticator is not None:
             signed = authenticator(request)
-            if signed is not request and not isinstance(signed, Request):
-                raise TypeError('the authenticator {0!r} must return the Request, '
-                                'not {1}'.format(authenticator, type(signed).__name__))
-            request = signed
+            if signed is not request:  # another Request (a copy, signed), or a mistake
+                if not isinstance(signed, Request):
+                    raise TypeError('the authenticator {0!r} must return the Request, '
+                                    'not {1}'.format(authenticator, type(signed).__name__))
+                request = signed
         response = self._handle(request, slot)
         try:
             response.decode()
