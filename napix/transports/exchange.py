@@ -40,8 +40,8 @@ COMPLETE = Progress.COMPLETE
 
 
 #: The statuses a response may have, and those of a final response (not 1xx).
-STATUSES = range(100, 600)
-FINAL_STATUSES = range(200, 600)
+STATUSES = frozenset(range(100, 600))
+FINAL_STATUSES = frozenset(range(200, 600))
 
 
 class InvalidResponse(Exception):
