@@ -115,7 +115,9 @@ _nonce: Callable[[], str]
 
 def _new_nonces() -> None:
     global _nonce
-    _nonce = map((os.urandom(8).hex() + '{0}').format, itertools.count(1)).__next__
+    # The prefix joined to each count as text (str.format would parse its
+    # format string for every nonce).
+    _nonce = map(os.urandom(8).hex().__add__, map(str, itertools.count(1))).__next__
 
 
 _new_nonces()
