@@ -37,7 +37,7 @@ import socket
 from abc import ABC, abstractmethod
 from functools import partial
 from time import perf_counter
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from gevent import get_hub, getcurrent
 from gevent.monkey import get_original
@@ -105,6 +105,11 @@ class SocketConnection(ABC):
         # While busy, the state of its exchanges (with their parser), from the spares.
         self.busy: Optional[Exchange] = None
 
+    #: Called with no argument: true (a true value) when the server closed the
+    #: socket or sent something; an idle socket is reused only when it is
+    #: false. Each kind of socket gives its own.
+    readable: Callable[[], Any]
+
     @abstractmethod
     def send(self, payload: bytes) -> bool:
         """Send *payload*; False when the server answered (or closed) before
@@ -114,11 +119,6 @@ class SocketConnection(ABC):
     def receive(self) -> Optional[bytes]:
         """What came next (``b''``: the end of the stream; ``None``: nothing
         after all, wait again), once there is something."""
-
-    @abstractmethod
-    def readable(self) -> Any:
-        """True (a true value) when the server closed the socket or sent
-        something: an idle socket is reused only when this is false."""
 
     def exchange(self, request: Request, payload: bytes, limits: Limits, head_only: bool,
                  timeout: float) -> Response:
