@@ -7,8 +7,9 @@ connections, clients and pools are checked here too
 (:func:`check_positive_int`, :func:`check_seconds`, :func:`check_count`).
 
 The two checks every request passes, :func:`check_method` and
-:func:`check_url`, return at once for what they saw before (a common method,
-a url already checked): a caller needs no shortcut of its own.
+:func:`check_url`, are made once for each method and url:
+:func:`build_request` finds what they returned before in
+:data:`CHECKED_METHODS` and :data:`CHECKED_URLS`.
 """
 
 from __future__ import annotations
@@ -53,15 +54,8 @@ COMMON_METHODS = frozenset(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OP
 
 def check_method(method: str) -> str:
     """Return *method* upper-cased, or raise :exc:`ValueError` if it is not an
-    HTTP token (:exc:`TypeError` if it is not a ``str``). A method seen before
-    is found in :data:`CHECKED_METHODS`."""
-    try:
-        return CHECKED_METHODS[method]  # a method not seen yet: _check_new_method()
-    except TypeError:  # unhashable, or not a str: said with what is expected
-        return _check_new_method(method)
-
-
-def _check_new_method(method: str) -> str:
+    HTTP token (:exc:`TypeError` if it is not a ``str``). :func:`build_request`
+    keeps what it returns in :data:`CHECKED_METHODS`."""
     if not isinstance(method, str):
         raise TypeError('method must be a str such as \'GET\', not {0}'.format(
             type(method).__name__))
@@ -78,15 +72,8 @@ def check_url(url: str) -> str:
     :exc:`ValueError`. Spaces, ``#``, non-ASCII text and the other characters
     a request-target cannot hold are percent-encoded (UTF-8), as is a ``%``
     that does not start an escape; existing ``%XX`` escapes are kept.
-    A url checked before is found in :data:`CHECKED_URLS`.
+    :func:`build_request` keeps what it returns in :data:`CHECKED_URLS`.
     """
-    try:
-        return CHECKED_URLS[url]  # a url not seen yet: _check_new_url(url)
-    except TypeError:  # unhashable, or not a str: said with what is expected
-        return _check_new_url(url)
-
-
-def _check_new_url(url: str) -> str:
     if not isinstance(url, str):
         raise TypeError('url must be a str starting with /, not {0}'.format(
             type(url).__name__))
@@ -104,13 +91,14 @@ def _quote_match(match: 're.Match[str]') -> str:
     return quote(match.group(0), safe='')
 
 
-#: The methods already checked, as sent (always a ``str``, never a
-#: subclass): a :class:`~napix.cache.BoundedCache`, the common ones in it from the start.
-CHECKED_METHODS: BoundedCache[str, str] = BoundedCache(_check_new_method)
+#: The methods already checked (:func:`check_method`), as sent (always a
+#: ``str``, never a subclass): a :class:`~napix.cache.BoundedCache`, the
+#: common ones in it from the start.
+CHECKED_METHODS: BoundedCache[str, str] = BoundedCache(check_method)
 CHECKED_METHODS.update((method, method) for method in COMMON_METHODS)
 #: The urls already checked, as sent (:func:`check_url`): a service manager
 #: sends the same paths again and again (a fan-out, one path to every host).
-CHECKED_URLS: BoundedCache[str, str] = BoundedCache(_check_new_url)
+CHECKED_URLS: BoundedCache[str, str] = BoundedCache(check_url)
 
 
 def encode_params(url: str, params: Params) -> str:
@@ -267,8 +255,11 @@ def build_request(host: str, authority: str, method: str, url: str, body: Body =
     (:meth:`napix.connection.Connection.build_request`), for *host*, whose
     ``Host`` header is *authority* (both as :func:`~napix.hosts.parse_host`
     gives them)."""
-    method = check_method(method)
-    url = check_url(url)
+    try:  # each checked once (check_method, check_url), then found
+        method = CHECKED_METHODS[method]
+        url = CHECKED_URLS[url]
+    except TypeError:  # unhashable, or not a str: the checks say what is expected
+        method, url = check_method(method), check_url(url)
     if params is not None:
         url = encode_params(url, params)
     if headers is None and body is None and timeout is None:  # a plain GET, say

@@ -83,14 +83,23 @@ def test_check_limit_takes_simultaneous_or_its_other_name_maxsize():
 
 # Methods and urls: what they saw before returns at once
 
+def checked(method='GET', url='/'):
+    """The method and url of build_request's request."""
+    request = build_request('h', 'h', method, url)
+    return request.method, request.url
+
+
 def test_common_methods_are_known_and_others_checked_once():
-    assert check_method('GET') == 'GET'
+    assert check_method('GET') == 'GET' and 'GET' in CHECKED_METHODS
     assert check_method('propfind') == 'PROPFIND'
+    assert checked('propfind') == ('PROPFIND', '/')
     assert CHECKED_METHODS.get('propfind') == 'PROPFIND'  # kept: found next time
     for bad, error in [('GET\r\n', ValueError), ('', ValueError), (b'GET', TypeError),
                        (['GET'], TypeError), (None, TypeError)]:
         with pytest.raises(error, match='method'):
             check_method(bad)
+        with pytest.raises(error, match='method'):
+            checked(bad)
     assert 'GET\r\n' not in CHECKED_METHODS
 
 
@@ -100,24 +109,33 @@ def test_a_method_or_url_that_is_a_str_subclass_comes_back_a_plain_str():
     assert type(check_method(Text('GET'))) is str
     assert type(check_method(Text('mkcol'))) is str
     assert type(check_url(Text('/sub/class'))) is str
+    method, url = checked(Text('mkcol'), Text('/sub/class'))
+    assert type(method) is str and type(url) is str
+
+    class Unhashable(str):
+        __hash__ = None  # type: ignore[assignment]
+    assert checked(Unhashable('get'), Unhashable('/a b')) == ('GET', '/a%20b')
 
 
 def test_urls_are_checked_once_then_found():
     assert check_url('/vm/a b#c') == '/vm/a%20b%23c'
+    assert checked(url='/vm/a b#c') == ('GET', '/vm/a%20b%23c')
     assert CHECKED_URLS.get('/vm/a b#c') == '/vm/a%20b%23c'
     assert check_url('/caf%C3%A9') == '/caf%C3%A9'
     for bad, error in [('vm', ValueError), ('/a\r\nHost: x', ValueError), (b'/', TypeError),
                        (['/'], TypeError), (7, TypeError)]:
         with pytest.raises(error, match='url'):
             check_url(bad)
+        with pytest.raises(error, match='url'):
+            checked(url=bad)
     assert '/a\r\nHost: x' not in CHECKED_URLS
     long_url = '/' + 'x' * 300
-    assert check_url(long_url) == long_url and long_url not in CHECKED_URLS
+    assert checked(url=long_url) == ('GET', long_url) and long_url not in CHECKED_URLS
 
 
 def test_the_url_cache_is_bounded():
     for number in range(CHECKED_URLS.maxsize + 10):
-        check_url('/bounded/{0}'.format(number))
+        checked(url='/bounded/{0}'.format(number))
         assert len(CHECKED_URLS) <= CHECKED_URLS.maxsize
 
 
