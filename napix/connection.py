@@ -308,6 +308,18 @@ class Connection(object):
         if close is not None:
             close()
 
+    def close_at(self, place: Place) -> None:
+        """Close the idle sockets that this connection would send the
+        requests of *place*'s server through (:meth:`slot_at`): what a pool
+        does for each of its hosts when it is closed, without a connection
+        for each. Another transport than the default is closed whole."""
+        transport = self.transport
+        if not isinstance(transport, GeventTransport):
+            self.close()
+            return
+        socket_pool().close_idle(transport.key_at(
+            place.scheme, place.name, place.port, place.address, place.connect_port))
+
     def __enter__(self) -> 'Connection':
         return self
 

@@ -336,3 +336,37 @@ def test_printing_the_headers_of_a_sent_request_shows_no_credentials(
             assert secret not in text
     assert "'X-Trace': 'abc'" in repr(headers)
     assert "'Authorization': '<hidden>'" in repr(headers)
+
+
+def test_close_at_closes_the_idle_sockets_of_another_server_it_would_send_to(
+        make_napix_server):
+    first, other = make_napix_server(), make_napix_server()
+    conn = Connection(first.host, LoginAuthenticator('root', 'toor'))
+    other_conn = Connection(other.host, LoginAuthenticator('root', 'toor'))
+    assert other_conn.request('GET', '/vm/1').status == 200
+    assert other.open_connections == 1
+    conn.close_at(conn.place(other.host))  # the same options: the same sockets
+    deadline = time.monotonic() + 5
+    while other.open_connections and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert other.open_connections == 0
+
+
+def test_close_at_with_a_transport_of_its_own_closes_the_transport(make_napix_server):
+    from napix.transports.wsgi import WSGITransport
+
+    class Closable(object):
+        def __init__(self, inner):
+            self.inner, self.closed = inner, 0
+
+        def handle(self, request):
+            return self.inner.handle(request)
+
+        def close(self):
+            self.closed += 1
+
+    transport = Closable(WSGITransport(make_napix_server().application))
+    conn = Connection('a.test', LoginAuthenticator('root', 'toor'), transport=transport)
+    assert conn.request('GET', '/vm/1').status == 200
+    conn.close_at(conn.place('b.test'))
+    assert transport.closed == 1

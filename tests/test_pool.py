@@ -539,6 +539,22 @@ def test_completed_requests_keep_their_sockets_open(make_napix_server):
     assert until(lambda: server.open_connections == 0)
 
 
+def test_close_closes_the_idle_sockets_of_every_host(make_napix_server):
+    # Hosts sent through the shared connection, one whose client the caller
+    # holds, one named by a resolve= entry: closing the pool closes them all.
+    plain, held, named = (make_napix_server(max_concurrent=None) for _ in range(3))
+    pool = ClientPool(ROOT, resolve={'named.test': named.host})
+    client = pool.get_client(held.host)
+    for host in (plain.host, held.host, 'named.test:{0}'.format(named.port)):
+        pool.request(host, 'GET', '/vm/1')
+    assert [r.status for r in pool.wait()] == [200, 200, 200]
+    servers = (plain, held, named)
+    assert all(server.open_connections == 1 for server in servers)
+    pool.close()
+    assert until(lambda: all(server.open_connections == 0 for server in servers))
+    assert client.request('GET', '/vm/2').status == 200  # the held client goes on
+
+
 def test_context_manager_cancels_in_flight_and_closes_sockets(make_napix_server):
     slow = held_server(make_napix_server)  # holds its answers until the block is left
     fast = make_napix_server()

@@ -157,10 +157,15 @@ class Clients(object):
         self.held.put(host, client)
 
     def close_idle(self) -> None:
-        """Close the idle sockets to every host a request was sent to (a
-        connection made for it, ~20 us a host, closes those of its destination)."""
-        for host in list(self.hosts):
-            Connection.with_options(host, self.options).close()
+        """Close the idle sockets to every host a request was sent to: one
+        connection (the shared one, or one made for the first host) closes
+        those of each host's destination (:meth:`~napix.connection.Connection.close_at`)."""
+        hosts = list(self.hosts)
+        if not hosts:
+            return
+        connection = self.shared or Connection.with_options(hosts[0], self.options)
+        for host in hosts:
+            connection.close_at(self.options.place(host))
 
 
 class HostQueues(Dict[str, 'HostQueue']):
