@@ -17,8 +17,9 @@ from typing import Any, List
 from gevent import getcurrent
 from httptools import HttpResponseParser
 
-__all__ = ['Progress', 'AWAITING_HEAD', 'HEAD_COMPLETE', 'COMPLETE', 'Exchange', 'Spares',
-           'InvalidResponse', 'TrailingData', 'TimedOut', 'new_exchange']
+__all__ = ['Progress', 'AWAITING_HEAD', 'HEAD_COMPLETE', 'COMPLETE', 'STATUSES',
+           'FINAL_STATUSES', 'Exchange', 'Spares', 'InvalidResponse', 'TrailingData', 'TimedOut',
+           'new_exchange']
 
 
 class Progress(object):
